@@ -1,0 +1,68 @@
+"""minespace: spatial analysis of mining regions.
+
+Load deposits, agglomerations and transport corridors as validated
+GeoDataFrames in one metric CRS, measure concentration and accessibility,
+find candidate innovative mining territorial clusters, and publish offline maps.
+
+Examples
+--------
+>>> import minespace as ms
+>>> region = ms.datasets.kuzbass()
+>>> region.crs.to_epsg()
+32645
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import datasets, io, maps
+from .crs import choose_metric_crs, is_metric, to_map_crs
+from .errors import (
+    ConfigError,
+    CRSError,
+    FeaturesDroppedWarning,
+    GeometryRepairedWarning,
+    LayerError,
+    MinespaceError,
+    MinespaceWarning,
+    PipelineError,
+    Problem,
+)
+from .io import (
+    read_agglomerations,
+    read_corridors,
+    read_deposits,
+    read_facilities,
+    read_raster,
+)
+from .region import Region
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "CRSError",
+    "ConfigError",
+    "FeaturesDroppedWarning",
+    "GeometryRepairedWarning",
+    "LayerError",
+    "MinespaceError",
+    "MinespaceWarning",
+    "PipelineError",
+    "Problem",
+    "Region",
+    "__version__",
+    "choose_metric_crs",
+    "datasets",
+    "io",
+    "is_metric",
+    "maps",
+    "read_agglomerations",
+    "read_corridors",
+    "read_deposits",
+    "read_facilities",
+    "read_raster",
+    "to_map_crs",
+]

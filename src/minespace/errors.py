@@ -1,0 +1,140 @@
+"""Exceptions and warnings raised by minespace.
+
+Every exception derives from :class:`MinespaceError`, so ``except
+ms.MinespaceError`` catches anything the package raises on purpose. Each one
+also derives from the matching builtin (``ValueError``, ``RuntimeError``) so
+generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CRSError",
+    "ConfigError",
+    "FeaturesDroppedWarning",
+    "GeometryRepairedWarning",
+    "LayerError",
+    "MinespaceError",
+    "MinespaceWarning",
+    "PipelineError",
+    "Problem",
+]
+
+
+class MinespaceError(Exception):
+    """Base class of every error minespace raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input layer.
+
+    Attributes
+    ----------
+    source : str
+        File name (or ``"<GeoDataFrame>"`` for in-memory input).
+    row : object or None
+        Feature id or 0-based row number; ``None`` when the problem concerns the
+        whole layer (a missing column, no CRS).
+    column : str or None
+        Column concerned, ``"geometry"`` for geometry problems.
+    message : str
+        What is wrong.
+    hint : str
+        What to do about it.
+    """
+
+    source: str
+    row: object
+    column: str | None
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = [self.source]
+        if self.row is not None:
+            where.append(self.row if isinstance(self.row, str) else f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        text = f"{', '.join(where)}: {self.message}"
+        if self.hint:
+            text += f" -> {self.hint}"
+        return text
+
+
+class LayerError(MinespaceError, ValueError):
+    """An input layer failed validation.
+
+    All problems found are collected in :attr:`problems` and listed in the
+    message, so one run tells the user everything to fix.
+    """
+
+    def __init__(self, problems: Sequence[Problem], *, max_listed: int = 25) -> None:
+        self.problems: list[Problem] = list(problems)
+        lines = [str(p) for p in self.problems[:max_listed]]
+        rest = len(self.problems) - max_listed
+        if rest > 0:
+            lines.append(f"... and {rest} more (see LayerError.problems)")
+        n = len(self.problems)
+        header = f"{n} problem{'s' if n != 1 else ''} found in input layer:"
+        super().__init__("\n".join([header, *("  - " + line for line in lines)]))
+
+
+class CRSError(MinespaceError, ValueError):
+    """A coordinate reference system is missing, unsuitable or inconsistent."""
+
+
+class ConfigError(MinespaceError, ValueError):
+    """A configuration value is missing or invalid.
+
+    Parameters
+    ----------
+    key : str
+        Dotted key, e.g. ``"territories.cell_km"``.
+    value : object
+        The offending value (``None`` when missing).
+    allowed : iterable of str, optional
+        Allowed values or a description of the allowed range.
+    message : str, optional
+        Extra explanation.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        value: object = None,
+        allowed: Iterable[str] | str | None = None,
+        message: str = "",
+    ) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        text = message or f"invalid value {value!r}"
+        text = f"{key}: {text}"
+        if allowed is not None:
+            allowed_text = allowed if isinstance(allowed, str) else ", ".join(map(str, allowed))
+            text += f" (allowed: {allowed_text})"
+        super().__init__(text)
+
+
+class PipelineError(MinespaceError, RuntimeError):
+    """A pipeline stage failed; the original exception is chained as ``__cause__``."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        self.stage = stage
+        super().__init__(f"stage '{stage}' failed: {message}")
+
+
+class MinespaceWarning(UserWarning):
+    """Base class of warnings about data conditions."""
+
+
+class GeometryRepairedWarning(MinespaceWarning):
+    """Invalid geometries were repaired with ``shapely.make_valid``."""
+
+
+class FeaturesDroppedWarning(MinespaceWarning):
+    """Features were dropped (by request, or because they could not be used)."""

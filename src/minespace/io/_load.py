@@ -1,0 +1,160 @@
+"""Reading raw files (any supported format) into an unvalidated GeoDataFrame."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+
+from ..errors import LayerError, Problem
+
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".gml", ".kml"}
+PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "geo_lon", "lon_deg", "longitude_deg")
+LAT_NAMES = ("lat", "latitude", "y", "geo_lat", "lat_deg", "latitude_deg")
+
+
+class Loaded:
+    """A raw layer plus what is needed to point at its rows in messages."""
+
+    def __init__(self, frame: gpd.GeoDataFrame, source: str, row_word: str, row_offset: int):
+        self.frame = frame
+        self.source = source
+        self.row_word = row_word
+        self.row_offset = row_offset
+        self.problems: list[Problem] = []
+
+    def where(self, pos: int, ident: object = None) -> str:
+        text = f"{self.row_word} {pos + self.row_offset}"
+        if ident is not None and not (isinstance(ident, float) and np.isnan(ident)):
+            text += f" (id {ident!r})"
+        return text
+
+
+def load(
+    source: str | os.PathLike | gpd.GeoDataFrame,
+    *,
+    layer: str | int | None,
+    lon: str | None,
+    lat: str | None,
+    crs: object,
+) -> Loaded:
+    """Read *source*; collect problems about the file as a whole."""
+    if isinstance(source, gpd.GeoDataFrame):
+        loaded = Loaded(source.copy(), "<GeoDataFrame>", "row", 0)
+    elif isinstance(source, pd.DataFrame):
+        loaded = _from_table(source.copy(), "<DataFrame>", lon=lon, lat=lat, line_offset=0)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"input file not found: {path} (check the path)")
+        loaded = _read_path(path, layer=layer, lon=lon, lat=lat)
+    else:
+        raise TypeError(
+            f"source must be a path or a (Geo)DataFrame, not {type(source).__name__}"
+        )
+    _settle_crs(loaded, crs)
+    return loaded
+
+
+def _read_path(path: Path, *, layer, lon, lat) -> Loaded:
+    suffix = path.suffix.lower()
+    name = path.name
+    if suffix in CSV_SUFFIXES:
+        sep = "\t" if suffix == ".tsv" else None
+        table = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False,
+                            na_values=[""], encoding_errors="replace")
+        return _from_table(table, name, lon=lon, lat=lat, line_offset=2)
+    if suffix in PARQUET_SUFFIXES:
+        try:
+            frame = gpd.read_parquet(path)
+        except ValueError as exc:  # plain parquet without geo metadata
+            raise LayerError([Problem(name, None, "geometry", f"not a GeoParquet file ({exc})",
+                                      "write it with GeoDataFrame.to_parquet")]) from exc
+        return Loaded(frame, name, "row", 0)
+    import pyogrio
+
+    if layer is None and suffix in {".gpkg", ".zip", ".gml", ".kml"}:
+        layers = pyogrio.list_layers(path)
+        if len(layers) > 1:
+            names = ", ".join(repr(str(n)) for n in layers[:, 0])
+            raise LayerError([Problem(name, None, None, f"the file has {len(layers)} layers "
+                                      f"({names})", "choose one with layer='...'")])
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio's DataSourceError / DataLayerError
+        raise LayerError([Problem(name, None, None, f"cannot be read as a vector layer: {exc}",
+                                  "check the file format and layer name")]) from exc
+    return Loaded(frame, name, "feature", 0)
+
+
+def _pick(columns, names, explicit, what) -> tuple[str | None, str | None]:
+    if explicit is not None:
+        return (explicit, None) if explicit in columns else (None, explicit)
+    lower = {str(c).lower(): c for c in columns}
+    for cand in names:
+        if cand in lower:
+            return lower[cand], None
+    return None, None
+
+
+def _from_table(table: pd.DataFrame, name: str, *, lon, lat, line_offset: int) -> Loaded:
+    problems: list[Problem] = []
+    lower = {str(c).lower(): c for c in table.columns}
+    if lon is None and lat is None and ("geometry" in lower or "wkt" in lower):
+        col = lower.get("geometry", lower.get("wkt"))
+        geom = gpd.GeoSeries.from_wkt(table[col].fillna("").replace("", None), on_invalid="warn")
+        frame = gpd.GeoDataFrame(table.drop(columns=col), geometry=geom.values)
+        return Loaded(frame, name, "line" if line_offset else "row", line_offset)
+    lon_col, lon_missing = _pick(table.columns, LON_NAMES, lon, "longitude")
+    lat_col, lat_missing = _pick(table.columns, LAT_NAMES, lat, "latitude")
+    cols = ", ".join(map(str, table.columns))
+    for col, missing, which, arg in ((lon_col, lon_missing, "longitude", "lon"),
+                                     (lat_col, lat_missing, "latitude", "lat")):
+        if col is None:
+            msg = (f"column {missing!r} not found" if missing else f"no {which} column found")
+            raise LayerError([Problem(name, None, missing or which, msg,
+                                      f"name it with {arg}='...' (columns: {cols})")])
+    x = pd.to_numeric(table[lon_col], errors="coerce")
+    y = pd.to_numeric(table[lat_col], errors="coerce")
+    loaded = Loaded(gpd.GeoDataFrame(), name, "line" if line_offset else "row", line_offset)
+    for col, values in ((lon_col, x), (lat_col, y)):
+        bad = np.flatnonzero(values.isna().to_numpy())
+        for pos in bad:
+            raw = table[col].iloc[pos]
+            msg = "coordinate is empty" if pd.isna(raw) else f"coordinate {raw!r} is not a number"
+            problems.append(Problem(name, loaded.where(pos), str(col), msg,
+                                    "fill in a decimal-degree value or remove the row"))
+    ok = ~(x.isna() | y.isna())
+    geometry = gpd.GeoSeries([None] * len(table))
+    geometry[ok.to_numpy()] = gpd.points_from_xy(x[ok], y[ok])
+    frame = gpd.GeoDataFrame(table.drop(columns=[lon_col, lat_col]), geometry=geometry.values)
+    loaded.frame = frame
+    loaded.problems.extend(problems)
+    loaded.csv_coords = True  # CSV coordinates default to EPSG:4326
+    return loaded
+
+
+def _settle_crs(loaded: Loaded, crs: object) -> None:
+    frame = loaded.frame
+    csv_coords = getattr(loaded, "csv_coords", False)
+    if frame.crs is None:
+        if crs is not None:
+            loaded.frame = frame.set_crs(pyproj.CRS.from_user_input(crs))
+        elif csv_coords:
+            loaded.frame = frame.set_crs(4326)
+        else:
+            loaded.problems.append(Problem(
+                loaded.source, None, "geometry", "the layer has no CRS",
+                "give it with crs='EPSG:4326' (or the right code), or add a .prj/CRS to the file"))
+    elif crs is not None and pyproj.CRS.from_user_input(crs) != frame.crs:
+        loaded.problems.append(Problem(
+            loaded.source, None, "geometry",
+            f"the file declares {frame.crs.to_string()} but crs={crs!r} was given",
+            "drop crs= (it only fills in a missing CRS) or reproject the file"))

@@ -1,0 +1,413 @@
+"""Public layer readers: ``read_deposits``, ``read_agglomerations``,
+``read_corridors``, ``read_facilities``.
+
+Every reader accepts a path (GeoPackage, GeoJSON, Shapefile or zipped
+Shapefile, GeoParquet, FlatGeobuf, CSV with longitude/latitude columns) or an
+in-memory (Geo)DataFrame, maps the user's columns onto the canonical schema
+(:mod:`minespace.schema`), validates everything and raises one
+:class:`~minespace.errors.LayerError` listing **every** problem found. The
+input file is only read, never modified.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ..crs import choose_metric_crs
+from ..errors import MinespaceWarning
+from ..schema import (
+    AGGLOMERATIONS,
+    CORRIDORS,
+    DEFAULT_SPEEDS_KMH,
+    DEPOSITS,
+    FACILITIES,
+    METHOD_ALIASES,
+)
+from ._load import load
+from ._validate import Mapper
+
+__all__ = ["read_agglomerations", "read_corridors", "read_deposits", "read_facilities"]
+
+Source = str | os.PathLike | gpd.GeoDataFrame | pd.DataFrame
+Weights = str | Sequence[str] | Mapping[str, str] | None
+
+#: People per km2 used to turn an agglomeration given as a point into a disc.
+DEFAULT_DENSITY_PER_KM2 = 2000.0
+#: Smallest disc radius for point agglomerations.
+MIN_RADIUS_KM = 1.0
+
+
+def _weights(weight: Weights) -> dict[str, str]:
+    """Canonical name -> source column for the weight argument."""
+    if weight is None:
+        return {}
+    if isinstance(weight, str):
+        return {weight: weight}
+    if isinstance(weight, Mapping):
+        return dict(weight)
+    return {w: w for w in weight}
+
+
+def _assemble(mapper: Mapper, ids: pd.Series, columns: dict[str, pd.Series],
+              geometry: gpd.GeoSeries, keep: str | Sequence[str] | None) -> gpd.GeoDataFrame:
+    frame = mapper.frame.reset_index(drop=True)
+    out = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+    if keep == "all":
+        extra = [c for c in mapper.columns if c not in mapper.used and c not in out.columns]
+    elif keep is None:
+        extra = []
+    else:
+        extra = [c for c in keep if c not in out.columns]
+    for col in extra:
+        out[col] = frame[col].to_numpy()
+    out.index = pd.Index(ids.to_numpy(dtype=object), name=mapper.schema.id_column)
+    result = gpd.GeoDataFrame(out, geometry=geometry.to_numpy(), crs=geometry.crs)
+    dropped = getattr(mapper, "dropped", None)
+    if dropped is not None:
+        result = result[~dropped]
+    return result
+
+
+def read_deposits(
+    source: Source,
+    *,
+    layer: str | int | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    commodity: str | Sequence[str] | None = None,
+    weight: Weights = None,
+    status: str | None = None,
+    method: str | None = None,
+    keep: str | Sequence[str] | None = "all",
+    crs: object = None,
+    lon: str | None = None,
+    lat: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read and validate a layer of mineral deposits or mines (points).
+
+    Parameters
+    ----------
+    source : path or GeoDataFrame
+        File (``.gpkg``, ``.geojson``, ``.shp``, ``.zip``, ``.parquet``, ``.fgb``,
+        ``.csv``) or an in-memory frame.
+    layer : str or int, optional
+        Layer name in a multi-layer file (GeoPackage).
+    id, name, status, method : str, optional
+        Source columns for the canonical columns; when omitted, common names are
+        tried (``id``/``mine_id``, ``name``/``mine_name``, ``status``,
+        ``method``/``mine_type``). Ids are generated (``D0001``...) when absent.
+    commodity : str or list of str, optional
+        Source column(s) of the activity category. Values are normalised
+        (lower case, ``_`` separators); several columns are joined with ``_``
+        (e.g. ``["coal_grade", "mine_type"]`` -> ``"met_surface"``).
+    weight : str, list of str or dict, optional
+        Numeric columns to keep as weights (reserves, output, jobs). A dict maps
+        new names to source columns, e.g. ``{"output_mt": "production_mtpa"}``.
+        Values must be numbers >= 0; empty cells become NaN (unknown).
+    keep : "all", list of str or None
+        Other source columns to carry along (default: all).
+    crs : CRS-like, optional
+        CRS to assume when the file has none (CSV defaults to EPSG:4326).
+    lon, lat : str, optional
+        Coordinate columns of a CSV (default: lon/lng/longitude/x, lat/latitude/y).
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by ``deposit_id``; columns ``name``, ``commodity``, ``status``
+        (if found), ``method`` (``open_pit``/``underground``/``mixed``/..., if
+        found), the weights, the kept columns, and point ``geometry`` in the
+        source CRS.
+
+    Raises
+    ------
+    LayerError
+        Listing every problem: missing columns, null/empty/wrong-type geometry,
+        coordinates out of range or swapped, no CRS, duplicate ids, non-numeric
+        or negative weights, empty commodity.
+    FileNotFoundError
+        If the path does not exist.
+
+    Examples
+    --------
+    >>> import minespace as ms, geopandas as gpd, shapely
+    >>> mines = gpd.GeoDataFrame(
+    ...     {"mineral": ["Coal", "Iron ore"], "output": [2.5, "1,200"]},
+    ...     geometry=[shapely.Point(86.1, 54.4), shapely.Point(87.9, 52.9)], crs=4326)
+    >>> deposits = ms.read_deposits(mines, commodity="mineral", weight={"output_mt": "output"})
+    >>> deposits[["commodity", "output_mt"]]
+               commodity  output_mt
+    deposit_id
+    D0001           coal        2.5
+    D0002       iron_ore     1200.0
+    """
+    loaded = load(source, layer=layer, lon=lon, lat=lat, crs=crs)
+    m = Mapper(loaded, DEPOSITS)
+    ids = m.ids_from(id)
+    cols: dict[str, pd.Series] = {}
+    name_col = m.resolve("name", name, required=False, arg="name")
+    if isinstance(commodity, (list, tuple)):
+        com_cols = [m.resolve("commodity", c, required=True, arg="commodity") for c in commodity]
+    else:
+        com_cols = [m.resolve("commodity", commodity, required=True, arg="commodity")]
+    status_col = m.resolve("status", status, required=False, arg="status")
+    method_col = m.resolve("method", method, required=False, arg="method")
+    weight_cols = {k: m.resolve(k, v, required=True, arg="weight") for k, v in
+                   _weights(weight).items()}
+    frame = m.frame.reset_index(drop=True)
+    cols["name"] = m.text(name_col)
+    if all(c is not None for c in com_cols):
+        cols["commodity"] = m.category(com_cols, required_value=True, label="commodity")
+    if status_col:
+        cols["status"] = m.category([status_col], required_value=False, label="status")
+    if method_col:
+        cols["method"] = m.category([method_col], required_value=False, label="method",
+                                    aliases=METHOD_ALIASES)
+    for key, col in weight_cols.items():
+        if col is not None:
+            cols[key] = m.numeric(col, required_value=False, label=f"weight {key!r}")
+    geometry = m.geometry("raise")
+    m.raise_if_problems()
+    return _assemble(m, ids, cols, geometry, keep)
+
+
+def read_agglomerations(
+    source: Source,
+    *,
+    layer: str | int | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    population: str | None = None,
+    density_per_km2: float = DEFAULT_DENSITY_PER_KM2,
+    keep: str | Sequence[str] | None = "all",
+    crs: object = None,
+    lon: str | None = None,
+    lat: str | None = None,
+    on_invalid: str = "fix",
+) -> gpd.GeoDataFrame:
+    """Read and validate urban agglomerations (polygons with population).
+
+    Points are accepted where only centres exist: each becomes a disc whose
+    area equals ``population / density_per_km2`` (radius
+    ``sqrt(population / (pi * density_per_km2))`` km, at least 1 km), drawn in
+    the local metric CRS (:func:`minespace.choose_metric_crs`). With the default
+    2,000 people/km2, a town of 100,000 gets a 50 km2 disc (radius 4.0 km).
+
+    Parameters
+    ----------
+    source : path or GeoDataFrame
+        See :func:`read_deposits` for formats.
+    id, name, population : str, optional
+        Source columns (defaults: ``id``, ``name``/``city``, ``population``/``pop``).
+    density_per_km2 : float
+        Density for the point-buffer rule.
+    on_invalid : {"fix", "raise", "drop"}
+        Invalid polygons are repaired with ``shapely.make_valid`` (one
+        :class:`GeometryRepairedWarning` with the count), reported, or dropped.
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by ``agglomeration_id``; columns ``name``, ``population``,
+        ``geometry_source`` (``"polygon"`` or ``"point_buffer"``), kept columns,
+        polygon ``geometry`` in the source CRS.
+
+    Raises
+    ------
+    LayerError
+        Missing or non-numeric or negative population, and the geometry/id/CRS
+        problems listed in :func:`read_deposits`.
+
+    Examples
+    --------
+    >>> import minespace as ms, geopandas as gpd, shapely
+    >>> towns = gpd.GeoDataFrame({"city": ["Belovo"], "pop": [76752]},
+    ...                          geometry=[shapely.Point(86.3, 54.42)], crs=4326)
+    >>> aggl = ms.read_agglomerations(towns)
+    >>> aggl[["name", "population", "geometry_source"]]
+                        name  population geometry_source
+    agglomeration_id
+    A0001             Belovo     76752.0    point_buffer
+    """
+    if not density_per_km2 > 0:
+        raise ValueError(f"density_per_km2 must be > 0, got {density_per_km2!r}")
+    loaded = load(source, layer=layer, lon=lon, lat=lat, crs=crs)
+    m = Mapper(loaded, AGGLOMERATIONS)
+    ids = m.ids_from(id)
+    name_col = m.resolve("name", name, required=False, arg="name")
+    pop_col = m.resolve("population", population, required=True, arg="population")
+    frame = m.frame.reset_index(drop=True)
+    cols: dict[str, pd.Series] = {
+        "name": m.text(name_col)}
+    if pop_col is not None:
+        cols["population"] = m.numeric(pop_col, required_value=True, label="population")
+    geometry = m.geometry(on_invalid)
+    m.raise_if_problems()
+    is_point = np.asarray(geometry.geom_type == "Point")
+    cols["geometry_source"] = pd.Series(np.where(is_point, "point_buffer", "polygon"))
+    if is_point.any():
+        metric = choose_metric_crs(geometry)
+        pts = geometry[is_point].to_crs(metric)
+        pop = cols["population"].to_numpy()[is_point]
+        radius_m = np.maximum(np.sqrt(pop / (np.pi * density_per_km2)), MIN_RADIUS_KM) * 1000.0
+        discs = pts.buffer(radius_m, quad_segs=16).to_crs(geometry.crs)
+        geometry = geometry.copy()
+        geometry[is_point] = discs.to_numpy()
+    return _assemble(m, ids, cols, geometry, keep)
+
+
+def read_corridors(
+    source: Source,
+    *,
+    layer: str | int | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    kind: str | None = None,
+    speed: str | None = None,
+    speeds: Mapping[str, float] | None = None,
+    keep: str | Sequence[str] | None = "all",
+    crs: object = None,
+    on_invalid: str = "raise",
+) -> gpd.GeoDataFrame:
+    """Read and validate transport corridors (rail and road lines).
+
+    Parameters
+    ----------
+    source : path or GeoDataFrame
+        See :func:`read_deposits` for formats.
+    id, name, kind : str, optional
+        Source columns. ``kind`` values are normalised (``"Road trunk"`` ->
+        ``"road_trunk"``).
+    speed : str, optional
+        Source column of speeds in km/h; empty cells fall back to the default of
+        their kind.
+    speeds : dict, optional
+        Speeds (km/h) per kind overriding :data:`minespace.schema.DEFAULT_SPEEDS_KMH`
+        (rail 50, road_motorway 100, road_trunk 80, road_primary 70,
+        road_secondary 60, road_tertiary 50, road 50).
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by ``corridor_id``; columns ``name``, ``kind``, ``speed_kmh``,
+        ``speed_source`` (``"data"``, ``"default"`` or ``"unknown"``), kept
+        columns, line ``geometry`` in the source CRS.
+
+    Warns
+    -----
+    MinespaceWarning
+        When a kind has neither a speed in the data nor a default: its speed is
+        left NaN (never guessed) and the warning names the kind.
+
+    Examples
+    --------
+    >>> import minespace as ms, geopandas as gpd, shapely
+    >>> lines = gpd.GeoDataFrame({"kind": ["Rail", "road trunk"]},
+    ...     geometry=[shapely.LineString([(86, 54), (87, 54)]),
+    ...               shapely.LineString([(86, 55), (87, 55)])], crs=4326)
+    >>> ms.read_corridors(lines)[["kind", "speed_kmh", "speed_source"]]
+                       kind  speed_kmh speed_source
+    corridor_id
+    C0001              rail       50.0      default
+    C0002        road_trunk       80.0      default
+    """
+    table = dict(DEFAULT_SPEEDS_KMH)
+    if speeds:
+        table.update({str(k): float(v) for k, v in speeds.items()})
+    loaded = load(source, layer=layer, lon=None, lat=None, crs=crs)
+    m = Mapper(loaded, CORRIDORS)
+    ids = m.ids_from(id)
+    name_col = m.resolve("name", name, required=False, arg="name")
+    kind_col = m.resolve("kind", kind, required=True, arg="kind")
+    speed_col = m.resolve("speed_kmh", speed, required=False, arg="speed")
+    frame = m.frame.reset_index(drop=True)
+    cols: dict[str, pd.Series] = {
+        "name": m.text(name_col)}
+    if kind_col is not None:
+        cols["kind"] = m.category([kind_col], required_value=True, label="kind")
+    data_speed = (m.numeric(speed_col, required_value=False, label="speed")
+                  if speed_col else pd.Series(np.nan, index=frame.index))
+    if speed_col:
+        m.report_rows((data_speed == 0).to_numpy(), speed_col, "speed is 0",
+                      "use a positive speed in km/h, or leave it empty for the default")
+    geometry = m.geometry(on_invalid)
+    m.raise_if_problems()
+    default = cols["kind"].map(table).astype(float)
+    speed_kmh = data_speed.where(data_speed.notna(), default)
+    source_col = np.where(data_speed.notna(), "data", np.where(default.notna(), "default",
+                                                               "unknown"))
+    unknown = sorted(set(cols["kind"][speed_kmh.isna()]))
+    if unknown:
+        warnings.warn(f"{loaded.source}: no speed in the data and no default for kind(s) "
+                      f"{unknown}; their speed_kmh is NaN. Pass speeds={{...}} to set them",
+                      MinespaceWarning, stacklevel=2)
+    cols["speed_kmh"] = speed_kmh
+    cols["speed_source"] = pd.Series(source_col)
+    return _assemble(m, ids, cols, geometry, keep)
+
+
+def read_facilities(
+    source: Source,
+    *,
+    layer: str | int | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    kind: str | None = None,
+    capacity: str | None = None,
+    status: str | None = None,
+    keep: str | Sequence[str] | None = "all",
+    crs: object = None,
+    lon: str | None = None,
+    lat: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read and validate processing facilities (power, steel, coke, chemicals).
+
+    Parameters
+    ----------
+    source : path or GeoDataFrame
+        See :func:`read_deposits` for formats.
+    id, name, kind, capacity, status : str, optional
+        Source columns; ``kind`` is normalised (``"Power plant"`` ->
+        ``"power_plant"``); ``capacity`` must be a number >= 0 (empty = unknown).
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by ``facility_id``; columns ``name``, ``kind``, ``capacity``
+        (if found), ``status`` (if found), kept columns, point ``geometry``.
+
+    Examples
+    --------
+    >>> import minespace as ms, geopandas as gpd, shapely
+    >>> plants = gpd.GeoDataFrame({"kind": ["Power plant"], "capacity": [1260]},
+    ...                           geometry=[shapely.Point(86.3, 54.4)], crs=4326)
+    >>> ms.read_facilities(plants)[["kind", "capacity"]]
+                        kind  capacity
+    facility_id
+    F0001        power_plant    1260.0
+    """
+    loaded = load(source, layer=layer, lon=lon, lat=lat, crs=crs)
+    m = Mapper(loaded, FACILITIES)
+    ids = m.ids_from(id)
+    name_col = m.resolve("name", name, required=False, arg="name")
+    kind_col = m.resolve("kind", kind, required=True, arg="kind")
+    cap_col = m.resolve("capacity", capacity, required=False, arg="capacity")
+    status_col = m.resolve("status", status, required=False, arg="status")
+    frame = m.frame.reset_index(drop=True)
+    cols: dict[str, pd.Series] = {
+        "name": m.text(name_col)}
+    if kind_col is not None:
+        cols["kind"] = m.category([kind_col], required_value=True, label="kind")
+    if cap_col:
+        cols["capacity"] = m.numeric(cap_col, required_value=False, label="capacity")
+    if status_col:
+        cols["status"] = m.category([status_col], required_value=False, label="status")
+    geometry = m.geometry("raise")
+    m.raise_if_problems()
+    return _assemble(m, ids, cols, geometry, keep)

@@ -1,0 +1,63 @@
+"""Self-contained folium maps: Leaflet's JS/CSS come from the ``xstatic-leaflet``
+package and are inlined into the HTML, so a saved map renders offline."""
+
+from __future__ import annotations
+
+import base64
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import folium
+from branca.element import Element
+
+__all__ = ["OfflineMap", "leaflet_assets"]
+
+
+def _leaflet_dir() -> Path:
+    try:
+        return Path(str(resources.files("xstatic.pkg.leaflet") / "data"))
+    except ModuleNotFoundError as exc:  # pragma: no cover - declared dependency
+        raise ImportError("minespace maps need xstatic-leaflet: pip install xstatic-leaflet") \
+            from exc
+
+
+@lru_cache(maxsize=1)
+def leaflet_assets() -> tuple[str, str]:
+    """Leaflet's JavaScript and CSS (images inlined as data URIs)."""
+    d = _leaflet_dir()
+    js = (d / "leaflet.js").read_text(encoding="utf-8")
+    css = (d / "leaflet.css").read_text(encoding="utf-8")
+
+    def inline(match: re.Match) -> str:
+        path = d / match.group(1)
+        if not path.exists():
+            return match.group(0)
+        mime = "image/svg+xml" if path.suffix == ".svg" else f"image/{path.suffix[1:]}"
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"url(data:{mime};base64,{data})"
+
+    css = re.sub(r"url\((images/[^)]+)\)", inline, css)
+    # a sourceMappingURL comment would make devtools fetch the .map file
+    js = re.sub(r"//# sourceMappingURL=\S+", "", js)
+    return js, css
+
+
+class OfflineMap(folium.Map):
+    """A :class:`folium.Map` whose saved HTML embeds every asset it needs.
+
+    Only Leaflet is loaded (no jQuery, Bootstrap or icon fonts); minespace layers
+    draw circle markers and vector shapes on a canvas renderer.
+    """
+
+    default_js: list = []
+    default_css: list = []
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        if "minespace_leaflet" not in figure.header._children:
+            js, css = leaflet_assets()
+            figure.header.add_child(Element(f"<style>{css}</style>"), name="minespace_leaflet_css")
+            figure.header.add_child(Element(f"<script>{js}</script>"), name="minespace_leaflet")
+        super().render(**kwargs)
