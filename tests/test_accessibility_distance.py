@@ -1,0 +1,118 @@
+"""Straight-line distances: hand-checkable layers, CRS errors, input not modified."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import LineString, Point, box
+
+from minespace.accessibility import agglomeration_distances, corridor_distances
+from minespace.errors import CRSError
+
+CRS = "EPSG:32645"
+
+
+@pytest.fixture
+def corridors():
+    return gpd.GeoDataFrame(
+        {"kind": ["rail", "road_trunk", "rail"]},
+        geometry=[LineString([(0, 0), (10_000, 0)]),        # y = 0
+                  LineString([(0, 5_000), (10_000, 5_000)]),  # y = 5 km
+                  LineString([(20_000, 0), (20_000, 10_000)])],  # x = 20 km
+        index=["r1", "t1", "r2"], crs=CRS).rename_axis("corridor_id")
+
+
+@pytest.fixture
+def deposits():
+    return gpd.GeoDataFrame(
+        {"commodity": ["coal"] * 3},
+        geometry=[Point(2_000, 1_000), Point(13_000, 0), Point(19_000, 7_000)],
+        index=["d1", "d2", "d3"], crs=CRS).rename_axis("deposit_id")
+
+
+@pytest.fixture
+def towns():
+    return gpd.GeoDataFrame(
+        {"population": [1000, 500]},
+        geometry=[box(0, 2_000, 4_000, 6_000), Point(19_000, 3_000)],
+        index=["A", "B"], crs=CRS).rename_axis("agglomeration_id")
+
+
+def test_corridor_distances_hand(deposits, corridors):
+    before = deposits.copy()
+    out = corridor_distances(deposits, corridors)
+    # d1 (2,1): rail y=0 -> 1 km; trunk y=5 -> 4 km
+    # d2 (13,0): rail segment ends at x=10 -> 3 km; r2 at x=20 -> 7 km; trunk: hypot(3,5)
+    # d3 (19,7): r2 -> 1 km; trunk end (10,5) -> hypot(9,2)
+    np.testing.assert_allclose(out["dist_rail_km"], [1.0, 3.0, 1.0])
+    np.testing.assert_allclose(out["dist_road_trunk_km"],
+                               [4.0, np.hypot(3, 5), np.hypot(9, 2)])
+    np.testing.assert_allclose(out["dist_corridor_km"], [1.0, 3.0, 1.0])
+    assert list(out["nearest_corridor_id"]) == ["r1", "r1", "r2"]
+    assert out.index.equals(deposits.index)
+    assert deposits.equals(before)  # input untouched
+    assert "dist_rail_km" not in deposits.columns
+
+
+def test_corridor_distances_requested_kind_absent(deposits, corridors):
+    out = corridor_distances(deposits, corridors, kinds=["rail", "road_primary"])
+    assert out["dist_road_primary_km"].isna().all()
+    assert "dist_road_trunk_km" not in out.columns
+
+
+def test_territory_polygons_use_point_inside(corridors):
+    terr = gpd.GeoDataFrame(
+        geometry=[box(1_000, 1_000, 3_000, 3_000)], index=["T1"], crs=CRS)
+    out = corridor_distances(terr, corridors)
+    # representative point of the square is its centre (2, 2): rail 2 km, trunk 3 km
+    np.testing.assert_allclose(out["dist_rail_km"], [2.0])
+    np.testing.assert_allclose(out["dist_road_trunk_km"], [3.0])
+
+
+def test_agglomeration_distances_hand(deposits, towns):
+    out = agglomeration_distances(deposits, towns)
+    # d1 (2,1) -> box A [0,4]x[2,6]: 1 km to the edge; centre of A (2,4): 3 km
+    # d2 (13,0) -> A edge (4,2): hypot(9,2); B (19,3): hypot(6,3)
+    # d3 (19,7) -> B: 4 km; A edge (4,6): hypot(15,1)
+    np.testing.assert_allclose(out["dist_agglomeration_km"], [1.0, np.hypot(6, 3), 4.0])
+    assert list(out["nearest_agglomeration_id"]) == ["A", "B", "B"]
+    np.testing.assert_allclose(out["dist_agglomeration_centre_km"],
+                               [3.0, np.hypot(6, 3), 4.0])
+    assert list(out["nearest_agglomeration_centre_id"]) == ["A", "B", "B"]
+
+
+def test_inside_agglomeration_is_zero(towns):
+    pts = gpd.GeoDataFrame(geometry=[Point(1_000, 3_000)], crs=CRS)
+    out = agglomeration_distances(pts, towns)
+    assert out["dist_agglomeration_km"].iloc[0] == 0.0
+    assert out["dist_agglomeration_centre_km"].iloc[0] > 0
+
+
+def test_geographic_crs_raises(deposits, corridors):
+    with pytest.raises(CRSError, match="corridor_distances"):
+        corridor_distances(deposits.to_crs(4326), corridors.to_crs(4326))
+
+
+def test_crs_mismatch_raises(deposits, towns):
+    with pytest.raises(CRSError, match="different CRS"):
+        agglomeration_distances(deposits, towns.to_crs("EPSG:32644"))
+
+
+def test_missing_kind_column(deposits, corridors):
+    with pytest.raises(KeyError, match="kind"):
+        corridor_distances(deposits, corridors.drop(columns="kind"))
+
+
+def test_vectorised_matches_bruteforce():
+    rng = np.random.default_rng(0)
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*rng.uniform(0, 1e5, (2, 300))),
+                           crs=CRS)
+    lines = gpd.GeoDataFrame(
+        {"kind": rng.choice(["rail", "road_trunk"], 40)},
+        geometry=[LineString(rng.uniform(0, 1e5, (3, 2))) for _ in range(40)], crs=CRS)
+    out = corridor_distances(pts, lines)
+    full = np.array([[p.distance(g) for g in lines.geometry] for p in pts.geometry]) / 1000
+    for k in ("rail", "road_trunk"):
+        np.testing.assert_allclose(out[f"dist_{k}_km"], full[:, (lines.kind == k).to_numpy()].min(1))
+    np.testing.assert_allclose(out["dist_corridor_km"], full.min(1))
