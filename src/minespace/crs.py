@@ -75,8 +75,9 @@ def _lonlat_bounds(area: gpd.GeoDataFrame | gpd.GeoSeries | BaseGeometry, crs=No
     series = series[~(series.isna() | series.is_empty)]
     if series.empty:
         raise CRSError("choose_metric_crs: the layer has no non-empty geometry")
-    ll = series.to_crs(MAP_CRS)
-    return ll.total_bounds, shapely.union_all(ll.values).centroid
+    bounds = series.to_crs(MAP_CRS).total_bounds
+    centre = shapely.Point((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    return bounds, centre
 
 
 def choose_metric_crs(
@@ -84,12 +85,12 @@ def choose_metric_crs(
 ) -> pyproj.CRS:
     """Choose the metric CRS for a study area.
 
-    Rule: take the centroid of the area in longitude/latitude. If every part of the
-    area lies within ``UTM_MAX_OFFSET_DEG`` (4.5 degrees) of longitude of the
-    central meridian of the centroid's UTM zone, and the area lies between 80 S
+    Rule: take the centre of the area's longitude/latitude bounding box. If every
+    part of the area lies within ``UTM_MAX_OFFSET_DEG`` (4.5 degrees) of longitude of the
+    central meridian of the centre's UTM zone, and the area lies between 80 S
     and 84 N, use that WGS84 UTM zone (EPSG 326xx north, 327xx south): its
     distances are conformal and familiar. Otherwise (wide or polar areas) use a
-    Lambert azimuthal equal-area projection centred on the centroid, which keeps
+    Lambert azimuthal equal-area projection centred there, which keeps
     areas exact and distances near the centre accurate.
 
     Parameters

@@ -98,7 +98,7 @@ def kuzbass(*, crs: object = "auto") -> Region:
     >>> import minespace as ms
     >>> region = ms.datasets.kuzbass()
     >>> len(region.deposits), len(region.agglomerations), region.crs.to_epsg()
-    (141, 15, 32645)
+    (141, 19, 32645)
     >>> region.deposits["method"].value_counts().to_dict()
     {'open_pit': 83, 'underground': 58}
     """

@@ -80,7 +80,7 @@ class Mapper:
         if col is None:
             width = max(4, len(str(n)))
             ids = pd.Series([f"{self.schema.id_prefix}{i + 1:0{width}d}" for i in range(n)])
-            self.ids = ids
+            self.ids = None  # generated ids are not worth quoting in messages
             return ids
         raw = self.frame[col].reset_index(drop=True)
         ids = raw.astype(object).where(raw.notna(), None)
@@ -193,12 +193,32 @@ class Mapper:
         self.report_rows(swapped, "geometry",
                          lambda p: f"latitude {bounds[p, 3]:g} is beyond 90: longitude and "
                          "latitude look swapped", "swap the coordinate columns (x = longitude)")
+        swapped_row = self._swapped_outliers(bounds, ok & ~(bad_lon | bad_lat))
+        self.report_rows(swapped_row, "geometry",
+                         lambda p: f"point ({bounds[p, 0]:g}, {bounds[p, 1]:g}) lies far from the "
+                         "others but would fall among them with longitude and latitude "
+                         "swapped", "swap its coordinates (x = longitude, y = latitude)")
         other = (bad_lon | bad_lat) & ~swapped
         self.report_rows(other, "geometry",
                          lambda p: "coordinates outside longitude [-180, 180] / latitude "
                          f"[-90, 90] (bounds {np.round(bounds[p], 4).tolist()})",
                          "the data may be projected: pass its real CRS with crs=... "
                          "or fix the coordinates")
+
+    @staticmethod
+    def _swapped_outliers(bounds: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Rows > 5 degrees from the layer's median whose swapped point is within
+        a tenth of that distance (only with >= 3 valid rows)."""
+        out = np.zeros(len(bounds), dtype=bool)
+        if ok.sum() < 3:
+            return out
+        x, y = bounds[:, 0], bounds[:, 1]
+        mx, my = np.median(x[ok]), np.median(y[ok])
+        with np.errstate(invalid="ignore"):
+            d = np.hypot(x - mx, y - my)
+            d_swap = np.hypot(y - mx, x - my)
+            out[ok] = (d[ok] > 5.0) & (d_swap[ok] < 0.1 * d[ok])
+        return out
 
     def _repair(self, arr: np.ndarray, polys: np.ndarray, on_invalid: str) -> np.ndarray:
         invalid = np.zeros(len(arr), dtype=bool)

@@ -108,8 +108,8 @@ def region_map(
     --------
     >>> import minespace as ms
     >>> m = ms.maps.region_map(ms.datasets.kuzbass(), tiles=False)
-    >>> sorted(type(c).__name__ for c in m._children.values())[:3]
-    ['FullscreenControl', 'GeoJsonLayer', 'GeoJsonLayer']
+    >>> [c.layer_name for c in m._children.values() if getattr(c, "control", False)]
+    ['Neighbouring regions', 'Study area', 'Transport corridors', 'Agglomerations', 'Facilities', 'Deposits by commodity']
     """
     b = region.boundary.to_crs(MAP_CRS).total_bounds
     m = OfflineMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=7,

@@ -1,0 +1,616 @@
+"""Territories: the spatial units that concentration metrics are computed on.
+
+Three constructors return a GeoDataFrame indexed by ``territory_id`` with the
+columns
+
+``area_km2``
+    area of the (clipped) territory in km², measured in the layer's metric CRS;
+``rep_x``, ``rep_y``
+    a representative point guaranteed to lie inside the territory (the cell
+    centre for whole grid cells, :func:`shapely.point_on_surface` otherwise).
+
+:func:`hex_grid` and :func:`square_grid` also keep ``grid_col``/``grid_row``
+(integer cell coordinates) and ``grid_clipped`` (cell cut by the boundary)
+and store the grid parameters in ``territories.attrs["grid"]``; with them
+:func:`assign_deposits` and :func:`contiguity` use grid arithmetic instead of
+polygon tests. If the grid columns or attrs are lost (e.g. after a merge), both
+functions fall back to the general polygon methods, with identical results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from libpysal.weights import W
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from ._checks import require_geodataframe, require_metric_crs, require_same_crs
+from .errors import FeaturesDroppedWarning
+
+__all__ = ["assign_deposits", "contiguity", "from_polygons", "hex_grid", "square_grid"]
+
+logger = logging.getLogger(__name__)
+
+_SQRT3 = math.sqrt(3.0)
+
+
+# --------------------------------------------------------------------------- helpers
+def _boundary_geometry(region_or_boundary, func: str):
+    """Return (single boundary geometry, crs) from a Region, GeoDataFrame/Series or geometry."""
+    boundary = getattr(region_or_boundary, "boundary", region_or_boundary)
+    if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        series = boundary.geometry if isinstance(boundary, gpd.GeoDataFrame) else boundary
+        frame = gpd.GeoDataFrame(geometry=series)
+        require_metric_crs(frame, func)
+        geom = shapely.union_all(series.values)
+        if geom is None or geom.is_empty:
+            raise ValueError(f"{func}: the boundary is empty")
+        return geom, series.crs
+    raise TypeError(
+        f"{func}: expected a Region, GeoDataFrame or GeoSeries with a metric CRS, "
+        f"got {type(region_or_boundary).__name__}"
+    )
+
+
+def _finish(frame: gpd.GeoDataFrame, whole: np.ndarray | None = None,
+            centres: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """Add ``area_km2``, ``rep_x``, ``rep_y`` (centres for whole cells)."""
+    geoms = frame.geometry.values
+    rep = shapely.get_coordinates(shapely.point_on_surface(np.asarray(geoms)))
+    if whole is not None and centres is not None:
+        rep[whole] = centres[whole]
+    frame["area_km2"] = shapely.area(np.asarray(geoms)) / 1e6
+    frame["rep_x"] = rep[:, 0]
+    frame["rep_y"] = rep[:, 1]
+    return frame
+
+
+def _check_cell(cell_km: float) -> float:
+    if isinstance(cell_km, bool) or not isinstance(cell_km, (int, float, np.number)):
+        raise TypeError(f"cell_km must be a number, got {type(cell_km).__name__}")
+    if not (np.isfinite(cell_km) and cell_km > 0):
+        raise ValueError(f"cell_km must be a positive finite number, got {cell_km!r}")
+    return float(cell_km) * 1000.0
+
+
+def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndarray,
+                rows: np.ndarray, boundary, crs, clip: bool, params: dict) -> gpd.GeoDataFrame:
+    """Keep cells meeting *boundary*, clip them, build the territory frame."""
+    shapely.prepare(boundary)
+    keep = shapely.intersects(boundary, polys)
+    polys, centres, cols, rows = polys[keep], centres[keep], cols[keep], rows[keep]
+    whole = shapely.contains_properly(boundary, polys) if clip else np.ones(len(polys), bool)
+    if clip:
+        clipped = polys.copy()
+        part = ~whole
+        clipped[part] = shapely.intersection(polys[part], boundary)
+        # drop cells that only touch the boundary (zero area after clipping)
+        nonzero = shapely.area(clipped) > 0
+        polys, centres, cols, rows, whole = (polys[nonzero], centres[nonzero],
+                                             cols[nonzero], rows[nonzero], whole[nonzero])
+        clipped = clipped[nonzero]
+    else:
+        clipped = polys
+    prefix = "H" if kind == "hex" else "S"
+    ids = pd.Index(
+        [f"{prefix}{r}_{c}" for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
+        name="territory_id",
+    )
+    frame = gpd.GeoDataFrame(
+        {"grid_col": cols.astype(np.int64), "grid_row": rows.astype(np.int64),
+         "grid_clipped": ~whole},
+        geometry=clipped, crs=crs, index=ids,
+    )
+    frame = _finish(frame, whole, centres)
+    frame.attrs["grid"] = {**params, "kind": kind, "clip": bool(clip)}
+    return frame
+
+
+# --------------------------------------------------------------------------- constructors
+def from_polygons(polygons: gpd.GeoDataFrame, *, id: str | None = None) -> gpd.GeoDataFrame:
+    """Use user-supplied polygons (e.g. administrative units) as territories.
+
+    Parameters
+    ----------
+    polygons : GeoDataFrame
+        Polygon or MultiPolygon layer in a metric CRS.
+    id : str, optional
+        Column holding unique territory ids; by default the index is used.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy indexed by ``territory_id`` with the original columns plus
+        ``area_km2``, ``rep_x`` and ``rep_y`` (a point inside each polygon).
+
+    Raises
+    ------
+    TypeError
+        If *polygons* is not a GeoDataFrame.
+    CRSError
+        If the CRS is missing or geographic.
+    ValueError
+        If ids are missing or duplicated, or a geometry is empty or not polygonal.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import territories
+    >>> region = ms.datasets.kuzbass()
+    >>> terr = territories.from_polygons(region.boundary, id="name")
+    >>> terr.index.tolist(), round(float(terr["area_km2"].iloc[0]), -3)
+    (['Kemerovo Oblast'], 96000.0)
+    """
+    require_geodataframe(polygons, "polygons")
+    require_metric_crs(polygons, "territories.from_polygons")
+    frame = polygons.copy()
+    if id is not None:
+        if id not in frame.columns:
+            raise KeyError(f"polygons has no column {id!r}; available: {list(frame.columns)}")
+        frame = frame.set_index(id)
+    if frame.index.hasnans:
+        raise ValueError("territory ids must not be missing")
+    if frame.index.has_duplicates:
+        dup = frame.index[frame.index.duplicated()].unique().tolist()[:10]
+        raise ValueError(f"territory ids must be unique; duplicated: {dup}")
+    geoms = np.asarray(frame.geometry.values)
+    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    kinds = shapely.get_type_id(geoms)
+    bad |= ~np.isin(kinds, [3, 6])
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} territory geometr{'y is' if bad.sum() == 1 else 'ies are'} "
+            f"empty or not (Multi)Polygon, e.g. id {frame.index[bad][0]!r}"
+        )
+    frame.index.name = "territory_id"
+    frame.attrs.pop("grid", None)
+    return _finish(frame)
+
+
+def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.GeoDataFrame:
+    """Regular square cells covering a study area.
+
+    Cells are aligned on multiples of the cell size in the metric CRS (so two
+    grids with the same ``cell_km`` coincide) and cell ``(col, row)`` covers
+    ``[col·s, (col+1)·s) × [row·s, (row+1)·s)`` with ``s = cell_km`` km.
+
+    Parameters
+    ----------
+    region_or_boundary : Region, GeoDataFrame or GeoSeries
+        Study area in a metric CRS (a Region's ``boundary`` is used).
+    cell_km : float
+        Side of a cell in km.
+    clip : bool, default True
+        Clip cells to the boundary (areas become the clipped areas); otherwise
+        keep whole cells that intersect the boundary.
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by ``territory_id`` (``"S{row}_{col}"``) with ``grid_col``,
+        ``grid_row``, ``grid_clipped``, ``area_km2``, ``rep_x``, ``rep_y``;
+        ``attrs["grid"]`` holds the grid parameters.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import territories
+    >>> terr = territories.square_grid(ms.datasets.kuzbass(), cell_km=20)
+    >>> bool(terr["area_km2"].max() <= 400.0 + 1e-6)
+    True
+    """
+    boundary, crs = _boundary_geometry(region_or_boundary, "territories.square_grid")
+    size = _check_cell(cell_km)
+    minx, miny, maxx, maxy = boundary.bounds
+    c0, c1 = math.floor(minx / size), math.floor(maxx / size)
+    r0, r1 = math.floor(miny / size), math.floor(maxy / size)
+    cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
+    cols, rows = cols.ravel(), rows.ravel()
+    polys = shapely.box(cols * size, rows * size, (cols + 1) * size, (rows + 1) * size)
+    centres = np.column_stack([(cols + 0.5) * size, (rows + 0.5) * size])
+    return _grid_frame("square", polys, centres, cols, rows, boundary, crs, clip,
+                       {"size_m": size, "origin": (0.0, 0.0)})
+
+
+def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.GeoDataFrame:
+    """Regular hexagons covering a study area.
+
+    Hexagons are pointy-topped; ``cell_km`` is the distance between the centres
+    of neighbouring cells (the width across flats), so a whole cell has area
+    ``(√3/2)·cell_km²``. Cell ``(col, row)`` uses axial coordinates: its centre
+    is ``x = w·(col + row/2)``, ``y = 1.5·R·row`` with ``w = cell_km`` and
+    circumradius ``R = w/√3``.
+
+    Parameters
+    ----------
+    region_or_boundary : Region, GeoDataFrame or GeoSeries
+        Study area in a metric CRS.
+    cell_km : float
+        Centre-to-centre distance in km.
+    clip : bool, default True
+        Clip cells to the boundary; otherwise keep whole cells that intersect it.
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by ``territory_id`` (``"H{row}_{col}"``) with ``grid_col``,
+        ``grid_row``, ``grid_clipped``, ``area_km2``, ``rep_x``, ``rep_y``;
+        ``attrs["grid"]`` holds the grid parameters.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import territories
+    >>> terr = territories.hex_grid(ms.datasets.kuzbass(), cell_km=20)
+    >>> round(float(terr["area_km2"].max()), 1)   # sqrt(3)/2 * 20**2
+    346.4
+    """
+    boundary, crs = _boundary_geometry(region_or_boundary, "territories.hex_grid")
+    width = _check_cell(cell_km)
+    radius = width / _SQRT3
+    minx, miny, maxx, maxy = boundary.bounds
+    r0 = math.floor(miny / (1.5 * radius)) - 1
+    r1 = math.ceil(maxy / (1.5 * radius)) + 1
+    # x = w (col + row/2)  ->  col range must cover every row's shift
+    c0 = math.floor(minx / width - r1 / 2) - 1
+    c1 = math.ceil(maxx / width - r0 / 2) + 1
+    cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
+    cols, rows = cols.ravel(), rows.ravel()
+    # vertices on an integer lattice (units w/2 and R/2) so that neighbouring cells
+    # share bit-identical vertex coordinates (needed by vertex-matching tools)
+    ix = 2 * cols + rows
+    iy = 3 * rows
+    cx = 0.5 * width * ix
+    cy = 0.5 * radius * iy
+    inside = (cx >= minx - width) & (cx <= maxx + width)
+    cols, rows, ix, iy, cx, cy = (a[inside] for a in (cols, rows, ix, iy, cx, cy))
+    dx = np.array([1, 0, -1, -1, 0, 1, 1])
+    dy = np.array([1, 2, 1, -1, -2, -1, 1])
+    ring_x = 0.5 * width * (ix[:, None] + dx[None, :])
+    ring_y = 0.5 * radius * (iy[:, None] + dy[None, :])
+    coords = np.stack([ring_x, ring_y], axis=-1)
+    polys = shapely.polygons(coords)
+    return _grid_frame("hex", polys, np.column_stack([cx, cy]), cols, rows, boundary, crs,
+                       clip, {"size_m": width, "origin": (0.0, 0.0)})
+
+
+# --------------------------------------------------------------------------- assignment
+def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
+    grid = territories.attrs.get("grid")
+    if not grid or not {"grid_col", "grid_row", "grid_clipped"} <= set(territories.columns):
+        return None
+    return grid
+
+
+def _bin_points(x: np.ndarray, y: np.ndarray, grid: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Grid (col, row) of each point by arithmetic (square floor or hex cube rounding)."""
+    size = grid["size_m"]
+    ox, oy = grid.get("origin", (0.0, 0.0))
+    x = x - ox
+    y = y - oy
+    if grid["kind"] == "square":
+        return np.floor(x / size), np.floor(y / size)
+    radius = size / _SQRT3
+    q = (_SQRT3 / 3.0 * x - y / 3.0) / radius
+    r = (2.0 / 3.0 * y) / radius
+    s = -q - r
+    rq, rr, rs = np.round(q), np.round(r), np.round(s)
+    dq, dr, ds = np.abs(rq - q), np.abs(rr - r), np.abs(rs - s)
+    fix_q = (dq > dr) & (dq > ds)
+    fix_r = ~fix_q & (dr > ds)
+    rq = np.where(fix_q, -rr - rs, rq)
+    rr = np.where(fix_r, -rq - rs, rr)
+    return rq, rr
+
+
+def _cell_lookup(cols: np.ndarray, rows: np.ndarray):
+    """Dense (row, col) -> position table over the grid's bounding box."""
+    c0, r0 = cols.min(), rows.min()
+    nc, nr = cols.max() - c0 + 1, rows.max() - r0 + 1
+    table = np.full((nr, nc), -1, dtype=np.int64)
+    table[rows - r0, cols - c0] = np.arange(len(cols))
+    return table, c0, r0
+
+
+def _positions_grid(territories: gpd.GeoDataFrame, xy: np.ndarray, grid: dict) -> np.ndarray:
+    """Territory position of each point (-1 outside) using grid arithmetic."""
+    cols = territories["grid_col"].to_numpy(np.int64)
+    rows = territories["grid_row"].to_numpy(np.int64)
+    pos = np.full(len(xy), -1, dtype=np.int64)
+    if len(cols) == 0:
+        return pos
+    table, c0, r0 = _cell_lookup(cols, rows)
+    finite = np.isfinite(xy).all(axis=1)
+    bc, br = _bin_points(xy[finite, 0], xy[finite, 1], grid)
+    ci = bc - c0
+    ri = br - r0
+    ok = (ci >= 0) & (ci < table.shape[1]) & (ri >= 0) & (ri < table.shape[0])
+    found = np.full(len(bc), -1, dtype=np.int64)
+    found[ok] = table[ri[ok].astype(np.int64), ci[ok].astype(np.int64)]
+    pos[finite] = found
+    # points in cells cut by the boundary: exact test against the clipped cell
+    clipped = territories["grid_clipped"].to_numpy(bool)
+    check = np.flatnonzero((pos >= 0) & clipped[np.maximum(pos, 0)])
+    if check.size:
+        geoms = np.asarray(territories.geometry.values)[pos[check]]
+        inside = shapely.intersects_xy(geoms, xy[check, 0], xy[check, 1])
+        pos[check[~inside]] = -1
+    return pos
+
+
+def _positions_tree(territories: gpd.GeoDataFrame, points: np.ndarray) -> np.ndarray:
+    """Territory position of each point (-1 outside) with an STRtree query.
+
+    A point on a shared edge, or in overlapping territories, goes to the first
+    territory in row order.
+    """
+    pos = np.full(len(points), -1, dtype=np.int64)
+    tree = shapely.STRtree(np.asarray(territories.geometry.values))
+    pt_idx, poly_idx = tree.query(points, predicate="intersects")
+    if pt_idx.size:
+        order = np.lexsort((poly_idx, pt_idx))
+        pt_idx, poly_idx = pt_idx[order], poly_idx[order]
+        first = np.r_[True, pt_idx[1:] != pt_idx[:-1]]
+        pos[pt_idx[first]] = poly_idx[first]
+    return pos
+
+
+def assign_deposits(territories: gpd.GeoDataFrame,
+                    deposits: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Assign each deposit to the territory containing it.
+
+    Generated grids (:func:`hex_grid`, :func:`square_grid`) are assigned by
+    arithmetic binning of the coordinates, with an exact point-in-polygon test
+    only for points in cells cut by the boundary; other territories use an
+    STRtree query. A point on a shared edge goes to one territory only (the
+    half-open cell for grids, the first territory in row order otherwise).
+
+    Parameters
+    ----------
+    territories : GeoDataFrame
+        Output of :func:`from_polygons`, :func:`hex_grid` or :func:`square_grid`.
+    deposits : GeoDataFrame
+        Point layer in the same metric CRS. Non-point geometries are reduced to
+        a representative point.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of *deposits* with a ``territory_id`` column (missing for
+        deposits outside every territory or without geometry).
+
+    Warns
+    -----
+    FeaturesDroppedWarning
+        Once, with the number of deposits outside every territory.
+
+    Raises
+    ------
+    CRSError
+        If the layers are in different or non-metric CRS.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import territories
+    >>> region = ms.datasets.kuzbass()
+    >>> terr = territories.hex_grid(region, cell_km=25)
+    >>> deps = territories.assign_deposits(terr, region.deposits)
+    >>> int(deps["territory_id"].notna().sum())
+    141
+    """
+    require_geodataframe(territories, "territories")
+    require_geodataframe(deposits, "deposits")
+    require_metric_crs(territories, "territories.assign_deposits")
+    require_same_crs("territories.assign_deposits", territories=territories, deposits=deposits)
+    geoms = np.asarray(deposits.geometry.values)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    points = geoms.copy()
+    not_point = ~missing & (shapely.get_type_id(geoms) != 0)
+    if not_point.any():
+        points[not_point] = shapely.point_on_surface(geoms[not_point])
+    xy = np.full((len(points), 2), np.nan)
+    if (~missing).any():
+        xy[~missing] = shapely.get_coordinates(points[~missing])
+    grid = _grid_info(territories)
+    if grid is not None:
+        pos = _positions_grid(territories, xy, grid)
+    else:
+        pos = np.full(len(points), -1, dtype=np.int64)
+        if (~missing).any():
+            pos[~missing] = _positions_tree(territories, points[~missing])
+    out = deposits.copy()
+    ids = territories.index.to_numpy()
+    column = pd.Series(ids[np.maximum(pos, 0)], index=out.index, dtype=territories.index.dtype
+                       if len(ids) else object)
+    if (pos < 0).any():
+        column = column.astype(object).where(pos >= 0, np.nan)
+    out["territory_id"] = column
+    n_out = int((pos < 0).sum())
+    if n_out:
+        warnings.warn(
+            f"{n_out} of {len(pos)} deposits lie outside every territory (or have no "
+            "geometry); their territory_id is missing and metrics ignore them",
+            FeaturesDroppedWarning, stacklevel=2,
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- contiguity
+_SQUARE_ROOK = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+_SQUARE_QUEEN = [*_SQUARE_ROOK, (1, 1), (1, -1), (-1, 1), (-1, -1)]
+_HEX = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, -1), (-1, 1)]
+
+
+def _grid_pairs(territories: gpd.GeoDataFrame, grid: dict, kind: str):
+    """Neighbour pairs (i, j) of a generated grid from its cell arithmetic."""
+    cols = territories["grid_col"].to_numpy(np.int64)
+    rows = territories["grid_row"].to_numpy(np.int64)
+    table, c0, r0 = _cell_lookup(cols, rows)
+    offsets = _HEX if grid["kind"] == "hex" else (_SQUARE_QUEEN if kind == "queen"
+                                                  else _SQUARE_ROOK)
+    ii, jj = [], []
+    n = len(cols)
+    for dc, dr in offsets:  # loop over the 4-8 offsets, not over rows
+        c = cols - c0 + dc
+        r = rows - r0 + dr
+        ok = (c >= 0) & (c < table.shape[1]) & (r >= 0) & (r < table.shape[0])
+        j = np.full(n, -1)
+        j[ok] = table[r[ok], c[ok]]
+        has = j >= 0
+        ii.append(np.flatnonzero(has))
+        jj.append(j[has])
+    i = np.concatenate(ii)
+    j = np.concatenate(jj)
+    # cells cut by the boundary may no longer touch: test those pairs exactly
+    clipped = territories["grid_clipped"].to_numpy(bool)
+    check = clipped[i] | clipped[j]
+    if check.any():
+        geoms = np.asarray(territories.geometry.values)
+        keep = _touching(geoms[i[check]], geoms[j[check]], kind)
+        drop = np.flatnonzero(check)[~keep]
+        mask = np.ones(len(i), bool)
+        mask[drop] = False
+        i, j = i[mask], j[mask]
+    return i, j
+
+
+def _touching(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
+    """Queen: the polygons share a point; rook: they share a boundary segment."""
+    if kind == "queen":
+        return shapely.intersects(a, b)
+    shared = shapely.intersection(shapely.boundary(a), shapely.boundary(b))
+    return shapely.length(shared) > 0
+
+
+def _polygon_pairs(territories: gpd.GeoDataFrame, kind: str):
+    """Neighbour pairs of arbitrary polygons via libpysal Queen/Rook."""
+    from libpysal.weights import Queen, Rook
+
+    cls = Queen if kind == "queen" else Rook
+    frame = gpd.GeoDataFrame(geometry=territories.geometry.values, crs=territories.crs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # libpysal warns about islands; we handle them
+        w = cls.from_dataframe(frame, use_index=True, silence_warnings=True)
+    mat = w.sparse.tocoo()
+    order = np.asarray(w.id_order)
+    return order[mat.row], order[mat.col]
+
+
+def _attach_islands(i: np.ndarray, j: np.ndarray, xy: np.ndarray):
+    """Link every connected component except the largest to its nearest outside territory."""
+    n = len(xy)
+    if n < 2:
+        return i, j, 0
+    added_i, added_j = [], []
+    attached = 0
+    for _ in range(n):  # each pass merges components; terminates in < log2(n) passes typically
+        mat = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+        ncomp, labels = csgraph.connected_components(mat, directed=False)
+        if ncomp == 1:
+            break
+        sizes = np.bincount(labels)
+        main = int(np.argmax(sizes))
+        for comp in np.flatnonzero(np.arange(ncomp) != main):  # loop over components
+            members = np.flatnonzero(labels == comp)
+            others = np.flatnonzero(labels != comp)
+            dist, nearest = cKDTree(xy[others]).query(xy[members])
+            k = int(np.argmin(dist))
+            added_i.append(members[k])
+            added_j.append(others[nearest[k]])
+            attached += 1
+        i = np.r_[i, added_i, added_j]
+        j = np.r_[j, added_j, added_i]
+        added_i, added_j = [], []
+    return i, j, attached
+
+
+def contiguity(territories: gpd.GeoDataFrame, *, kind: str = "queen",
+               islands: str = "attach") -> W:
+    """Binary contiguity weights between territories (libpysal ``W``).
+
+    Generated grids use the grid arithmetic (hexagons: 6 neighbours for both
+    kinds; squares: 8 for queen, 4 for rook), with exact geometric tests only
+    for pairs involving cells cut by the boundary. Other territories use
+    :class:`libpysal.weights.Queen` / :class:`~libpysal.weights.Rook`.
+
+    Island policy (the one used throughout minespace): with
+    ``islands="attach"`` every territory without neighbours, and every
+    connected group of territories cut off from the largest group, is linked
+    (symmetrically, weight 1) to the nearest territory outside it, measured
+    between representative points (``rep_x``, ``rep_y``). The resulting W is
+    connected; the number of links added is logged at INFO level.
+    ``islands="keep"`` leaves islands without neighbours.
+
+    Parameters
+    ----------
+    territories : GeoDataFrame
+        Output of :func:`from_polygons`, :func:`hex_grid` or :func:`square_grid`.
+    kind : {"queen", "rook"}
+        Queen: sharing any boundary point; rook: sharing a boundary segment.
+    islands : {"attach", "keep"}
+        Island policy, see above.
+
+    Returns
+    -------
+    libpysal.weights.W
+        Binary weights with ids equal to ``territories.index`` (in that order).
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import territories
+    >>> terr = territories.hex_grid(ms.datasets.kuzbass(), cell_km=25)
+    >>> w = territories.contiguity(terr)
+    >>> w.n == len(terr), max(w.cardinalities.values()) <= 6 + 2
+    (True, True)
+    """
+    require_geodataframe(territories, "territories")
+    if kind not in ("queen", "rook"):
+        raise ValueError(f"kind must be 'queen' or 'rook', got {kind!r}")
+    if islands not in ("attach", "keep"):
+        raise ValueError(f"islands must be 'attach' or 'keep', got {islands!r}")
+    n = len(territories)
+    if n == 0:
+        raise ValueError("territories is empty")
+    grid = _grid_info(territories)
+    if grid is not None:
+        i, j = _grid_pairs(territories, grid, kind)
+    else:
+        i, j = _polygon_pairs(territories, kind)
+    if islands == "attach":
+        if {"rep_x", "rep_y"} <= set(territories.columns):
+            xy = territories[["rep_x", "rep_y"]].to_numpy(float)
+        else:
+            xy = shapely.get_coordinates(
+                shapely.point_on_surface(np.asarray(territories.geometry.values)))
+        i, j, attached = _attach_islands(i, j, xy)
+        if attached:
+            logger.info("contiguity: attached %d island(s)/component(s) to their nearest "
+                        "territory", attached)
+    mat = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    mat.data[:] = 1.0  # duplicates collapse to binary
+    mat.eliminate_zeros()
+    ids = territories.index.tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "islands"/"disconnected" notices for policy="keep"
+        return _w_from_csr(mat, ids)
+
+
+def _w_from_csr(mat: sparse.csr_matrix, ids: list) -> W:
+    """Build a binary W from a CSR matrix with the given ids."""
+    mat.sort_indices()
+    indptr, indices = mat.indptr, mat.indices
+    ids_arr = np.asarray(ids, dtype=object)
+    splits = np.split(ids_arr[indices], indptr[1:-1])
+    neighbors = dict(zip(ids, (s.tolist() for s in splits), strict=True))
+    weights = {k: [1.0] * len(v) for k, v in neighbors.items()}
+    return W(neighbors, weights, id_order=ids, silence_warnings=True)
