@@ -45,7 +45,9 @@ _SQRT3 = math.sqrt(3.0)
 # --------------------------------------------------------------------------- helpers
 def _boundary_geometry(region_or_boundary, func: str):
     """Return (single boundary geometry, crs) from a Region, GeoDataFrame/Series or geometry."""
-    boundary = getattr(region_or_boundary, "boundary", region_or_boundary)
+    boundary = region_or_boundary
+    if not isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        boundary = getattr(boundary, "boundary", boundary)  # a Region
     if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
         series = boundary.geometry if isinstance(boundary, gpd.GeoDataFrame) else boundary
         frame = gpd.GeoDataFrame(geometry=series)
@@ -85,9 +87,10 @@ def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndar
                 rows: np.ndarray, boundary, crs, clip: bool, params: dict) -> gpd.GeoDataFrame:
     """Keep cells meeting *boundary*, clip them, build the territory frame."""
     shapely.prepare(boundary)
-    keep = shapely.intersects(boundary, polys)
+    # keep cells sharing area with the boundary (not those that merely touch it)
+    keep = shapely.intersects(boundary, polys) & ~shapely.touches(boundary, polys)
     polys, centres, cols, rows = polys[keep], centres[keep], cols[keep], rows[keep]
-    whole = shapely.contains_properly(boundary, polys) if clip else np.ones(len(polys), bool)
+    whole = shapely.covers(boundary, polys) if clip else np.ones(len(polys), bool)
     if clip:
         clipped = polys.copy()
         part = ~whole

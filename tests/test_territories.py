@@ -1,0 +1,171 @@
+"""Tests for minespace.territories (expected values by hand or from geopandas/libpysal)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import geopandas as gpd
+import libpysal
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import Polygon, box
+
+from minespace import territories as T
+from minespace.errors import CRSError, FeaturesDroppedWarning
+
+CRS = "EPSG:32645"
+
+
+def _boundary(geom):
+    return gpd.GeoDataFrame({"name": ["study"]}, geometry=[geom], crs=CRS)
+
+
+# an L-shaped (concave) study area, 30 km x 20 km, offset from the origin
+L_SHAPE = Polygon([(500_000, 6_000_000), (530_000, 6_000_000), (530_000, 6_008_000),
+                   (512_000, 6_008_000), (512_000, 6_020_000), (500_000, 6_020_000)])
+
+
+def _points(n, seed=0, pad=3000.0):
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = L_SHAPE.bounds
+    x = rng.uniform(minx - pad, maxx + pad, n)
+    y = rng.uniform(miny - pad, maxy + pad, n)
+    return gpd.GeoDataFrame({"commodity": rng.choice(["a", "b"], n)},
+                            geometry=gpd.points_from_xy(x, y),
+                            index=pd_index(n), crs=CRS)
+
+
+def pd_index(n):
+    import pandas as pd
+    return pd.Index([f"D{i}" for i in range(n)], name="deposit_id")
+
+
+def test_square_grid_hand_values():
+    terr = T.square_grid(_boundary(box(0, 0, 3000, 2000)), cell_km=1)
+    assert len(terr) == 6
+    assert terr.index.name == "territory_id"
+    np.testing.assert_allclose(terr["area_km2"], 1.0)
+    assert not terr["grid_clipped"].any()
+    # representative points are cell centres for whole cells
+    assert sorted(zip(terr["rep_x"], terr["rep_y"], strict=True)) == [
+        (500.0, 500.0), (500.0, 1500.0), (1500.0, 500.0), (1500.0, 1500.0),
+        (2500.0, 500.0), (2500.0, 1500.0)]
+
+
+@pytest.mark.parametrize("make", [T.hex_grid, T.square_grid])
+def test_clipped_areas_sum_to_boundary(make):
+    terr = make(_boundary(L_SHAPE), cell_km=3)
+    assert terr["area_km2"].sum() == pytest.approx(L_SHAPE.area / 1e6, rel=1e-9)
+    # cells do not overlap: union area equals sum of areas
+    assert shapely.union_all(terr.geometry.values).area == pytest.approx(L_SHAPE.area)
+    # representative points lie inside their territory
+    pts = shapely.points(terr["rep_x"], terr["rep_y"])
+    assert shapely.intersects(terr.geometry.values, pts).all()
+
+
+def test_hex_cell_area_and_spacing():
+    terr = T.hex_grid(_boundary(L_SHAPE), cell_km=3, clip=False)
+    # whole hexagon with width across flats w: area = sqrt(3)/2 w^2
+    np.testing.assert_allclose(terr["area_km2"], math.sqrt(3) / 2 * 9)
+    from scipy.spatial import cKDTree
+    d, _ = cKDTree(terr[["rep_x", "rep_y"]].to_numpy()).query(
+        terr[["rep_x", "rep_y"]].to_numpy(), k=2)
+    np.testing.assert_allclose(d[:, 1], 3000.0)
+
+
+@pytest.mark.parametrize("make", [T.hex_grid, T.square_grid])
+@pytest.mark.parametrize("clip", [True, False])
+def test_assign_matches_geopandas_sjoin(make, clip):
+    terr = make(_boundary(L_SHAPE), cell_km=2.5, clip=clip)
+    deps = _points(3000)
+    with pytest.warns(FeaturesDroppedWarning) as rec:
+        out = T.assign_deposits(terr, deps)
+    assert len(rec) == 1
+    joined = gpd.sjoin(deps, terr[["geometry"]], predicate="within", how="left")
+    joined = joined[~joined.index.duplicated()]
+    expected = joined["territory_id"]
+    n_out = int(expected.isna().sum())
+    assert f"{n_out} of 3000" in str(rec[0].message)
+    assert out["territory_id"].isna().sum() == n_out
+    both = expected.notna()
+    assert (out.loc[both, "territory_id"] == expected[both]).all()
+    # input unchanged
+    assert "territory_id" not in deps.columns
+
+
+def test_assign_polygons_fallback_equals_grid_path():
+    terr = T.hex_grid(_boundary(L_SHAPE), cell_km=2.5)
+    plain = T.from_polygons(terr[["geometry"]])
+    assert "grid" not in plain.attrs
+    deps = _points(2000, seed=1, pad=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeaturesDroppedWarning)
+        a = T.assign_deposits(terr, deps)["territory_id"]
+        b = T.assign_deposits(plain, deps)["territory_id"]
+    assert a.fillna("-").equals(b.fillna("-"))
+
+
+def test_assign_all_inside_no_warning_and_missing_geometry():
+    terr = T.square_grid(_boundary(box(0, 0, 2000, 2000)), cell_km=1)
+    deps = gpd.GeoDataFrame({"k": [1, 2, 3]}, geometry=[shapely.Point(100, 100),
+                            shapely.Point(1500, 1500), None], crs=CRS)
+    with pytest.warns(FeaturesDroppedWarning, match="1 of 3"):
+        out = T.assign_deposits(terr, deps)
+    assert out["territory_id"].tolist()[:2] == ["S0_0", "S1_1"]
+    assert out["territory_id"].isna().tolist() == [False, False, True]
+
+
+def test_from_polygons_ids_and_errors():
+    polys = gpd.GeoDataFrame({"code": ["A", "B"]},
+                             geometry=[box(0, 0, 1000, 1000), box(1000, 0, 3000, 1000)], crs=CRS)
+    terr = T.from_polygons(polys, id="code")
+    assert terr.index.tolist() == ["A", "B"]
+    assert terr["area_km2"].tolist() == [1.0, 2.0]
+    assert "area_km2" not in polys.columns
+    with pytest.raises(ValueError, match="unique"):
+        T.from_polygons(polys.assign(code=["A", "A"]), id="code")
+    with pytest.raises(CRSError):
+        T.from_polygons(polys.set_crs(4326, allow_override=True))
+    with pytest.raises(ValueError, match="Polygon"):
+        T.from_polygons(gpd.GeoDataFrame(geometry=[shapely.Point(0, 0)], crs=CRS))
+    with pytest.raises(CRSError):
+        T.hex_grid(_boundary(L_SHAPE).set_crs(4326, allow_override=True), cell_km=1)
+    with pytest.raises(ValueError):
+        T.square_grid(_boundary(L_SHAPE), cell_km=0)
+
+
+def _as_sets(w):
+    return {k: set(v) for k, v in w.neighbors.items()}
+
+
+@pytest.mark.parametrize("make,kind", [(T.hex_grid, "queen"), (T.hex_grid, "rook"),
+                                       (T.square_grid, "queen"), (T.square_grid, "rook")])
+@pytest.mark.parametrize("clip", [True, False])
+def test_grid_contiguity_matches_libpysal(make, kind, clip):
+    terr = make(_boundary(L_SHAPE), cell_km=1.7, clip=clip)
+    w = T.contiguity(terr, kind=kind, islands="keep")
+    cls = libpysal.weights.Queen if kind == "queen" else libpysal.weights.Rook
+    ref = cls.from_dataframe(terr, use_index=True, silence_warnings=True)
+    assert w.id_order == terr.index.tolist()
+    assert _as_sets(w) == _as_sets(ref)
+    # same answer through the polygon path
+    w2 = T.contiguity(T.from_polygons(terr[["geometry"]]), kind=kind, islands="keep")
+    assert _as_sets(w2) == _as_sets(ref)
+
+
+def test_island_policy_attach_nearest():
+    # three unit squares in a row, plus a far square (island) nearest to "C"
+    polys = gpd.GeoDataFrame(
+        {"code": ["A", "B", "C", "Z"]},
+        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1), box(10, 0, 11, 1)],
+        crs=CRS)
+    terr = T.from_polygons(polys, id="code")
+    kept = T.contiguity(terr, islands="keep")
+    assert kept.islands == ["Z"]
+    w = T.contiguity(terr)
+    assert _as_sets(w) == {"A": {"B"}, "B": {"A", "C"}, "C": {"B", "Z"}, "Z": {"C"}}
+    assert w.n_components == 1
+    with pytest.raises(ValueError):
+        T.contiguity(terr, kind="bishop")
