@@ -81,8 +81,11 @@ var {{ this.get_name() }} = (function () {
   var renderer = L.canvas({padding: 0.2});
   var group = L.featureGroup();
   for (var i = 0; i < d.x.length; i++) {
-    var m = L.circleMarker([d.y[i], d.x[i]], {renderer: renderer, radius: d.r[i],
-      color: d.stroke, weight: 0.8, fillColor: d.c[i], fillOpacity: 0.85});
+    var m = L.circleMarker([d.y[i], d.x[i]], d.ring ?
+      {renderer: renderer, radius: d.r[i], color: d.c[i], weight: 3.5, fillColor: '#ffffff',
+       fillOpacity: 0.9} :
+      {renderer: renderer, radius: d.r[i], color: d.stroke, weight: 0.8, fillColor: d.c[i],
+       fillOpacity: 0.85});
     m._msi = i;
     m.bindPopup(function (layer) { return d.p[layer._msi]; }, {maxWidth: 360});
     group.addLayer(m);
@@ -95,7 +98,7 @@ var {{ this.get_name() }} = (function () {
 
     def __init__(self, layer: gpd.GeoDataFrame, *, colors: Sequence[str], popups: Sequence[str],
                  radius: float | Sequence[float] = 5.0, stroke: str = "#333333",
-                 name: str = "points", show: bool = True):
+                 name: str = "points", show: bool = True, ring: bool = False):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "PointLayer"
         geoms = _ll(layer)
@@ -104,7 +107,7 @@ var {{ this.get_name() }} = (function () {
         r = np.broadcast_to(np.asarray(radius, dtype=float), x.shape)
         self.payload = safe_json({"x": x.tolist(), "y": y.tolist(),
                                   "r": np.round(r, 1).tolist(), "c": list(colors),
-                                  "p": list(popups), "stroke": stroke})
+                                  "p": list(popups), "stroke": stroke, "ring": ring})
 
 
 class GeoJsonLayer(Layer):
@@ -120,7 +123,10 @@ var {{ this.get_name() }} = (function () {
     style: function (f) { return f.properties.s; },
     onEachFeature: function (f, l) {
       if (f.properties.p) { l.bindPopup(f.properties.p, {maxWidth: 380}); }
-      if (f.properties.t) { l.bindTooltip(f.properties.t, {sticky: true}); }
+      if (f.properties.t) {
+        l.bindTooltip(f.properties.t, f.properties.l ?
+          {permanent: true, direction: 'center', className: 'ms-label'} : {sticky: true});
+      }
     }
   });
   return layer;
@@ -132,7 +138,7 @@ var {{ this.get_name() }} = (function () {
     def __init__(self, layer: gpd.GeoDataFrame, *, styles: Sequence[dict] | dict,
                  popups: Sequence[str] | None = None, tooltips: Sequence[str] | None = None,
                  name: str = "shapes", show: bool = True, simplify_m: float = 0.0,
-                 control: bool = True):
+                 control: bool = True, labels: Sequence[bool] | bool = False):
         super().__init__(name=name, overlay=True, control=control, show=show)
         self._name = "GeoJsonLayer"
         geoms = layer.geometry
@@ -144,6 +150,7 @@ var {{ this.get_name() }} = (function () {
         styles = [styles] * n if isinstance(styles, dict) else list(styles)
         popups = None if popups is None else list(popups)
         tooltips = None if tooltips is None else [str(t) for t in tooltips]
+        labels = [labels] * n if isinstance(labels, bool) else [bool(v) for v in labels]
         features = []
         geo_json = shapely.to_geojson(arr)
         for i in range(n):
@@ -152,6 +159,8 @@ var {{ this.get_name() }} = (function () {
                 props["p"] = popups[i]
             if tooltips is not None:
                 props["t"] = html.escape(str(tooltips[i]))
+                if labels[i]:
+                    props["l"] = 1
             features.append(f'{{"type":"Feature","geometry":{geo_json[i]},'
                             f'"properties":{safe_json(props)}}}')
         self.payload = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
@@ -196,7 +205,9 @@ class FullscreenControl(MacroElement):
   c.onAdd = function () {
     var a = L.DomUtil.create('a', 'leaflet-bar ms-fullscreen');
     a.href = '#'; a.title = 'Full screen'; a.setAttribute('role', 'button');
-    a.textContent = '\\u26F6';
+    a.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" style="vertical-align:-3px">' +
+      '<path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5" fill="none" stroke="#222" ' +
+      'stroke-width="2"/></svg>';
     L.DomEvent.on(a, 'click', function (e) {
       L.DomEvent.preventDefault(e);
       var el = map.getContainer();

@@ -40,14 +40,15 @@ BOX_CSS = """
   color: #555;}
 .ms-fullscreen {background: #fff; width: 30px; height: 30px; line-height: 30px;
   text-align: center; font-size: 18px; color: #222; text-decoration: none; display: block;}
-.ms-label {background: transparent; border: none; box-shadow: none; font-weight: 600;
-  color: #222; text-shadow: 0 0 3px #fff, 0 0 3px #fff;}
-.ms-label::before {display: none;}
+.leaflet-tooltip.ms-label {background: transparent; border: none; box-shadow: none;
+  padding: 0; font: 600 11px/1.1 system-ui, sans-serif; color: #3f2a56;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff;}
+.leaflet-tooltip.ms-label::before {display: none;}
 </style>
 """
 
 
-def category_colors(values) -> dict[str, str]:
+def category_colors(values, *, cmap: str | None = None) -> dict[str, str]:
     """A stable colour per category (matplotlib's tab10/tab20, in sorted order).
 
     Examples
@@ -56,14 +57,17 @@ def category_colors(values) -> dict[str, str]:
     {'a': '#1f77b4', 'b': '#ff7f0e'}
     """
     cats = sorted({str(v) for v in values if v is not None and v == v})
-    cmap = colormaps["tab10" if len(cats) <= 10 else "tab20"]
-    return {c: to_hex(cmap(i % cmap.N)) for i, c in enumerate(cats)}
+    colours = colormaps[cmap or ("tab10" if len(cats) <= 10 else "tab20")]
+    return {c: to_hex(colours(i % colours.N)) for i, c in enumerate(cats)}
 
 
 def _legend_html(title: str, items: list[tuple[str, str]], kind: str = "swatch") -> str:
     rows = []
     for label, color in items:
-        if kind == "line":
+        if kind == "ring":
+            mark = (f'<span class="ms-swatch" style="background:#fff;border-radius:50%;'
+                    f'border:3px solid {html.escape(color)}"></span>')
+        elif kind == "line":
             mark = f'<span class="ms-line" style="border-top:3px solid {html.escape(color)}"></span>'
         else:
             mark = f'<span class="ms-swatch" style="background:{html.escape(color)}"></span>'
@@ -78,6 +82,7 @@ def region_map(
     size_by: str | None = "output_mt",
     tiles: bool = True,
     title: str | None = None,
+    label_min_population: float = 40_000,
 ) -> folium.Map:
     """An overview map of a region's layers, self-contained and offline-ready.
 
@@ -99,6 +104,9 @@ def region_map(
         Add the OpenStreetMap basemap (needs a network when viewed).
     title : str, optional
         Defaults to the region's name.
+    label_min_population : float
+        Agglomerations at least this large carry a permanent name label; the
+        others show their name on hover.
 
     Returns
     -------
@@ -156,17 +164,18 @@ def region_map(
                                    "fillOpacity": 0.55},
                      popups=popup_table(aggl, cols, title="name"),
                      tooltips=aggl["name"].fillna(pd.Series(aggl.index, index=aggl.index)),
-                     name="Agglomerations").add_to(m)
+                     name="Agglomerations",
+                     labels=(aggl["population"] >= label_min_population).tolist()).add_to(m)
         legend.append(_legend_html("Agglomerations", [("urban area (population)", "#cab2d6")]))
 
     fac = region.facilities
     if fac is not None and len(fac):
         cols = [c for c in ("kind", "capacity", "capacity_unit", "status", "owner") if c in fac]
-        kind_colors = category_colors(fac["kind"])
+        kind_colors = category_colors(fac["kind"], cmap="Dark2")
         PointLayer(fac, colors=[kind_colors[str(k)] for k in fac["kind"]],
-                   popups=popup_table(fac, cols, title="name"), radius=7, stroke="#000",
+                   popups=popup_table(fac, cols, title="name"), radius=6, ring=True,
                    name="Facilities", show=True).add_to(m)
-        legend.append(_legend_html("Facilities", [(k, c) for k, c in kind_colors.items()]))
+        legend.append(_legend_html("Facilities", list(kind_colors.items()), kind="ring"))
 
     dep = region.deposits
     if len(dep):
@@ -195,7 +204,8 @@ def region_map(
                 css_class="ms-box ms-title-box").add_to(m)
     HtmlControl("".join(legend), position="bottomright").add_to(m)
     if attribution:
-        HtmlControl(f"<small>Data: {attribution}</small>", position="bottomleft",
+        HtmlControl(f"<details><summary>Data sources</summary><small>{attribution}</small>"
+                    "</details>", position="bottomleft",
                     css_class="ms-box ms-attribution").add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     return m
