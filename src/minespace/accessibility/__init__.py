@@ -7,5 +7,20 @@ Every function takes GeoDataFrames in one metric CRS and returns a new frame
 from __future__ import annotations
 
 from .distance import agglomeration_distances, corridor_distances
+from .network import (
+    ACCESS_SPEED_KMH,
+    CorridorNetwork,
+    build_network,
+    network_travel_time,
+    travel_time_matrix,
+)
 
-__all__ = ["agglomeration_distances", "corridor_distances"]
+__all__ = [
+    "ACCESS_SPEED_KMH",
+    "CorridorNetwork",
+    "agglomeration_distances",
+    "build_network",
+    "corridor_distances",
+    "network_travel_time",
+    "travel_time_matrix",
+]

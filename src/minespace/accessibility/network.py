@@ -1,0 +1,464 @@
+"""Network travel time over the transport corridors (scipy.sparse.csgraph).
+
+The corridor lines become a routable, undirected graph:
+
+1. corridors without a usable speed are left out (one warning naming the kinds,
+   see :func:`~minespace.accessibility._common.resolve_speeds`);
+2. near-misses are closed: a line end that touches no other line but lies within
+   ``snap_m`` of one gets a connector segment to the nearest point of that line
+   (at the speed of the dangling line);
+3. every line is split where lines cross or meet (``shapely.union_all`` with a
+   snap-rounding grid of ``grid_m``), so crossings, T-junctions and shared end
+   points become nodes. Crossings are treated as junctions (the network is planar:
+   a bridge crossing is a junction too);
+4. each piece is an edge of time = length_km / speed_kmh × 60 minutes, the speed
+   of the corridor it lies on (the fastest one where corridors overlap).
+
+Origins and destinations are joined to the nearest point of the nearest edge by
+an *access leg* travelled at ``access_speed_kmh`` (default 20 km/h: local roads
+and tracks off the modelled corridors), then continue along that edge in either
+direction. Origins are represented by a point (polygons by a point on their
+surface); polygon destinations (agglomerations) are reached at their nearest
+point to the network (a leg of 0 when the network enters them). An origin inside
+or within ``direct_max_km`` of a destination may also go straight there at the
+access speed. Shortest times are computed with Dijkstra's algorithm
+(``scipy.sparse.csgraph.dijkstra``; multi-source with ``min_only=True`` for the
+nearest destination).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .._checks import require_columns
+from ..errors import MinespaceWarning
+from ._common import check_layers, representative_points, resolve_speeds
+from .distance import _nearest
+
+__all__ = ["CorridorNetwork", "build_network", "network_travel_time", "travel_time_matrix"]
+
+#: Default speed (km/h) of access legs between a feature and the network.
+ACCESS_SPEED_KMH = 20.0
+
+#: Smallest edge weight (minutes); csgraph treats a weight of 0 as "no edge".
+_MIN_WEIGHT = 1e-9
+
+
+@dataclass(frozen=True)
+class CorridorNetwork:
+    """A routable corridor graph (build it with :func:`build_network`).
+
+    Attributes
+    ----------
+    nodes : GeoSeries
+        Junction and end points, position = node number.
+    edges : GeoDataFrame
+        One row per edge: ``u``, ``v`` (node numbers), ``length_km``, ``speed_kmh``,
+        ``time_min``, ``connector`` (True for snapping connectors), geometry.
+    graph : scipy.sparse.csr_matrix
+        Upper-triangular matrix of edge times in minutes (use ``directed=False``).
+    crs : pyproj.CRS
+    """
+
+    nodes: gpd.GeoSeries
+    edges: gpd.GeoDataFrame
+    graph: sparse.csr_matrix
+    crs: pyproj.CRS
+
+    @property
+    def n_components(self) -> int:
+        """Number of connected parts of the network."""
+        return int(csgraph.connected_components(self.graph, directed=False)[0])
+
+    def __repr__(self) -> str:
+        return (f"CorridorNetwork({len(self.nodes)} nodes, {len(self.edges)} edges, "
+                f"{self.n_components} component(s))")
+
+
+def _snap_connectors(lines: np.ndarray, snap_m: float, grid_m: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Connector segments closing gaps of at most *snap_m* at dangling line ends.
+
+    Returns the connectors and, for each, the position of the dangling line.
+    """
+    if snap_m <= 0 or len(lines) < 2:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    ends = np.concatenate([shapely.get_point(lines, 0), shapely.get_point(lines, -1)])
+    owner = np.tile(np.arange(len(lines)), 2)
+    tree = shapely.STRtree(lines)
+    ip, il = tree.query(ends, predicate="dwithin", distance=snap_m)
+    keep = il != owner[ip]
+    ip, il = ip[keep], il[keep]
+    d = shapely.distance(ends[ip], lines[il])
+    frame = pd.DataFrame({"p": ip, "l": il, "d": d}).sort_values(["p", "d", "l"])
+    touching = frame.loc[frame["d"] <= grid_m, "p"].unique()
+    frame = frame[~frame["p"].isin(touching)].drop_duplicates("p")
+    if frame.empty:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    p, line = frame["p"].to_numpy(), frame["l"].to_numpy()
+    targets = shapely.line_interpolate_point(
+        lines[line], shapely.line_locate_point(lines[line], ends[p]))
+    coords = np.stack([shapely.get_coordinates(ends[p]), shapely.get_coordinates(targets)], 1)
+    return shapely.linestrings(coords), owner[p]
+
+
+def build_network(
+    corridors: gpd.GeoDataFrame,
+    *,
+    speeds_kmh: Mapping[str, float] | None = None,
+    snap_m: float = 25.0,
+    grid_m: float = 0.01,
+) -> CorridorNetwork:
+    """Build a routable graph from corridor lines.
+
+    Parameters
+    ----------
+    corridors : GeoDataFrame
+        Lines in a metric CRS with ``kind`` and (optionally) ``speed_kmh``.
+    speeds_kmh : dict, optional
+        Speed per kind (km/h) overriding defaults
+        (:data:`minespace.schema.DEFAULT_SPEEDS_KMH`: rail 50, road_trunk 80,
+        road_primary 70...) for every row whose speed did not come from the data.
+    snap_m : float
+        Gaps up to this length (metres) between a line end and another line are
+        closed by a connector; 0 disables snapping.
+    grid_m : float
+        Snap-rounding grid of the noding (metres); points closer than this merge.
+
+    Returns
+    -------
+    CorridorNetwork
+
+    Raises
+    ------
+    CRSError
+        If *corridors* is not in a metric CRS.
+    ValueError
+        If no corridor has a usable speed, or an option is out of range.
+
+    Warns
+    -----
+    MinespaceWarning
+        Naming the kinds left out because they have no speed.
+
+    Notes
+    -----
+    Edge time t_e = 60 · L_e / v_e minutes (L_e in km, v_e in km/h). See the
+    module docstring for the noding and snapping rules.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import accessibility as acc
+    >>> net = acc.build_network(ms.datasets.kuzbass().corridors)
+    >>> net.edges[["length_km", "speed_kmh", "time_min"]].ge(0).all().all()
+    np.True_
+    """
+    check_layers("build_network", corridors=corridors)
+    require_columns(corridors, ["kind"], "corridors")
+    if not (snap_m >= 0 and grid_m > 0):
+        raise ValueError(f"build_network: need snap_m >= 0 and grid_m > 0, got {snap_m}, {grid_m}")
+    speed = resolve_speeds(corridors, speeds_kmh, "build_network")
+    ok = np.isfinite(speed)
+    parts, part_of = shapely.get_parts(np.asarray(corridors.geometry.array)[ok],
+                                       return_index=True)
+    if len(parts) == 0:
+        raise ValueError("build_network: no corridor with a usable speed")
+    line_speed = speed[ok][part_of]
+    connectors, conn_owner = _snap_connectors(parts, snap_m, grid_m)
+    source = np.concatenate([parts, connectors])
+    source_speed = np.concatenate([line_speed, line_speed[conn_owner]])
+    is_conn = np.r_[np.zeros(len(parts), bool), np.ones(len(connectors), bool)]
+
+    pieces = shapely.get_parts(shapely.union_all(source, grid_size=grid_m))
+    pieces = pieces[shapely.length(pieces) > 0]
+    mid = shapely.line_interpolate_point(pieces, 0.5, normalized=True)
+    (pi, si), _ = shapely.STRtree(source).query_nearest(mid, all_matches=True,
+                                                          return_distance=True)
+    att = pd.DataFrame({"piece": pi, "speed": source_speed[si], "conn": is_conn[si]})
+    att = att.sort_values(["piece", "speed"], ascending=[True, False]).drop_duplicates("piece")
+    piece_speed = att.set_index("piece")["speed"].reindex(range(len(pieces))).to_numpy()
+    piece_conn = att.set_index("piece")["conn"].reindex(range(len(pieces))).to_numpy(bool)
+
+    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(pieces, 0)),
+                           shapely.get_coordinates(shapely.get_point(pieces, -1))])
+    keys = np.round(ends / grid_m).astype(np.int64)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    u, v = inverse[: len(pieces)], inverse[len(pieces):]
+    length_km = shapely.length(pieces) / 1000.0
+    time_min = 60.0 * length_km / piece_speed
+    edges = gpd.GeoDataFrame(
+        {"u": u, "v": v, "length_km": length_km, "speed_kmh": piece_speed,
+         "time_min": time_min, "connector": piece_conn},
+        geometry=pieces, crs=corridors.crs)
+    node_xy = uniq * grid_m
+    nodes = gpd.GeoSeries(shapely.points(node_xy), crs=corridors.crs)
+    graph = _graph(u, v, time_min, len(nodes))
+    return CorridorNetwork(nodes=nodes, edges=edges, graph=graph, crs=corridors.crs)
+
+
+def _graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_matrix:
+    """Upper-triangular CSR of undirected edges, keeping the smallest parallel weight.
+
+    Self-loops are dropped; weights are raised to a tiny positive minimum because
+    csgraph reads 0 as a missing edge.
+    """
+    a, b = np.minimum(u, v), np.maximum(u, v)
+    keep = a != b
+    frame = pd.DataFrame({"a": a[keep], "b": b[keep], "w": np.maximum(w[keep], _MIN_WEIGHT)})
+    frame = frame.groupby(["a", "b"], sort=False)["w"].min().reset_index()
+    return sparse.csr_matrix((frame["w"].to_numpy(), (frame["a"].to_numpy(),
+                                                      frame["b"].to_numpy())), shape=(n, n))
+
+
+def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
+            max_access_km: float | None) -> pd.DataFrame:
+    """Access legs of *geoms*: nearest edge, its end nodes and the times to reach them.
+
+    Returns columns ``u``, ``v``, ``wu``, ``wv`` (minutes) and ``access_km``; rows
+    farther than *max_access_km* from the network get no edge (``u = -1``).
+    """
+    pieces = np.asarray(net.edges.geometry.array)
+    idx, dist = _nearest(geoms, pieces)
+    on_piece = shapely.get_point(shapely.shortest_line(pieces[idx], geoms), 0)
+    frac = shapely.line_locate_point(pieces[idx], on_piece, normalized=True)
+    t_edge = net.edges["time_min"].to_numpy()[idx]
+    leg = 60.0 * dist / 1000.0 / access_speed_kmh
+    out = pd.DataFrame({"u": net.edges["u"].to_numpy()[idx],
+                        "v": net.edges["v"].to_numpy()[idx],
+                        "wu": leg + frac * t_edge, "wv": leg + (1.0 - frac) * t_edge,
+                        "access_km": dist / 1000.0})
+    if max_access_km is not None:
+        out.loc[out["access_km"] > max_access_km, "u"] = -1
+    return out
+
+
+def _augmented(net: CorridorNetwork, legs: list[pd.DataFrame]) -> tuple[sparse.csr_matrix,
+                                                                        list[np.ndarray]]:
+    """Network graph plus one virtual node per attached feature (block by block)."""
+    n = len(net.nodes)
+    graph = net.graph.tocoo()
+    rows, cols, vals, blocks = [graph.row], [graph.col], [graph.data], []
+    for leg in legs:
+        ids = np.arange(n, n + len(leg))
+        blocks.append(ids)
+        ok = leg["u"].to_numpy() >= 0
+        for end, w in (("u", "wu"), ("v", "wv")):
+            rows.append(leg[end].to_numpy()[ok])
+            cols.append(ids[ok])
+            vals.append(np.maximum(leg[w].to_numpy()[ok], _MIN_WEIGHT))
+        n += len(leg)
+    r, c, w = (np.concatenate(x) for x in (rows, cols, vals))
+    # parallel edges (u == v pieces are dropped, so only network duplicates) -> min
+    return _graph(r, c, w, n), blocks
+
+
+def _direct(origins_pts: np.ndarray, destinations: np.ndarray, direct_max_km: float,
+            access_speed_kmh: float) -> pd.DataFrame:
+    """Off-network trips: pairs within *direct_max_km* and their time (minutes)."""
+    tree = shapely.STRtree(destinations)
+    o, d = tree.query(origins_pts, predicate="dwithin", distance=direct_max_km * 1000.0)
+    dist = shapely.distance(origins_pts[o], destinations[d])
+    return pd.DataFrame({"o": o, "d": d, "t": 60.0 * dist / 1000.0 / access_speed_kmh})
+
+
+def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
+             access_speed_kmh, max_access_km):
+    check_layers(func, origins=origins, destinations=destinations,
+                 corridors=corridors if isinstance(corridors, gpd.GeoDataFrame) else None)
+    if not access_speed_kmh > 0:
+        raise ValueError(f"{func}: access_speed_kmh must be positive, got {access_speed_kmh}")
+    if isinstance(corridors, CorridorNetwork):
+        net = corridors
+        if net.crs != origins.crs:
+            from ..errors import CRSError
+            raise CRSError(f"{func}: the network is in {net.crs.to_string()} but the origins "
+                           f"are in {origins.crs.to_string()}; rebuild it in one CRS")
+    else:
+        net = build_network(corridors, speeds_kmh=speeds_kmh, snap_m=snap_m)
+    o_pts = representative_points(origins)
+    d_geoms = np.asarray(destinations.geometry.array)
+    o_leg = _attach(net, o_pts, access_speed_kmh, max_access_km)
+    d_leg = _attach(net, d_geoms, access_speed_kmh, max_access_km)
+    graph, (o_ids, d_ids) = _augmented(net, [o_leg, d_leg])
+    return net, o_pts, d_geoms, o_leg, graph, o_ids, d_ids
+
+
+def _warn_unreachable(func: str, bad: np.ndarray, index: pd.Index) -> None:
+    if bad.any():
+        listed = ", ".join(map(str, index[bad][:10])) + (" ..." if bad.sum() > 10 else "")
+        warnings.warn(f"{func}: {int(bad.sum())} origin(s) cannot reach any destination over "
+                      f"the network (disconnected part or too far from it): {listed}; their "
+                      "time is NaN", MinespaceWarning, stacklevel=3)
+
+
+def network_travel_time(
+    origins: gpd.GeoDataFrame,
+    agglomerations: gpd.GeoDataFrame,
+    corridors: gpd.GeoDataFrame | CorridorNetwork,
+    *,
+    speeds_kmh: Mapping[str, float] | None = None,
+    snap_m: float = 25.0,
+    access_speed_kmh: float = ACCESS_SPEED_KMH,
+    max_access_km: float | None = None,
+    direct_max_km: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """Travel time from each origin to the nearest agglomeration over the corridors.
+
+    Parameters
+    ----------
+    origins : GeoDataFrame
+        Deposits (points) or territories (polygons, by a point on their surface).
+    agglomerations : GeoDataFrame
+        Destinations (polygons or points), same metric CRS.
+    corridors : GeoDataFrame or CorridorNetwork
+        Corridor lines (a network is built with :func:`build_network`), or a
+        network built before (reuse it across calls).
+    speeds_kmh, snap_m
+        Passed to :func:`build_network` when *corridors* is a GeoDataFrame.
+    access_speed_kmh : float
+        Speed of the off-network legs (default 20 km/h).
+    max_access_km : float, optional
+        Longest access leg; features farther from the network are not connected.
+    direct_max_km : float
+        Origins within this straight-line distance of a destination may also go
+        straight there at the access speed (default 0: only origins inside or on
+        an agglomeration, with time 0).
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of *origins* with ``time_to_agglomeration_min``,
+        ``nearest_agglomeration_id`` (by time), ``access_km`` (origin's leg to the
+        network) and ``reachable`` (bool). Unreachable origins get NaN / None.
+
+    Raises
+    ------
+    CRSError
+        If the layers are not in one metric CRS.
+
+    Warns
+    -----
+    MinespaceWarning
+        Once, listing unreachable origins; once for kinds without a speed.
+
+    Notes
+    -----
+    T_i = min_j [leg(i) + τ(n_i, n_j) + leg(j)] with τ the shortest network time
+    (Dijkstra 1959), computed for all origins in one multi-source Dijkstra run
+    from the agglomerations (undirected graph). See the module docstring.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import accessibility as acc
+    >>> region = ms.datasets.kuzbass()
+    >>> out = acc.network_travel_time(region.deposits, region.agglomerations,
+    ...                               region.corridors)
+    >>> bool(out["reachable"].all()), bool((out["time_to_agglomeration_min"] >= 0).all())
+    (True, True)
+    """
+    func = "network_travel_time"
+    net, o_pts, d_geoms, o_leg, graph, o_ids, d_ids = _prepare(
+        func, origins, agglomerations, corridors, speeds_kmh, snap_m, access_speed_kmh,
+        max_access_km)
+    time = np.full(len(origins), np.inf)
+    nearest = np.full(len(origins), -1, dtype=np.int64)
+    if len(d_ids) and len(o_ids):
+        dist, _, src = csgraph.dijkstra(graph, directed=False, indices=d_ids, min_only=True,
+                                        return_predecessors=True)
+        time = dist[o_ids]
+        nearest = np.where(np.isfinite(time), src[o_ids] - d_ids[0], -1)
+        direct = _direct(o_pts, d_geoms, direct_max_km, access_speed_kmh)
+        if len(direct):
+            best = direct.sort_values(["o", "t", "d"]).drop_duplicates("o")
+            o, t, d = best["o"].to_numpy(), best["t"].to_numpy(), best["d"].to_numpy()
+            better = t < time[o]
+            time[o[better]], nearest[o[better]] = t[better], d[better]
+    reachable = np.isfinite(time)
+    _warn_unreachable(func, ~reachable, origins.index)
+    ids = agglomerations.index.to_numpy()
+    out = origins.copy()
+    out["time_to_agglomeration_min"] = np.where(reachable, time, np.nan)
+    out["nearest_agglomeration_id"] = pd.Series(
+        np.where(reachable, ids[np.maximum(nearest, 0)] if len(ids) else None, None),
+        index=out.index, dtype="object")
+    out["access_km"] = o_leg["access_km"].to_numpy()
+    out["reachable"] = reachable
+    return out
+
+
+def travel_time_matrix(
+    origins: gpd.GeoDataFrame,
+    destinations: gpd.GeoDataFrame,
+    corridors: gpd.GeoDataFrame | CorridorNetwork,
+    *,
+    speeds_kmh: Mapping[str, float] | None = None,
+    snap_m: float = 25.0,
+    access_speed_kmh: float = ACCESS_SPEED_KMH,
+    max_access_km: float | None = None,
+    direct_max_km: float = 0.0,
+) -> pd.DataFrame:
+    """Origin × destination travel-time matrix (minutes) over the corridors.
+
+    Parameters are those of :func:`network_travel_time`.
+
+    Returns
+    -------
+    DataFrame
+        Index = origin ids, columns = destination ids, values in minutes; NaN for
+        pairs without a connection (one :class:`~minespace.MinespaceWarning`
+        lists origins that reach no destination at all). Feed it to
+        :func:`~minespace.accessibility.hansen_potential` or the floating
+        catchment functions as ``cost=``.
+
+    Raises
+    ------
+    CRSError
+        If the layers are not in one metric CRS.
+
+    Notes
+    -----
+    T_ij = leg(i) + τ(n_i, n_j) + leg(j), or the direct off-network time when
+    shorter and within ``direct_max_km``. One Dijkstra run per row of the smaller
+    side (the graph is undirected, so T is computed from whichever side is smaller).
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import accessibility as acc
+    >>> region = ms.datasets.kuzbass()
+    >>> T = acc.travel_time_matrix(region.deposits, region.agglomerations, region.corridors)
+    >>> T.shape
+    (141, 19)
+    """
+    func = "travel_time_matrix"
+    net, o_pts, d_geoms, _, graph, o_ids, d_ids = _prepare(
+        func, origins, destinations, corridors, speeds_kmh, snap_m, access_speed_kmh,
+        max_access_km)
+    if len(o_ids) == 0 or len(d_ids) == 0:
+        values = np.full((len(o_ids), len(d_ids)), np.inf)
+    elif len(d_ids) <= len(o_ids):
+        values = csgraph.dijkstra(graph, directed=False, indices=d_ids)[:, o_ids].T
+    else:
+        values = csgraph.dijkstra(graph, directed=False, indices=o_ids)[:, d_ids]
+    values = np.array(values, dtype=float)
+    direct = _direct(o_pts, d_geoms, direct_max_km, access_speed_kmh)
+    if len(direct):
+        o, d, t = direct["o"].to_numpy(), direct["d"].to_numpy(), direct["t"].to_numpy()
+        values[o, d] = np.minimum(values[o, d], t)
+    bad = ~np.isfinite(values).any(axis=1) if values.shape[1] else np.ones(len(o_ids), bool)
+    _warn_unreachable(func, bad, origins.index)
+    values[~np.isfinite(values)] = np.nan
+    return pd.DataFrame(values, index=origins.index.copy(), columns=destinations.index.copy())

@@ -1,0 +1,189 @@
+"""Network travel time: hand-worked toy network, components, snapping, networkx."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+from scipy.spatial import Delaunay
+from shapely.geometry import LineString, Point, box
+
+from minespace.accessibility import build_network, network_travel_time, travel_time_matrix
+from minespace.errors import CRSError, MinespaceWarning
+
+CRS = "EPSG:32645"
+
+
+def _lines(rows, crs=CRS):
+    kinds, speeds, geoms = zip(*rows)
+    return gpd.GeoDataFrame({"kind": kinds, "speed_kmh": speeds,
+                             "speed_source": ["data"] * len(rows)},
+                            geometry=list(geoms), crs=crs)
+
+
+def _points(xy, ids, crs=CRS):
+    return gpd.GeoDataFrame(geometry=[Point(p) for p in xy], index=ids, crs=crs)
+
+
+@pytest.fixture
+def toy():
+    corridors = _lines([
+        ("rail", 60.0, LineString([(0, 0), (30_000, 0)])),                  # 1 min/km
+        ("road_trunk", 120.0, LineString([(10_000, -10_000), (10_000, 10_000)])),  # 0.5 min/km, crosses rail
+        ("road_primary", 30.0, LineString([(30_000, 0), (30_000, 20_000)])),  # 2 min/km, shared end
+    ])
+    towns = _points([(0, 0), (30_000, 21_000)], ["P", "Q"])
+    origins = _points([(10_000, 12_000), (20_000, 1_000), (30_500, 15_000)], ["o1", "o2", "o3"])
+    return corridors, towns, origins
+
+
+# access legs at 20 km/h = 3 min/km
+# o1: leg 2 km (6) + trunk 10 km (5) + rail 10 km (10) -> P 21; to Q 6+5+20+40+3 = 74
+# o2: leg 1 km (3) + rail 20 km (20) -> P 23; to Q 3+10+40+3 = 56
+# o3: leg 0.5 km (1.5) + primary 5 km (10) + Q leg 1 km (3) -> Q 14.5; to P 1.5+30+30 = 61.5
+HAND = np.array([[21.0, 74.0], [23.0, 56.0], [61.5, 14.5]])
+
+
+def test_toy_network_hand_times(toy):
+    corridors, towns, origins = toy
+    before = origins.copy()
+    out = network_travel_time(origins, towns, corridors)
+    np.testing.assert_allclose(out["time_to_agglomeration_min"], HAND.min(1), atol=1e-6)
+    assert list(out["nearest_agglomeration_id"]) == ["P", "P", "Q"]
+    np.testing.assert_allclose(out["access_km"], [2.0, 1.0, 0.5])
+    assert out["reachable"].all()
+    assert origins.equals(before) and "reachable" not in origins
+
+
+def test_toy_matrix_hand_times(toy):
+    corridors, towns, origins = toy
+    T = travel_time_matrix(origins, towns, corridors)
+    assert list(T.index) == ["o1", "o2", "o3"] and list(T.columns) == ["P", "Q"]
+    np.testing.assert_allclose(T.to_numpy(), HAND, atol=1e-6)
+    # fewer origins than destinations takes the other Dijkstra direction
+    T2 = travel_time_matrix(origins.iloc[:1], towns, corridors)
+    np.testing.assert_allclose(T2.to_numpy(), HAND[:1], atol=1e-6)
+
+
+def test_crossing_is_noded(toy):
+    net = build_network(toy[0])
+    # 4 ends of the trunk/rail, the crossing (10, 0), the primary's far end -> 6 nodes
+    # edges: rail split in 2 at the crossing, trunk split in 2, primary 1 -> 5
+    assert len(net.nodes) == 6
+    assert len(net.edges) == 5 and net.n_components == 1
+
+
+def test_speed_override_and_access_speed(toy):
+    corridors, towns, origins = toy
+    corridors = corridors.assign(speed_source="default")
+    out = network_travel_time(origins.iloc[[1]], towns, corridors,
+                              speeds_kmh={"rail": 30.0}, access_speed_kmh=60.0)
+    # o2: leg 1 km at 60 (1) + rail 20 km at 30 (40)
+    np.testing.assert_allclose(out["time_to_agglomeration_min"], [41.0])
+
+
+def test_polygon_town_crossed_by_network_has_no_leg(toy):
+    corridors, _, origins = toy
+    towns = gpd.GeoDataFrame(geometry=[box(-2_000, -1_000, 0, 1_000)], index=["P"], crs=CRS)
+    out = network_travel_time(origins.iloc[[1]], towns, corridors)
+    np.testing.assert_allclose(out["time_to_agglomeration_min"], [23.0], atol=1e-6)
+
+
+def test_origin_inside_town_is_zero(toy):
+    corridors, _, _ = toy
+    towns = gpd.GeoDataFrame(geometry=[box(40_000, 40_000, 50_000, 50_000)], crs=CRS)
+    inside = _points([(45_000, 45_000)], ["in"])
+    out = network_travel_time(inside, towns, corridors)
+    assert out["time_to_agglomeration_min"].iloc[0] == 0.0
+
+
+def test_disconnected_component_is_nan_with_one_warning(toy):
+    corridors, towns, origins = toy
+    island = _lines([("rail", 60.0, LineString([(100_000, 0), (110_000, 0)]))])
+    corridors = gpd.GeoDataFrame(
+        __import__("pandas").concat([corridors, island], ignore_index=True), crs=CRS)
+    origins = _points([(20_000, 1_000), (105_000, 500), (106_000, 500)], ["a", "b", "c"])
+    with pytest.warns(MinespaceWarning, match="2 origin") as record:
+        out = network_travel_time(origins, towns, corridors)
+    assert len(record) == 1
+    assert "b" in str(record[0].message) and "c" in str(record[0].message)
+    np.testing.assert_allclose(out["time_to_agglomeration_min"], [23.0, np.nan, np.nan])
+    assert list(out["reachable"]) == [True, False, False]
+    assert out["nearest_agglomeration_id"].iloc[1] is None
+    with pytest.warns(MinespaceWarning):
+        T = travel_time_matrix(origins, towns, corridors)
+    assert T.loc[["b", "c"]].isna().all().all()
+
+
+@pytest.mark.parametrize(("gap_m", "connected"), [(10.0, True), (24.0, True), (40.0, False)])
+def test_snapping_gap_below_and_above_tolerance(gap_m, connected):
+    corridors = _lines([
+        ("rail", 60.0, LineString([(0, 0), (10_000, 0)])),
+        ("road", 60.0, LineString([(5_000, gap_m), (5_000, 10_000)])),  # T near-miss
+    ])
+    towns = _points([(0, 0)], ["P"])
+    origin = _points([(5_000, 10_000)], ["o"])
+    if connected:
+        out = network_travel_time(origin, towns, corridors, snap_m=25.0)
+        # road (10 km - gap) + connector (gap) at 60 km/h = 10 min, then 5 km rail = 5 min
+        np.testing.assert_allclose(out["time_to_agglomeration_min"], [15.0], atol=1e-6)
+    else:
+        with pytest.warns(MinespaceWarning, match="cannot reach"):
+            out = network_travel_time(origin, towns, corridors, snap_m=25.0)
+        assert not out["reachable"].iloc[0]
+
+
+def test_unknown_kind_without_speed_warns_and_is_left_out(toy):
+    corridors, towns, origins = toy
+    extra = gpd.GeoDataFrame({"kind": ["ferry"]}, geometry=[LineString([(0, 0), (0, 5_000)])],
+                             crs=CRS)
+    corridors = gpd.GeoDataFrame(__import__("pandas").concat([corridors, extra],
+                                                             ignore_index=True), crs=CRS)
+    with pytest.warns(MinespaceWarning, match="ferry"):
+        net = build_network(corridors)
+    assert len(net.edges) == 5
+
+
+def test_crs_errors(toy):
+    corridors, towns, origins = toy
+    with pytest.raises(CRSError):
+        network_travel_time(origins.to_crs(4326), towns.to_crs(4326), corridors.to_crs(4326))
+    with pytest.raises(CRSError, match="different CRS"):
+        network_travel_time(origins, towns.to_crs("EPSG:32644"), corridors)
+
+
+def test_against_networkx_random_planar_graph():
+    rng = np.random.default_rng(42)
+    xy = rng.uniform(0, 50_000, (120, 2))
+    tri = Delaunay(xy)
+    e = np.concatenate([tri.simplices[:, [0, 1]], tri.simplices[:, [1, 2]],
+                        tri.simplices[:, [0, 2]]])
+    e = np.unique(np.sort(e, axis=1), axis=0)
+    e = e[rng.random(len(e)) < 0.4]              # thin it out: some parts get cut off
+    speed = rng.choice([30.0, 50.0, 80.0], len(e))
+    corridors = _lines([("road", s, LineString([xy[a], xy[b]])) for (a, b), s in zip(e, speed)])
+    G = nx.Graph()
+    G.add_nodes_from(range(len(xy)))
+    for (a, b), s in zip(e, speed):
+        G.add_edge(int(a), int(b), w=60.0 * np.hypot(*(xy[a] - xy[b])) / 1000.0 / s)
+    used = np.unique(e)
+    dest = used[:5]
+    orig = used[5:]
+    towns = _points(xy[dest], [f"T{i}" for i in dest])
+    origins = _points(xy[orig], [f"O{i}" for i in orig])
+    expected = nx.multi_source_dijkstra_path_length(G, set(dest.tolist()), weight="w")
+    exp = np.array([expected.get(int(i), np.nan) for i in orig])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MinespaceWarning)
+        out = network_travel_time(origins, towns, corridors, snap_m=0.0)
+        T = travel_time_matrix(origins, towns, corridors, snap_m=0.0)
+    # coordinates are snap-rounded to a 1 cm grid: a few cm over ~50 km of path
+    np.testing.assert_allclose(out["time_to_agglomeration_min"], exp, rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(out["reachable"], np.isfinite(exp))
+    full = np.array([[nx.shortest_path_length(G, int(o), int(d), weight="w")
+                      if nx.has_path(G, int(o), int(d)) else np.nan for d in dest] for o in orig])
+    np.testing.assert_allclose(T.to_numpy(), full, rtol=0, atol=1e-3)
+    assert np.isnan(full).any() and np.isfinite(full).any()  # both cases exercised
