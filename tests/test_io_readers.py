@@ -169,7 +169,7 @@ def test_no_crs(tmp_path, deposits_ll):
 
 def test_crs_argument_conflicting_with_file(tmp_path, deposits_ll):
     path = _write(deposits_ll, tmp_path, "gpkg")
-    with pytest.raises(LayerError, match="declares EPSG:4326"):
+    with pytest.raises(LayerError, match=r"declares EPSG:4326"):
         ms.read_deposits(path, commodity="mineral", crs="EPSG:32645")
 
 
@@ -216,7 +216,7 @@ def test_every_problem_reported_at_once(deposits_ll):
 
 
 def test_missing_file():
-    with pytest.raises(FileNotFoundError, match="nope.gpkg"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.gpkg"):
         ms.read_deposits("nope.gpkg")
 
 

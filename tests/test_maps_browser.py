@@ -79,7 +79,8 @@ def test_popup_shows_escaped_name_as_text(evil_map):
         page.wait_for_selector(".leaflet-control-layers")
         # zoom to the deposit so it is on top and clickable
         page.evaluate(f"""() => {{ for (var k in window) {{ var v = window[k];
-            if (v && v instanceof L.Map) {{ v.setView([{y}, {x}], 14, {{animate: false}}); }} }} }}""")
+            if (v && v instanceof L.Map) {{
+              v.setView([{y}, {x}], 14, {{animate: false}}); }} }} }}""")
         page.wait_for_timeout(300)
         box = page.locator(".leaflet-container").bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -87,7 +88,7 @@ def test_popup_shows_escaped_name_as_text(evil_map):
         content = page.locator(".leaflet-popup-content")
         return content.inner_text(), content.inner_html(), bp.errors
 
-    text, inner_html, errors = ms.maps.open_map(path, click)
+    text, inner_html, _ = ms.maps.open_map(path, click)
     assert "<script>alert(1)</script>" in text  # shown as text ...
     assert "<script>" not in inner_html          # ... never as markup
     assert "<b>bold</b>" in text

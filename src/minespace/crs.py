@@ -38,7 +38,7 @@ def utm_epsg(lon: float, lat: float) -> int:
     >>> utm_epsg(148.5, -22.5)    # Bowen Basin, southern hemisphere
     32755
     """
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     return (32600 if lat >= 0 else 32700) + zone
 
 

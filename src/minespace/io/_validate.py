@@ -189,7 +189,8 @@ class Mapper:
         with np.errstate(invalid="ignore"):
             bad_lon = (bounds[:, 0] < -180) | (bounds[:, 2] > 180)
             bad_lat = (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
-            swapped = bad_lat & ~bad_lon & (np.abs(bounds[:, 0]) <= 90) & (np.abs(bounds[:, 2]) <= 90)
+            lon_fits_lat = (np.abs(bounds[:, 0]) <= 90) & (np.abs(bounds[:, 2]) <= 90)
+            swapped = bad_lat & ~bad_lon & lon_fits_lat
         self.report_rows(swapped, "geometry",
                          lambda p: f"latitude {bounds[p, 3]:g} is beyond 90: longitude and "
                          "latitude look swapped", "swap the coordinate columns (x = longitude)")

@@ -160,7 +160,6 @@ def read_deposits(
     method_col = m.resolve("method", method, required=False, arg="method")
     weight_cols = {k: m.resolve(k, v, required=True, arg="weight") for k, v in
                    _weights(weight).items()}
-    frame = m.frame.reset_index(drop=True)
     cols["name"] = m.text(name_col)
     if all(c is not None for c in com_cols):
         cols["commodity"] = m.category(com_cols, required_value=True, label="commodity")
@@ -242,9 +241,7 @@ def read_agglomerations(
     ids = m.ids_from(id)
     name_col = m.resolve("name", name, required=False, arg="name")
     pop_col = m.resolve("population", population, required=True, arg="population")
-    frame = m.frame.reset_index(drop=True)
-    cols: dict[str, pd.Series] = {
-        "name": m.text(name_col)}
+    cols: dict[str, pd.Series] = {"name": m.text(name_col)}
     if pop_col is not None:
         cols["population"] = m.numeric(pop_col, required_value=True, label="population")
     geometry = m.geometry(on_invalid)
@@ -326,13 +323,11 @@ def read_corridors(
     name_col = m.resolve("name", name, required=False, arg="name")
     kind_col = m.resolve("kind", kind, required=True, arg="kind")
     speed_col = m.resolve("speed_kmh", speed, required=False, arg="speed")
-    frame = m.frame.reset_index(drop=True)
-    cols: dict[str, pd.Series] = {
-        "name": m.text(name_col)}
+    cols: dict[str, pd.Series] = {"name": m.text(name_col)}
     if kind_col is not None:
         cols["kind"] = m.category([kind_col], required_value=True, label="kind")
     data_speed = (m.numeric(speed_col, required_value=False, label="speed")
-                  if speed_col else pd.Series(np.nan, index=frame.index))
+                  if speed_col else pd.Series(np.nan, index=pd.RangeIndex(len(m.frame))))
     if speed_col:
         m.report_rows((data_speed == 0).to_numpy(), speed_col, "speed is 0",
                       "use a positive speed in km/h, or leave it empty for the default")
@@ -399,9 +394,7 @@ def read_facilities(
     kind_col = m.resolve("kind", kind, required=True, arg="kind")
     cap_col = m.resolve("capacity", capacity, required=False, arg="capacity")
     status_col = m.resolve("status", status, required=False, arg="status")
-    frame = m.frame.reset_index(drop=True)
-    cols: dict[str, pd.Series] = {
-        "name": m.text(name_col)}
+    cols: dict[str, pd.Series] = {"name": m.text(name_col)}
     if kind_col is not None:
         cols["kind"] = m.category([kind_col], required_value=True, label="kind")
     if cap_col:

@@ -5,5 +5,14 @@ from .layers import GeoJsonLayer, PointLayer, popup_table
 from .region_map import category_colors, region_map, save_map
 from .screenshot import open_map, screenshot
 
-__all__ = ["GeoJsonLayer", "OfflineMap", "PointLayer", "category_colors", "popup_table",
-           "open_map", "region_map", "save_map", "screenshot"]
+__all__ = [
+           "GeoJsonLayer",
+           "OfflineMap",
+           "PointLayer",
+           "category_colors",
+           "open_map",
+           "popup_table",
+           "region_map",
+           "save_map",
+           "screenshot",
+]

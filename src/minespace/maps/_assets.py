@@ -8,6 +8,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
 import folium
 from branca.element import Element
@@ -51,8 +52,8 @@ class OfflineMap(folium.Map):
     draw circle markers and vector shapes on a canvas renderer.
     """
 
-    default_js: list = []
-    default_css: list = []
+    default_js: ClassVar[list] = []
+    default_css: ClassVar[list] = []
 
     def render(self, **kwargs):
         figure = self.get_root()

@@ -68,7 +68,8 @@ def _legend_html(title: str, items: list[tuple[str, str]], kind: str = "swatch")
             mark = (f'<span class="ms-swatch" style="background:#fff;border-radius:50%;'
                     f'border:3px solid {html.escape(color)}"></span>')
         elif kind == "line":
-            mark = f'<span class="ms-line" style="border-top:3px solid {html.escape(color)}"></span>'
+            mark = (f'<span class="ms-line" style="border-top:3px solid {html.escape(color)}">'
+                    "</span>")
         else:
             mark = f'<span class="ms-swatch" style="background:{html.escape(color)}"></span>'
         rows.append(f"<div>{mark}{html.escape(label)}</div>")
@@ -117,7 +118,8 @@ def region_map(
     >>> import minespace as ms
     >>> m = ms.maps.region_map(ms.datasets.kuzbass(), tiles=False)
     >>> [c.layer_name for c in m._children.values() if getattr(c, "control", False)]
-    ['Neighbouring regions', 'Study area', 'Transport corridors', 'Agglomerations', 'Facilities', 'Deposits by commodity']
+    ['Neighbouring regions', 'Study area', 'Transport corridors', 'Agglomerations',
+     'Facilities', 'Deposits by commodity']
     """
     b = region.boundary.to_crs(MAP_CRS).total_bounds
     m = OfflineMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=7,
@@ -147,7 +149,7 @@ def region_map(
                      if "geometry_quality" in corr else np.zeros(len(corr), bool))
         styles = [{"color": c, "weight": 3 if k == "rail" else 2.5, "opacity": 0.9,
                    **({"dashArray": "6 5"} if s else {})}
-                  for c, k, s in zip(colors, corr["kind"], schematic)]
+                  for c, k, s in zip(colors, corr["kind"], schematic, strict=True)]
         cols = [c for c in ("kind", "speed_kmh", "speed_source", "geometry_quality",
                             "length_km_derived") if c in corr]
         GeoJsonLayer(corr, styles=styles, popups=popup_table(corr, cols, title="name"),
