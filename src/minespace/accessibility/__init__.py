@@ -6,7 +6,9 @@ Every function takes GeoDataFrames in one metric CRS and returns a new frame
 
 from __future__ import annotations
 
+from .catchment import E2SFCA_STEPS, enhanced_two_step_fca, two_step_fca
 from .distance import agglomeration_distances, corridor_distances
+from .gravity import hansen_potential
 from .network import (
     ACCESS_SPEED_KMH,
     CorridorNetwork,
@@ -17,10 +19,14 @@ from .network import (
 
 __all__ = [
     "ACCESS_SPEED_KMH",
+    "E2SFCA_STEPS",
     "CorridorNetwork",
     "agglomeration_distances",
     "build_network",
     "corridor_distances",
+    "enhanced_two_step_fca",
+    "hansen_potential",
     "network_travel_time",
     "travel_time_matrix",
+    "two_step_fca",
 ]
