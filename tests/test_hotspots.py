@@ -1,0 +1,165 @@
+"""Tests for minespace.hotspots: esda called in the test, and hand fixtures (REFERENCE 3)."""
+
+from __future__ import annotations
+
+import esda
+import geopandas as gpd
+import libpysal
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+from shapely.geometry import Polygon, box
+
+from minespace import hotspots as H
+from minespace import territories as T
+
+CRS = "EPSG:32645"
+
+L_SHAPE = Polygon([(0, 0), (30_000, 0), (30_000, 8_000), (12_000, 8_000), (12_000, 20_000),
+                   (0, 20_000)])
+
+BH_P = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216, 0.222, 0.251,
+        0.269, 0.275, 0.34, 0.341, 0.384, 0.569, 0.594, 0.696, 0.762, 0.94, 0.942, 0.975,
+        0.986]
+
+
+def _grid(seed=0):
+    boundary = gpd.GeoDataFrame(geometry=[L_SHAPE], crs=CRS)
+    terr = T.hex_grid(boundary, cell_km=2)
+    rng = np.random.default_rng(seed)
+    # a smooth trend plus noise: spatially autocorrelated values
+    y = terr["rep_x"] / 3000 + rng.normal(0, 1.0, len(terr))
+    y = y + np.where((terr["rep_x"] < 6000) & (terr["rep_y"] > 12000), 8.0, 0.0)
+    return terr.assign(value=y.to_numpy())
+
+
+def _esda_w(terr):
+    w = T.contiguity(terr)
+    return w
+
+
+def test_bh_fixture_le_rule_and_difference_to_esda():
+    reject, q = H.benjamini_hochberg(BH_P, alpha=0.25)
+    assert reject.sum() == 6  # p_(6) = 0.06 = 6 * 0.25 / 25 exactly, accepted by <=
+    assert reject[:6].all() and not reject[6:].any()
+    np.testing.assert_allclose(q[:6], [0.025, 0.1, 0.21, 0.21, 0.21, 0.25])
+    np.testing.assert_allclose(q, scipy.stats.false_discovery_control(BH_P, method="bh"))
+    # esda's strict < gives the 0.05 cut-off: 5 rejections
+    cut = esda.fdr(np.array(BH_P), 0.25)
+    assert cut == pytest.approx(0.05)
+    assert (np.array(BH_P) <= cut).sum() == 5
+    # nothing passes: BH rejects nothing (esda would fall back to Bonferroni)
+    assert not H.benjamini_hochberg([0.5, 0.9], alpha=0.05)[0].any()
+    # NaN ignored
+    r, qn = H.benjamini_hochberg([0.001, np.nan], alpha=0.05)
+    assert r.tolist() == [True, False] and np.isnan(qn[1])
+
+
+def _fixture_6():
+    xy = np.array([(10, 10), (20, 10), (40, 10), (15, 20), (30, 20), (30, 30)], float)
+    ids = [f"t{k}" for k in range(6)]
+    terr = gpd.GeoDataFrame({"y": [2, 3, 3.2, 5, 8, 7]},
+                            geometry=[box(x - 1, y - 1, x + 1, y + 1) for x, y in xy],
+                            index=pd.Index(ids, name="territory_id"), crs=CRS)
+    w = libpysal.weights.DistanceBand(xy, threshold=15, binary=True, ids=ids,
+                                      silence_warnings=True)
+    return terr, w
+
+
+def test_gi_star_fixture_hand_and_esda():
+    terr, w = _fixture_6()
+    out = H.getis_ord(terr, "y", w=w, permutations=0)
+    expected = [-1.39727626, -0.28917762, 0.65064964, -0.28917762, 1.23452088, 2.02424331]
+    np.testing.assert_allclose(out["gi_star_z"], expected, atol=1e-8)
+    ref = esda.G_Local(terr["y"].to_numpy(), w, transform="B", star=True, permutations=0)
+    np.testing.assert_allclose(out["gi_star_z"], ref.Zs, rtol=1e-12)
+    np.testing.assert_allclose(out["gi_star"], ref.Gs, rtol=1e-12)
+    # hand formula for unit t5: neighbours t4 (dist 10) + self; w sum 2, w2 sum 2
+    y = terr["y"].to_numpy()
+    num = (y[4] + y[5]) - y.mean() * 2
+    den = y.std() * np.sqrt((6 * 2 - 2**2) / 5)
+    assert out["gi_star_z"].iloc[5] == pytest.approx(num / den)
+
+
+def test_gi_star_grid_against_esda_statistics_and_pvalues():
+    terr = _grid()
+    w = _esda_w(terr)
+    out = H.getis_ord(terr, "value", w=w, permutations=999, alternative="greater",
+                      random_state=7)
+    y = terr["value"].to_numpy()
+    w.transform = "B"
+    ref = esda.G_Local(y, w, transform="B", star=True, permutations=999, seed=12345,
+                       n_jobs=1, keep_simulations=True)
+    np.testing.assert_allclose(out["gi_star"], ref.Gs, rtol=1e-12)
+    np.testing.assert_allclose(out["gi_star_z"], ref.Zs, rtol=1e-10)
+    p_ref = ((ref.rGs >= ref.Gs[:, None]).sum(axis=1) + 1) / 1000
+    diff = np.abs(out["gi_star_p"].to_numpy() - p_ref)
+    # two independent Monte-Carlo estimates of the same p: sd <= sqrt(2 * .25 / 999)
+    assert diff.max() < 0.1
+    assert diff.mean() < 0.02
+    assert "hot" in set(out["hotspot"])  # planted high block
+    hot = out["hotspot"] == "hot"
+    assert (out.loc[hot, "gi_star_z"] > 0).all()
+
+
+def test_local_moran_against_esda():
+    terr = _grid(1)
+    w = _esda_w(terr)
+    y = terr["value"].to_numpy()
+    out = H.local_moran(terr, "value", w=w, permutations=999, alternative="greater",
+                        random_state=3)
+    w.transform = "r"
+    ref = esda.Moran_Local(y, w, transformation="r", permutations=999, seed=12345, n_jobs=1,
+                           keep_simulations=True)
+    np.testing.assert_allclose(out["moran_i"], ref.Is, rtol=1e-10)
+    # quadrants as esda: 1 HH, 2 LH, 3 LL, 4 HL
+    assert (out["moran_quadrant"].map({"HH": 1, "LH": 2, "LL": 3, "HL": 4}).to_numpy()
+            == ref.q).all()
+    p_ref = ((ref.rlisas >= ref.Is[:, None]).sum(axis=1) + 1) / 1000
+    diff = np.abs(out["moran_p"].to_numpy() - p_ref)
+    assert diff.max() < 0.1
+    assert diff.mean() < 0.02
+    assert {"HH", "LL"} <= set(out["lisa"])
+
+
+def test_seeded_and_labels_follow_fdr():
+    terr = _grid(2)
+    a = H.local_moran(terr, "value", permutations=199, random_state=11)
+    b = H.local_moran(terr, "value", permutations=199, random_state=11)
+    pd.testing.assert_frame_equal(a, b)
+    # two-sided p-values live on the grid 2(m+1)/(R+1), floor 2/(R+1), capped at 1
+    p = a["moran_p"].to_numpy()
+    assert (p >= 2 / 200 - 1e-12).all() and (p <= 1).all()
+    reject, _ = H.benjamini_hochberg(p, alpha=0.05)
+    assert ((a["lisa"] != "not significant").to_numpy() == reject).all()
+    raw = H.local_moran(terr, "value", permutations=199, random_state=11, fdr=False)
+    assert ((raw["lisa"] != "not significant").to_numpy() == (p <= 0.05)).all()
+    assert "moran_i" not in terr.columns  # input unchanged
+
+
+def test_global_moran_stl_fixture_and_esda():
+    gal = libpysal.io.open(libpysal.examples.get_path("stl.gal"))
+    w = gal.read()
+    gal.close()
+    y = pd.read_csv(libpysal.examples.get_path("stl_hom.txt"), skiprows=1)["HR8893"].to_numpy(float)
+    ids = w.id_order
+    terr = gpd.GeoDataFrame({"hr": y}, geometry=[box(k, 0, k + 1, 1) for k in range(len(y))],
+                            index=pd.Index(ids, name="territory_id"), crs=CRS)
+    res = H.global_moran(terr, "hr", w=w, permutations=499, random_state=0)
+    assert res.I == pytest.approx(0.24365582621771659, rel=1e-12)
+    assert res.p_norm == pytest.approx(2 * 0.00013573931385468807, rel=1e-6)
+    ref = esda.Moran(y, w, permutations=0)
+    assert res.z_norm == pytest.approx(ref.z_norm, rel=1e-12)
+    assert res.expected == pytest.approx(ref.EI)
+    assert res.p_sim <= 0.01
+
+
+def test_input_errors():
+    terr, w = _fixture_6()
+    with pytest.raises(ValueError, match="missing"):
+        H.getis_ord(terr.assign(y=[1, np.nan, 2, 3, 4, 5]), "y", w=w)
+    with pytest.raises(ValueError, match="ids of w"):
+        H.getis_ord(terr.iloc[:5], "y", w=w)
+    with pytest.raises(ValueError, match="alternative"):
+        H.getis_ord(terr, "y", w=w, alternative="folded")
