@@ -16,17 +16,29 @@ from .network import (
     network_travel_time,
     travel_time_matrix,
 )
+from .raster import (
+    OFFROAD_SPEED_KMH,
+    friction_surface,
+    travel_time_raster,
+    write_geotiff,
+    zonal_travel_time,
+)
 
 __all__ = [
     "ACCESS_SPEED_KMH",
     "E2SFCA_STEPS",
+    "OFFROAD_SPEED_KMH",
     "CorridorNetwork",
     "agglomeration_distances",
     "build_network",
     "corridor_distances",
     "enhanced_two_step_fca",
+    "friction_surface",
     "hansen_potential",
     "network_travel_time",
     "travel_time_matrix",
+    "travel_time_raster",
     "two_step_fca",
+    "write_geotiff",
+    "zonal_travel_time",
 ]

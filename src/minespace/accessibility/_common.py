@@ -14,7 +14,7 @@ from .._checks import require_geodataframe, require_metric_crs, require_same_crs
 from ..errors import MinespaceWarning
 from ..schema import DEFAULT_SPEEDS_KMH
 
-__all__ = ["check_layers", "resolve_speeds", "representative_points"]
+__all__ = ["check_layers", "representative_points", "resolve_speeds"]
 
 
 def check_layers(func: str, **layers: gpd.GeoDataFrame | None) -> None:
