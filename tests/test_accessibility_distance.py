@@ -114,5 +114,6 @@ def test_vectorised_matches_bruteforce():
     out = corridor_distances(pts, lines)
     full = np.array([[p.distance(g) for g in lines.geometry] for p in pts.geometry]) / 1000
     for k in ("rail", "road_trunk"):
-        np.testing.assert_allclose(out[f"dist_{k}_km"], full[:, (lines.kind == k).to_numpy()].min(1))
+        of_kind = (lines.kind == k).to_numpy()
+        np.testing.assert_allclose(out[f"dist_{k}_km"], full[:, of_kind].min(1))
     np.testing.assert_allclose(out["dist_corridor_km"], full.min(1))

@@ -192,7 +192,7 @@ def test_against_access_package():
 
 
 def test_errors(fixture42):
-    demand, supply, cost = fixture42
+    demand, supply, _cost = fixture42
     with pytest.raises(CRSError):
         hansen_potential(demand.to_crs(4326), supply.to_crs(4326), mass="labour", beta=0.1)
     with pytest.raises(CRSError, match="different CRS"):

@@ -18,7 +18,7 @@ CRS = "EPSG:32645"
 
 
 def _lines(rows, crs=CRS):
-    kinds, speeds, geoms = zip(*rows)
+    kinds, speeds, geoms = zip(*rows, strict=True)
     return gpd.GeoDataFrame({"kind": kinds, "speed_kmh": speeds,
                              "speed_source": ["data"] * len(rows)},
                             geometry=list(geoms), crs=crs)
@@ -32,7 +32,8 @@ def _points(xy, ids, crs=CRS):
 def toy():
     corridors = _lines([
         ("rail", 60.0, LineString([(0, 0), (30_000, 0)])),                  # 1 min/km
-        ("road_trunk", 120.0, LineString([(10_000, -10_000), (10_000, 10_000)])),  # 0.5 min/km, crosses rail
+        # 0.5 min/km, crosses the rail at (10 km, 0) without a shared vertex
+        ("road_trunk", 120.0, LineString([(10_000, -10_000), (10_000, 10_000)])),
         ("road_primary", 30.0, LineString([(30_000, 0), (30_000, 20_000)])),  # 2 min/km, shared end
     ])
     towns = _points([(0, 0), (30_000, 21_000)], ["P", "Q"])
@@ -137,7 +138,7 @@ def test_snapping_gap_below_and_above_tolerance(gap_m, connected):
 
 
 def test_unknown_kind_without_speed_warns_and_is_left_out(toy):
-    corridors, towns, origins = toy
+    corridors, _towns, _origins = toy
     extra = gpd.GeoDataFrame({"kind": ["ferry"]}, geometry=[LineString([(0, 0), (0, 5_000)])],
                              crs=CRS)
     corridors = gpd.GeoDataFrame(__import__("pandas").concat([corridors, extra],
@@ -164,10 +165,11 @@ def test_against_networkx_random_planar_graph():
     e = np.unique(np.sort(e, axis=1), axis=0)
     e = e[rng.random(len(e)) < 0.4]              # thin it out: some parts get cut off
     speed = rng.choice([30.0, 50.0, 80.0], len(e))
-    corridors = _lines([("road", s, LineString([xy[a], xy[b]])) for (a, b), s in zip(e, speed)])
+    corridors = _lines([("road", s, LineString([xy[a], xy[b]]))
+                        for (a, b), s in zip(e, speed, strict=True)])
     G = nx.Graph()
     G.add_nodes_from(range(len(xy)))
-    for (a, b), s in zip(e, speed):
+    for (a, b), s in zip(e, speed, strict=True):
         G.add_edge(int(a), int(b), w=60.0 * np.hypot(*(xy[a] - xy[b])) / 1000.0 / s)
     used = np.unique(e)
     dest = used[:5]

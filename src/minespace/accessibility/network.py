@@ -370,7 +370,7 @@ def network_travel_time(
     (True, True)
     """
     func = "network_travel_time"
-    net, o_pts, d_geoms, o_leg, graph, o_ids, d_ids = _prepare(
+    _net, o_pts, d_geoms, o_leg, graph, o_ids, d_ids = _prepare(
         func, origins, agglomerations, corridors, speeds_kmh, snap_m, access_speed_kmh,
         max_access_km)
     time = np.full(len(origins), np.inf)
@@ -444,7 +444,7 @@ def travel_time_matrix(
     (141, 19)
     """
     func = "travel_time_matrix"
-    net, o_pts, d_geoms, _, graph, o_ids, d_ids = _prepare(
+    _net, o_pts, d_geoms, _, graph, o_ids, d_ids = _prepare(
         func, origins, destinations, corridors, speeds_kmh, snap_m, access_speed_kmh,
         max_access_km)
     if len(o_ids) == 0 or len(d_ids) == 0:

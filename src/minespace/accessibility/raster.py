@@ -140,7 +140,7 @@ def friction_surface(
         order = np.argsort(line_speed[ok], kind="stable")  # fastest burnt last
         geoms = np.asarray(corridors.geometry.array)[ok][order]
         burnt = rasterio.features.rasterize(
-            zip(geoms, line_speed[ok][order]), out_shape=shape, transform=transform,
+            zip(geoms, line_speed[ok][order], strict=True), out_shape=shape, transform=transform,
             fill=0.0, dtype="float64")
         speed = np.where(burnt > 0, burnt, speed)
     friction = np.ma.masked_invalid(_friction_from_speed(speed))
@@ -309,8 +309,8 @@ def zonal_travel_time(territories: gpd.GeoDataFrame, travel_time: Raster) -> gpd
     shape = travel_time.shape
     geoms = np.asarray(territories.geometry.array)
     labels = rasterio.features.rasterize(
-        zip(geoms, range(n)), out_shape=shape, transform=travel_time.transform, fill=-1,
-        dtype="int32") if n else np.full(shape, -1, np.int32)
+        zip(geoms, range(n), strict=True), out_shape=shape, transform=travel_time.transform,
+        fill=-1, dtype="int32") if n else np.full(shape, -1, np.int32)
     values = np.ma.filled(np.ma.asarray(travel_time.data, dtype=float), np.nan)
     mean, low = _zonal(values.ravel(), labels.ravel().astype(np.int64), n)
     empty = np.bincount(labels[labels >= 0], minlength=n) == 0
