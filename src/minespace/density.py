@@ -1,0 +1,295 @@
+"""Kernel density surfaces of deposits (binned FFT), written as GeoTIFF.
+
+The estimate at a grid node g is
+
+    f(g) = Σ_i w_i · K(‖g − x_i‖ / h) / h²        (deposits, or Σ weight, per km²)
+
+with bandwidth h in km, K the quartic (biweight) kernel
+K(u) = (3/π)(1 − u²)² for u < 1 (QGIS Heatmap and ArcGIS Kernel Density
+default; Silverman 1986, eq. 4.5) or the Gaussian kernel
+K(u) = exp(−u²/2)/(2π) (then h is the standard deviation, truncated at 5h).
+
+Computation: linear binning of the points onto the grid nodes (each point's
+weight is split bilinearly between the four surrounding nodes, which keeps
+the mass and the centre of mass) followed by one FFT convolution with the
+kernel sampled on the grid (Wand & Jones 1995, *Kernel Smoothing*, ch. 4).
+Its error relative to the exact sum shrinks like (cell/h)²; at the default
+cell of h/20 it is below 1e-3 of the peak density.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from scipy.signal import fftconvolve
+
+from ._checks import require_columns, require_geodataframe, require_metric_crs
+
+__all__ = ["DensityGrid", "bandwidth_rule", "kernel_density"]
+
+_MAX_CELLS = 64_000_000
+
+
+def _xy_weights(deposits: gpd.GeoDataFrame, weight: str | None):
+    geoms = np.asarray(deposits.geometry.values)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    pts = geoms[ok]
+    not_point = shapely.get_type_id(pts) != 0
+    if not_point.any():
+        pts = pts.copy()
+        pts[not_point] = shapely.point_on_surface(pts[not_point])
+    xy = shapely.get_coordinates(pts)
+    if weight is None:
+        w = np.ones(len(xy))
+    else:
+        require_columns(deposits, [weight], "deposits")
+        w = deposits[weight].to_numpy(float)[ok]
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            raise ValueError(
+                f"weight column {weight!r} is missing, infinite or negative for "
+                f"{int(bad.sum())} deposit(s); drop or fill them first "
+                f"(e.g. deposits.dropna(subset=[{weight!r}]))"
+            )
+    return xy, w
+
+
+def _rule(xy: np.ndarray, w: np.ndarray) -> float:
+    """Spatial Silverman rule (metres), see :func:`bandwidth_rule`."""
+    n = w.sum()
+    if len(xy) < 2 or n <= 0:
+        raise ValueError("the bandwidth rule needs at least two deposits with positive weight")
+    centre = (xy * w[:, None]).sum(axis=0) / n
+    d2 = ((xy - centre) ** 2).sum(axis=1)
+    sd = math.sqrt((w * d2).sum() / n)
+    dm = float(np.median(np.sqrt(d2)))
+    spread = min(sd, math.sqrt(1.0 / math.log(2.0)) * dm)
+    if spread <= 0:
+        spread = max(sd, dm)
+    if spread <= 0:
+        raise ValueError("all deposits are at one place; give bandwidth_km explicitly")
+    return 0.9 * spread * n ** -0.2
+
+
+def bandwidth_rule(deposits: gpd.GeoDataFrame, *, weight: str | None = None) -> float:
+    """Default bandwidth in km: a spatial variant of Silverman's rule of thumb.
+
+    h = 0.9 · min(SD, √(1/ln 2) · D_m) · n^(−1/5), where SD is the standard
+    distance of the points from their (weighted) mean centre, D_m the median
+    distance to that centre and n the number of points (or Σ weights). This
+    is the rule documented for ArcGIS Pro's Kernel Density (after Silverman
+    1986, eq. 3.31); it is robust to spatial outliers.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import density
+    >>> h = density.bandwidth_rule(ms.datasets.kuzbass().deposits)
+    >>> round(h, 1)
+    21.9
+    """
+    require_geodataframe(deposits, "deposits")
+    require_metric_crs(deposits, "density.bandwidth_rule")
+    xy, w = _xy_weights(deposits, weight)
+    return _rule(xy, w) / 1000.0
+
+
+def _kernel_table(kernel: str, h: float, cell: float) -> np.ndarray:
+    """Kernel K(d/h)/h² (per m²) sampled at node offsets within its support."""
+    reach = h if kernel == "quartic" else 5.0 * h
+    r = int(math.ceil(reach / cell))
+    off = np.arange(-r, r + 1) * cell
+    u2 = (off[:, None] ** 2 + off[None, :] ** 2) / (h * h)
+    if kernel == "quartic":
+        k = np.where(u2 < 1.0, 3.0 / math.pi * (1.0 - u2) ** 2, 0.0)
+    else:
+        k = np.where(u2 <= 25.0, np.exp(-0.5 * u2) / (2.0 * math.pi), 0.0)
+    return k / (h * h)
+
+
+def _linear_bin(xy: np.ndarray, w: np.ndarray, x0: float, y0: float, cell: float,
+                shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear split of the weights onto nodes (row i ↔ y0 + i·cell, col j ↔ x0 + j·cell)."""
+    ny, nx = shape
+    fx = (xy[:, 0] - x0) / cell
+    fy = (xy[:, 1] - y0) / cell
+    jx = np.clip(np.floor(fx).astype(np.int64), 0, nx - 2)
+    iy = np.clip(np.floor(fy).astype(np.int64), 0, ny - 2)
+    tx = np.clip(fx - jx, 0.0, 1.0)
+    ty = np.clip(fy - iy, 0.0, 1.0)
+    grid = np.zeros(ny * nx)
+    for di, dj, f in ((0, 0, (1 - ty) * (1 - tx)), (0, 1, (1 - ty) * tx),
+                      (1, 0, ty * (1 - tx)), (1, 1, ty * tx)):  # the 4 corners
+        grid += np.bincount((iy + di) * nx + (jx + dj), weights=w * f, minlength=ny * nx)
+    return grid.reshape(ny, nx)
+
+
+@dataclass(frozen=True)
+class DensityGrid:
+    """A kernel density surface.
+
+    Attributes
+    ----------
+    values : ndarray (rows, cols), float64
+        Density per km² at cell centres, first row at the **top** (north), as
+        in GeoTIFF; masked cells are NaN.
+    transform : affine.Affine
+        Maps (col, row) of cell corners to CRS coordinates.
+    crs : pyproj.CRS
+        The deposits' metric CRS.
+    bandwidth_km, cell_km : float
+        Bandwidth used and cell size.
+    kernel : str
+        ``"quartic"`` or ``"gaussian"``.
+    """
+
+    values: np.ndarray
+    transform: object
+    crs: object
+    bandwidth_km: float
+    cell_km: float
+    kernel: str
+
+    def to_geotiff(self, path: str | os.PathLike, *, nodata: float = -9999.0,
+                   overviews: bool = True) -> Path:
+        """Write a tiled, deflate-compressed float32 GeoTIFF (atomically).
+
+        NaN cells are written as *nodata*; overviews (factors 2, 4, 8, …,
+        average resampling) are added when ``overviews`` and the raster is
+        larger than 256 cells. Returns the path.
+        """
+        import rasterio
+        from rasterio.enums import Resampling
+
+        path = Path(path)
+        data = np.where(np.isnan(self.values), nodata, self.values).astype("float32")
+        rows, cols = data.shape
+        profile = {"driver": "GTiff", "height": rows, "width": cols, "count": 1,
+                   "dtype": "float32", "crs": self.crs, "transform": self.transform,
+                   "nodata": nodata, "compress": "deflate"}
+        if rows >= 256 and cols >= 256:
+            profile.update(tiled=True, blockxsize=256, blockysize=256)
+        fd, tmp = tempfile.mkstemp(suffix=".tif", dir=path.parent or ".")
+        os.close(fd)
+        try:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(data, 1)
+                dst.update_tags(units="per km2", kernel=self.kernel,
+                                bandwidth_km=f"{self.bandwidth_km:.6g}")
+                if overviews and max(rows, cols) > 256:
+                    factors = [2**k for k in range(1, 12) if max(rows, cols) / 2**k >= 128]
+                    if factors:
+                        dst.build_overviews(factors, Resampling.average)
+                        dst.update_tags(ns="rio_overview", resampling="average")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def kernel_density(deposits: gpd.GeoDataFrame, *, bandwidth_km: float | None = None,
+                   cell_km: float | None = None, kernel: str = "quartic",
+                   weight: str | None = None, bounds: tuple[float, float, float, float]
+                   | None = None, mask: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                   ) -> DensityGrid:
+    """Kernel density of deposits on a regular grid (binned FFT).
+
+    Parameters
+    ----------
+    deposits : GeoDataFrame
+        Points in a metric CRS.
+    bandwidth_km : float, optional
+        Kernel radius h (quartic) or standard deviation (gaussian); default
+        :func:`bandwidth_rule`.
+    cell_km : float, optional
+        Cell size; default h/20 (error < 1e-3 of the peak).
+    kernel : {"quartic", "gaussian"}
+    weight : str, optional
+        Column of non-negative weights (e.g. ``"output_mt"``); missing values
+        raise ``ValueError``.
+    bounds : (minx, miny, maxx, maxy), optional
+        Extent in the CRS; default the points' bounds padded by the kernel
+        reach, so the whole mass is on the grid.
+    mask : GeoDataFrame or GeoSeries, optional
+        Cells whose centre is outside these polygons become NaN (nodata).
+
+    Returns
+    -------
+    DensityGrid
+        ``values`` in deposits (or weight units) per km²; ``values.sum() ·
+        cell_km²`` is n (or Σ weight) when nothing is cut by *bounds*/*mask*.
+
+    Raises
+    ------
+    CRSError
+        For a missing or geographic CRS.
+    ValueError
+        For bad parameters, weights, or a grid over 64 million cells.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import density
+    >>> grid = density.kernel_density(ms.datasets.kuzbass().deposits, bandwidth_km=15,
+    ...                                cell_km=1)
+    >>> round(float(grid.values.sum() * grid.cell_km**2))
+    141
+    """
+    require_geodataframe(deposits, "deposits")
+    require_metric_crs(deposits, "density.kernel_density")
+    if kernel not in ("quartic", "gaussian"):
+        raise ValueError(f"kernel must be 'quartic' or 'gaussian', got {kernel!r}")
+    xy, w = _xy_weights(deposits, weight)
+    if len(xy) == 0:
+        raise ValueError("deposits has no point geometry")
+    h = _rule(xy, w) if bandwidth_km is None else float(bandwidth_km) * 1000.0
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"bandwidth_km must be positive, got {bandwidth_km!r}")
+    cell = h / 20.0 if cell_km is None else float(cell_km) * 1000.0
+    if not (np.isfinite(cell) and cell > 0):
+        raise ValueError(f"cell_km must be positive, got {cell_km!r}")
+    reach = h if kernel == "quartic" else 5.0 * h
+    if bounds is None:
+        minx, miny = xy.min(axis=0) - reach - cell
+        maxx, maxy = xy.max(axis=0) + reach + cell
+        # align on multiples of the cell size
+        minx, miny = math.floor(minx / cell) * cell, math.floor(miny / cell) * cell
+    else:
+        minx, miny, maxx, maxy = map(float, bounds)
+    nx = max(2, int(math.ceil((maxx - minx) / cell)))
+    ny = max(2, int(math.ceil((maxy - miny) / cell)))
+    if nx * ny > _MAX_CELLS:
+        raise ValueError(f"the grid would have {nx} x {ny} cells; use a larger cell_km")
+    # nodes at cell centres, row 0 at the bottom while computing
+    x0, y0 = minx + cell / 2.0, miny + cell / 2.0
+    inside = ((xy[:, 0] >= minx) & (xy[:, 0] <= minx + nx * cell)
+              & (xy[:, 1] >= miny) & (xy[:, 1] <= miny + ny * cell))
+    binned = _linear_bin(xy[inside], w[inside], x0, y0, cell, (ny, nx))
+    table = _kernel_table(kernel, h, cell)
+    dens = fftconvolve(binned, table, mode="same")
+    dens = np.maximum(dens, 0.0) * 1e6  # per m² -> per km²; clip FFT round-off
+    values = dens[::-1].copy()
+    from rasterio.transform import from_origin
+
+    transform = from_origin(minx, miny + ny * cell, cell, cell)
+    if mask is not None:
+        from rasterio.features import geometry_mask
+
+        geoms = mask.geometry if isinstance(mask, gpd.GeoDataFrame) else mask
+        if geoms.crs != deposits.crs:
+            from .errors import CRSError
+
+            raise CRSError("density.kernel_density: mask and deposits are in different CRS")
+        outside = geometry_mask(list(geoms.values), out_shape=values.shape,
+                                transform=transform)
+        values[outside] = np.nan
+    return DensityGrid(values=values, transform=transform, crs=deposits.crs,
+                       bandwidth_km=h / 1000.0, cell_km=cell / 1000.0, kernel=kernel)
