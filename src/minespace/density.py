@@ -75,7 +75,7 @@ def _rule(xy: np.ndarray, w: np.ndarray) -> float:
         spread = max(sd, dm)
     if spread <= 0:
         raise ValueError("all deposits are at one place; give bandwidth_km explicitly")
-    return 0.9 * spread * n ** -0.2
+    return float(0.9 * spread * n**-0.2)
 
 
 def bandwidth_rule(deposits: gpd.GeoDataFrame, *, weight: str | None = None) -> float:
