@@ -104,7 +104,7 @@ def bandwidth_rule(deposits: gpd.GeoDataFrame, *, weight: str | None = None) -> 
 def _kernel_table(kernel: str, h: float, cell: float) -> np.ndarray:
     """Kernel K(d/h)/h² (per m²) sampled at node offsets within its support."""
     reach = h if kernel == "quartic" else 5.0 * h
-    r = int(math.ceil(reach / cell))
+    r = math.ceil(reach / cell)
     off = np.arange(-r, r + 1) * cell
     u2 = (off[:, None] ** 2 + off[None, :] ** 2) / (h * h)
     if kernel == "quartic":
@@ -264,8 +264,8 @@ def kernel_density(deposits: gpd.GeoDataFrame, *, bandwidth_km: float | None = N
         minx, miny = math.floor(minx / cell) * cell, math.floor(miny / cell) * cell
     else:
         minx, miny, maxx, maxy = map(float, bounds)
-    nx = max(2, int(math.ceil((maxx - minx) / cell)))
-    ny = max(2, int(math.ceil((maxy - miny) / cell)))
+    nx = max(2, math.ceil((maxx - minx) / cell))
+    ny = max(2, math.ceil((maxy - miny) / cell))
     if nx * ny > _MAX_CELLS:
         raise ValueError(f"the grid would have {nx} x {ny} cells; use a larger cell_km")
     # nodes at cell centres, row 0 at the bottom while computing

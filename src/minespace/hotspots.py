@@ -295,7 +295,7 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     """
     y = _check_inputs(territories, column, permutations, alpha)
     mat = _weights_matrix(territories, w)
-    g, z, self_w = _gi_star(y, mat)
+    g, z, _self_w = _gi_star(y, mat)
     if permutations:
         rng = np.random.default_rng(random_state)
         lag_other = mat @ y
