@@ -20,9 +20,9 @@ def test_demo_writes_layers_and_map(tmp_path):
         back = gpd.read_parquet(out / f"{name}.parquet")
         assert len(back) == len(layer)
         assert back.crs == region.crs
-    deposits = gpd.read_file(out / "kuzbass.gpkg", layer="deposits")
+    deposits = gpd.read_file(out / "kuzbass_kemerovo_oblast.gpkg", layer="deposits")
     assert len(deposits) == 141 and "deposit_id" in deposits.columns
-    html = (out / "maps" / "kuzbass_overview.html").read_text()
+    html = (out / "maps" / "kuzbass_kemerovo_oblast_overview.html").read_text()
     assert "<script src=" not in html and "<link rel=\"stylesheet\" href=" not in html
     assert "L.map(" in html
 
@@ -30,7 +30,8 @@ def test_demo_writes_layers_and_map(tmp_path):
 def test_demo_prints_paths(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path), "--no-tiles"])
     assert result.exit_code == 0
-    assert str((tmp_path / "maps" / "kuzbass_overview.html").resolve()) in result.output
+    expected = tmp_path / "maps" / "kuzbass_kemerovo_oblast_overview.html"
+    assert f"map:    {expected.resolve()}" in result.output
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

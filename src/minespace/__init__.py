@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from . import datasets, io, maps
+from . import datasets, io, maps, pipeline
 from .crs import choose_metric_crs, is_metric, to_map_crs
 from .errors import (
     ConfigError,
@@ -59,6 +59,7 @@ __all__ = [
     "io",
     "is_metric",
     "maps",
+    "pipeline",
     "read_agglomerations",
     "read_corridors",
     "read_deposits",

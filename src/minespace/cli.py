@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError, CRSError, LayerError, MinespaceError, PipelineError
+from .errors import ConfigError, CRSError, LayerError, PipelineError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
 
@@ -60,26 +60,104 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     _configure_logging(verbose, quiet)
 
 
+def _progress_bar(quiet: bool):
+    """A tqdm-free progress line on a TTY; silent otherwise."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(stage: str, i: int, n: int) -> None:
+        click.echo(f"[{i + 1}/{n}] {stage} ...", err=True)
+
+    return show
+
+
+def _report(result, quiet: bool) -> None:
+    if quiet:
+        return
+    if not result.ran:
+        click.echo(f"nothing to do: {result.out_dir} is up to date")
+    else:
+        click.echo(f"ran: {', '.join(result.ran)}"
+                   + (f" (up to date: {', '.join(result.skipped)})" if result.skipped else ""))
+    if "geopackage" in result.outputs:
+        click.echo(f"layers: {result.outputs['geopackage'].resolve()}")
+    if result.map_path is not None:
+        click.echo(f"map:    {result.map_path.resolve()}")
+
+
+def _load(config_path: Path):
+    from .pipeline import load_config
+
+    return load_config(config_path)
+
+
+CONFIG_ARG = click.argument("config", type=click.Path(path_type=Path),
+                            default=Path("minespace.toml"), required=False)
+
+
+@cli.command()
+@CONFIG_ARG
+@click.option("--force", is_flag=True, help="Rerun every stage.")
+@click.option("--only", metavar="STAGE", help="Run only this stage "
+              "(load, territories, concentration, accessibility, maps).")
+@click.pass_context
+def build(ctx: click.Context, config: Path, force: bool, only: str | None) -> None:
+    """Regenerate the processed layers described by CONFIG (default: minespace.toml)."""
+    from .pipeline import build as run_build
+
+    try:
+        result = run_build(_load(config), force=force, only=only,
+                           progress=_progress_bar(ctx.obj["quiet"]))
+    except Exception as exc:
+        _fail(exc, ctx.obj["verbose"])
+    _report(result, ctx.obj["quiet"])
+
+
+@cli.command()
+@CONFIG_ARG
+@click.pass_context
+def validate(ctx: click.Context, config: Path) -> None:
+    """Check CONFIG and every input layer; print all problems; write nothing."""
+    from .pipeline import load_region
+
+    try:
+        region = load_region(_load(config))
+    except Exception as exc:
+        _fail(exc, ctx.obj["verbose"])
+    click.echo(f"ok: {config}\n{region!r}")
+
+
+@cli.command(name="map")
+@CONFIG_ARG
+@click.pass_context
+def map_(ctx: click.Context, config: Path) -> None:
+    """Rebuild only the maps of CONFIG (the other outputs must exist)."""
+    from .pipeline import build as run_build
+
+    try:
+        result = run_build(_load(config), only="maps")
+    except Exception as exc:
+        _fail(exc, ctx.obj["verbose"])
+    _report(result, ctx.obj["quiet"])
+
+
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/processed"), show_default=True,
               help="Folder for the processed layers and maps.")
 @click.option("--tiles/--no-tiles", default=True, show_default=True,
               help="Add the online OpenStreetMap basemap to the map (optional decoration).")
+@click.option("--force", is_flag=True, help="Rerun every stage.")
 @click.pass_context
-def demo(ctx: click.Context, out_dir: Path, tiles: bool) -> None:
-    """Process the bundled Kuzbass sample and write its layers and map."""
+def demo(ctx: click.Context, out_dir: Path, tiles: bool, force: bool) -> None:
+    """Build the bundled Kuzbass sample and print where its map is."""
     from .demo import run_demo
 
     try:
-        result = run_demo(out_dir, tiles=tiles)
-    except (MinespaceError, OSError) as exc:
+        result = run_demo(out_dir, tiles=tiles, force=force)
+    except Exception as exc:
         _fail(exc, ctx.obj["verbose"])
-    except Exception as exc:  # noqa: BLE001 - one readable block for any failure
-        _fail(exc, ctx.obj["verbose"])
-    if not ctx.obj["quiet"]:
-        click.echo(f"layers: {result['geopackage']}")
-        click.echo(f"map:    {result['map']}")
+    _report(result, ctx.obj["quiet"])
 
 
 def main() -> None:

@@ -1,0 +1,194 @@
+"""The pipeline stages: each a plain function of (config, upstream outputs).
+
+DAG::
+
+    load ─► territories ─┬─► concentration ─┐
+       │                 └─► accessibility ─┼─► maps
+       └────────────────────────────────────┘
+
+A stage returns ``{output name: GeoDataFrame | DataFrame}``; the maps stage
+writes its HTML into the folder it is given. Each stage's fingerprint covers
+its config section (``section``) and its upstream fingerprints, so changing a
+parameter reruns that stage and what lies downstream of it only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from ..io.readers import read_agglomerations, read_corridors, read_deposits, read_facilities
+from ..region import Region
+from .config import Config
+
+__all__ = ["STAGES", "Stage", "input_files", "region_from_outputs"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the build."""
+
+    name: str
+    needs: tuple[str, ...]
+    section: str | None
+    run: Callable[..., dict[str, Any]]
+    description: str = ""
+
+
+def slug(text: str) -> str:
+    """File-name friendly version of a project name."""
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_") or "project"
+
+
+def input_files(config: Config) -> list[Path]:
+    """Every raw file the load stage reads (hashed into its fingerprint)."""
+    if config.dataset == "kuzbass":
+        from ..datasets import kuzbass_dir
+
+        return sorted(p for p in kuzbass_dir().iterdir() if p.is_file())
+    files = [src.path for src in config.layers.values()]
+    if config.territories.path is not None:
+        files.append(config.territories.path)
+    return files
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# -- load --------------------------------------------------------------------------------
+
+_READERS = {"deposits": read_deposits, "agglomerations": read_agglomerations,
+            "corridors": read_corridors, "facilities": read_facilities}
+
+
+def load_region(config: Config) -> Region:
+    """Read and validate the configured layers into a :class:`Region` (no writing)."""
+    if config.dataset == "kuzbass":
+        from ..datasets import kuzbass
+
+        return kuzbass(crs=config.crs)
+    layers = {role: _READERS[role](src.path, **src.options)
+              for role, src in config.layers.items() if role in _READERS}
+    boundary = None
+    if "boundary" in config.layers:
+        src = config.layers["boundary"]
+        boundary = gpd.read_file(src.path, engine="pyogrio", **src.options)
+    return Region.from_layers(boundary=boundary, crs=config.crs, name=config.name, **layers)
+
+
+def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
+    return dict(load_region(config).layers)
+
+
+def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> Region:
+    """Rebuild the :class:`Region` from the load stage's outputs."""
+    attribution: tuple[str, ...] = ()
+    projects = None
+    if config.dataset == "kuzbass":
+        from ..datasets import KUZBASS_ATTRIBUTION
+
+        attribution = KUZBASS_ATTRIBUTION
+    return Region(name=config.name, boundary=loaded["boundary"], deposits=loaded["deposits"],
+                  agglomerations=loaded["agglomerations"], corridors=loaded["corridors"],
+                  facilities=loaded.get("facilities"), neighbours=loaded.get("neighbours"),
+                  projects=projects, attribution=attribution)
+
+
+# -- territories ---------------------------------------------------------------------------
+
+def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
+    from .. import territories as terr
+
+    loaded = inputs["load"]
+    boundary = loaded["boundary"]
+    tc = config.territories
+    if tc.kind == "hex":
+        result = terr.hex_grid(boundary, cell_km=tc.cell_km)
+    elif tc.kind == "square":
+        result = terr.square_grid(boundary, cell_km=tc.cell_km)
+    else:
+        polygons = gpd.read_file(tc.path, engine="pyogrio").to_crs(boundary.crs)
+        result = terr.from_polygons(polygons, id=tc.id)
+    return {"territories": result}
+
+
+# -- concentration -----------------------------------------------------------------------
+
+def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
+    from .. import concentration as con
+    from .. import territories as terr
+
+    deposits = inputs["load"]["deposits"]
+    territories = inputs["territories"]["territories"]
+    cc = config.concentration
+    by = list(cc.by) if len(cc.by) > 1 else cc.by[0]
+    deposits = terr.assign_deposits(territories, deposits)
+    inside = deposits[deposits["territory_id"].notna()]
+    if cc.weight is not None:
+        inside = inside[inside[cc.weight].notna()]
+    out = con.totals(territories, inside, by=by, weight=cc.weight)
+    out = con.location_quotient(out, inside, by=by, weight=cc.weight)
+    out = con.specialization(out, inside, by=by, weight=cc.weight)
+    table = con.concentration(territories, inside, by=by, weight=cc.weight)
+    return {"concentration": out, "commodity_concentration": table}
+
+
+# -- accessibility -----------------------------------------------------------------------
+
+def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
+    from .. import accessibility as acc
+
+    loaded = inputs["load"]
+    territories = inputs["territories"]["territories"]
+    ac = config.accessibility
+    aggl, corridors = loaded["agglomerations"], loaded["corridors"]
+    network = acc.build_network(corridors, speeds_kmh=ac.speeds or None, snap_m=ac.snap_m)
+    out = acc.corridor_distances(territories, corridors)
+    out = acc.agglomeration_distances(out, aggl)
+    out = acc.network_travel_time(out, aggl, network, access_speed_kmh=ac.access_speed_kmh)
+    cost = acc.travel_time_matrix(territories, aggl, network,
+                                  access_speed_kmh=ac.access_speed_kmh)
+    out = acc.hansen_potential(out, aggl, beta=ac.beta, decay=ac.decay, cost=cost)
+    return {"accessibility": out}
+
+
+# -- maps ----------------------------------------------------------------------------------
+
+def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
+    from ..maps import region_map, save_map
+
+    region = region_from_outputs(config, inputs["load"])
+    m = region_map(region, tiles=config.maps.tiles, title=config.name)
+    path = save_map(m, workdir / "maps" / f"{slug(config.name)}_overview.html")
+    return {"map_overview": path}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("load", (), "input", _load, "read and validate the raw layers"),
+    Stage("territories", ("load",), "territories", _territories, "build the territories"),
+    Stage("concentration", ("load", "territories"), "concentration", _concentration,
+          "counts, location quotients, specialization, concentration"),
+    Stage("accessibility", ("load", "territories"), "accessibility", _accessibility,
+          "distances, network travel time, gravity potential"),
+    Stage("maps", ("load", "concentration", "accessibility"), "maps", _maps,
+          "offline HTML maps"),
+)
+
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def outputs_to_frames(outputs: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Only the tabular outputs of a stage."""
+    return {k: v for k, v in outputs.items() if isinstance(v, pd.DataFrame)}

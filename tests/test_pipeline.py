@@ -1,0 +1,278 @@
+"""Pipeline: config validation, full/no-op/incremental builds, atomicity, CLI codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from click.testing import CliRunner
+
+import minespace as ms
+from minespace.cli import cli
+from minespace.pipeline import build, load_config
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A small project of our own files: 5 mines, 2 towns, 2 corridors, a boundary."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    mines = gpd.GeoDataFrame(
+        {"mine_id": [f"M{i}" for i in range(6)],
+         "mineral": ["coal", "coal", "iron", "coal", "iron", "coal"],
+         "production": [1.0, 2.0, 0.5, 3.0, 1.5, 0.7]},
+        geometry=[shapely.Point(86.02 + 0.05 * i, 55.02 + 0.03 * (i % 3)) for i in range(6)],
+        crs=4326)
+    mines.to_file(raw / "mines.gpkg", layer="mines")
+    towns = gpd.GeoDataFrame({"town": ["Alpha", "Beta"], "pop": [50_000, 12_000]},
+                             geometry=[shapely.box(86.05, 55.05, 86.08, 55.07),
+                                       shapely.box(86.25, 55.0, 86.27, 55.02)], crs=4326)
+    towns.to_file(raw / "towns.geojson")
+    lines = gpd.GeoDataFrame({"class": ["rail", "road_primary"]},
+                             geometry=[shapely.LineString([(86.0, 55.06), (86.35, 55.01)]),
+                                       shapely.LineString([(86.15, 55.0), (86.15, 55.1)])],
+                             crs=4326)
+    lines.to_file(raw / "lines.geojson")
+    gpd.GeoDataFrame({"name": ["area"]}, geometry=[shapely.box(85.98, 54.98, 86.4, 55.12)],
+                     crs=4326).to_file(raw / "area.geojson")
+    config = tmp_path / "minespace.toml"
+    config.write_text(textwrap.dedent("""
+        [project]
+        name = "Test area"
+        out_dir = "processed"
+
+        [input.deposits]
+        path = "raw/mines.gpkg"
+        layer = "mines"
+        id = "mine_id"
+        commodity = "mineral"
+        weight = { output_mt = "production" }
+
+        [input.agglomerations]
+        path = "raw/towns.geojson"
+        name = "town"
+
+        [input.corridors]
+        path = "raw/lines.geojson"
+
+        [input.boundary]
+        path = "raw/area.geojson"
+
+        [territories]
+        kind = "square"
+        cell_km = 5
+
+        [concentration]
+        by = "commodity"
+
+        [maps]
+        tiles = false
+    """))
+    return config
+
+
+def _snapshot(out_dir):
+    return {p.relative_to(out_dir).as_posix(): p.read_bytes()
+            for p in sorted(out_dir.rglob("*")) if p.is_file()}
+
+
+def test_full_build_outputs_reopen(project):
+    result = build(load_config(project))
+    assert result.ran == ["load", "territories", "concentration", "accessibility", "maps"]
+    out = project.parent / "processed"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["stages"]) == set(result.ran)
+    assert {i["path"] for i in manifest["inputs"]} == {
+        str(project.parent / "raw" / f) for f in
+        ("mines.gpkg", "towns.geojson", "lines.geojson", "area.geojson")}
+    assert manifest["versions"]["geopandas"] == gpd.__version__
+    deposits = gpd.read_parquet(out / "deposits.parquet")
+    assert sorted(deposits["deposit_id"]) == [f"M{i}" for i in range(6)]
+    assert deposits.crs.to_epsg() == 32645
+    territories = gpd.read_parquet(out / "territories.parquet")
+    conc = gpd.read_parquet(out / "concentration.parquet")
+    acc = gpd.read_parquet(out / "accessibility.parquet")
+    assert len(conc) == len(acc) == len(territories) > 0
+    assert manifest["stages"]["territories"]["outputs"]["territories"]["rows"] == len(territories)
+    table = pd.read_parquet(out / "commodity_concentration.parquet")
+    assert len(table) == 2  # coal, iron
+    layers = set(pyogrio.list_layers(out / "test_area.gpkg")[:, 0])
+    assert {"deposits", "territories", "concentration", "accessibility"} <= layers
+    html = (out / "maps" / "test_area_overview.html").read_text()
+    assert "Test area" in html and "<script src=" not in html
+    assert not list(out.glob(".staging-*"))
+
+
+def test_noop_rerun_does_nothing(project):
+    build(load_config(project))
+    out = project.parent / "processed"
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    result = build(load_config(project))
+    assert result.ran == [] and len(result.skipped) == 5
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_parameter_change_reruns_downstream_only(project):
+    build(load_config(project))
+    manifest = json.loads((project.parent / "processed" / "manifest.json").read_text())
+    project.write_text(project.read_text().replace('by = "commodity"',
+                                                   'by = "commodity"\nweight = "output_mt"'))
+    result = build(load_config(project))
+    assert result.ran == ["concentration", "maps"]
+    after = json.loads((project.parent / "processed" / "manifest.json").read_text())
+    for stage in ("load", "territories", "accessibility"):
+        assert after["stages"][stage] == manifest["stages"][stage]
+    assert after["stages"]["concentration"]["params"]["weight"] == "output_mt"
+
+
+def test_input_change_reruns_everything(project):
+    build(load_config(project))
+    towns = gpd.read_file(project.parent / "raw" / "towns.geojson")
+    towns.loc[0, "pop"] = 60_000
+    towns.to_file(project.parent / "raw" / "towns.geojson")
+    assert len(build(load_config(project)).ran) == 5
+
+
+def test_force_and_only(project):
+    config = load_config(project)
+    build(config)
+    assert build(config, force=True).ran == ["load", "territories", "concentration",
+                                             "accessibility", "maps"]
+    assert build(config, only="maps").ran == ["maps"]
+    with pytest.raises(ms.ConfigError, match="allowed: load, territories"):
+        build(config, only="clusters")
+
+
+def test_only_without_upstream_outputs(project):
+    with pytest.raises(ms.PipelineError, match="run a full build first"):
+        build(load_config(project), only="maps")
+
+
+def test_interrupted_build_leaves_previous_outputs(project, monkeypatch):
+    build(load_config(project))
+    out = project.parent / "processed"
+    before = _snapshot(out)
+    from dataclasses import replace
+
+    import minespace.pipeline.builder as build_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    stages = tuple(replace(s, run=interrupt) if s.name == "accessibility" else s
+                   for s in build_module.STAGES)
+    monkeypatch.setattr(build_module, "STAGES", stages)
+    with pytest.raises(KeyboardInterrupt):
+        build(load_config(project), force=True)
+    assert _snapshot(out) == before
+    assert not list(out.glob(".staging-*"))
+
+
+def test_killed_build_leaves_previous_outputs(project):
+    build(load_config(project))
+    out = project.parent / "processed"
+    before = _snapshot(out)
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from dataclasses import replace
+        import minespace.pipeline
+        mod = sys.modules["minespace.pipeline.builder"]
+        def die(config, inputs, workdir):
+            os.kill(os.getpid(), signal.SIGKILL)
+        mod.STAGES = tuple(replace(s, run=die) if s.name == "accessibility" else s
+                           for s in mod.STAGES)
+        cfg = minespace.pipeline.load_config({str(project)!r})
+        minespace.pipeline.build(cfg, force=True)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    leftovers = list(out.glob(".staging-*"))
+    assert leftovers  # the killed build had written its first stages to staging
+    assert {k: v for k, v in _snapshot(out).items() if not k.startswith(".staging-")} == before
+    build(load_config(project))  # the next build cleans up and is a no-op
+    assert not list(out.glob(".staging-*"))
+
+
+def test_invalid_input_writes_nothing(project):
+    mines = gpd.read_file(project.parent / "raw" / "mines.gpkg")
+    mines.loc[2, "production"] = -1.0
+    mines.to_file(project.parent / "raw" / "mines.gpkg", layer="mines")
+    with pytest.raises(ms.LayerError, match="is negative"):
+        build(load_config(project))
+    assert not (project.parent / "processed" / "manifest.json").exists()
+
+
+# -- config validation ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit,key,fragment", [
+    (("kind = \"square\"", "kind = \"triangle\""), "territories.kind", "allowed: hex, square"),
+    (("cell_km = 5", "cell_km = \"five\""), "territories.cell_km", "must be int or float"),
+    (("cell_km = 5", "cell_km = -5"), "territories.cell_km", "> 0"),
+    (("cell_km = 5", "cell_km = 5\ncell_size = 3"), "territories.cell_size", "unknown key"),
+    (("path = \"raw/towns.geojson\"", "path = \"raw/nope.geojson\""),
+     "input.agglomerations.path", "file not found"),
+    (("[input.corridors]\npath = \"raw/lines.geojson\"", ""), "input.corridors", "missing"),
+    (("tiles = false", "tiles = \"no\""), "maps.tiles", "must be bool"),
+    (("[maps]", "[mapz]"), "mapz", "unknown key"),
+])
+def test_config_errors_name_key_and_value(project, edit, key, fragment):
+    text = project.read_text()
+    assert edit[0] in text
+    project.write_text(text.replace(edit[0], edit[1]))
+    with pytest.raises(ms.ConfigError) as exc:
+        load_config(project)
+    assert exc.value.key == key
+    assert fragment in str(exc.value)
+
+
+def test_invalid_toml(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[project\nname = ")
+    with pytest.raises(ms.ConfigError, match="invalid TOML"):
+        load_config(path)
+
+
+def test_shipped_config_is_valid():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parents[1] / "minespace.toml")
+    assert config.dataset == "kuzbass" and config.territories.kind == "hex"
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+def test_cli_build_and_exit_codes(project):
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["-q", "build", str(project)])
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(cli, ["build", str(project)])
+    assert again.exit_code == 0 and "nothing to do" in again.output
+    bad_cfg = project.parent / "bad.toml"
+    bad_cfg.write_text(project.read_text().replace("kind = \"square\"", "kind = \"circle\""))
+    res = runner.invoke(cli, ["build", str(bad_cfg)])
+    assert res.exit_code == 2 and "territories.kind" in res.output
+    mines = gpd.read_file(project.parent / "raw" / "mines.gpkg")
+    mines.loc[1, "mine_id"] = "M0"
+    mines.to_file(project.parent / "raw" / "mines.gpkg", layer="mines")
+    res = runner.invoke(cli, ["validate", str(project)])
+    assert res.exit_code == 3 and "duplicate id 'M0'" in res.output
+
+
+def test_cli_validate_ok(project):
+    res = CliRunner().invoke(cli, ["validate", str(project)])
+    assert res.exit_code == 0 and "ok:" in res.output and "deposits" in res.output
+    assert not (project.parent / "processed").exists()  # validate writes nothing
+
+
+def test_cli_map_rebuilds_only_maps(project):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["-q", "build", str(project)]).exit_code == 0
+    res = runner.invoke(cli, ["map", str(project)])
+    assert res.exit_code == 0 and "ran: maps" in res.output
