@@ -195,7 +195,10 @@ def _prepare(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame,
                 FeaturesDroppedWarning, stacklevel=3,
             )
             size = size.where(~bad)
-    frame = pd.DataFrame({"territory_id": deposits["territory_id"], "label": labels,
+    tid = deposits["territory_id"]
+    if isinstance(tid.dtype, pd.CategoricalDtype):
+        tid = tid.astype(object)
+    frame = pd.DataFrame({"territory_id": tid, "label": labels,
                           "size": size})
     frame = frame[frame["territory_id"].notna() & frame["size"].notna()]
     unknown = ~frame["territory_id"].isin(territories.index)

@@ -355,14 +355,14 @@ def _positions_tree(territories: gpd.GeoDataFrame, points: np.ndarray) -> np.nda
     A point on a shared edge, or in overlapping territories, goes to the first
     territory in row order.
     """
-    pos = np.full(len(points), -1, dtype=np.int64)
-    tree = shapely.STRtree(np.asarray(territories.geometry.values))
-    pt_idx, poly_idx = tree.query(points, predicate="intersects")
-    if pt_idx.size:
-        order = np.lexsort((poly_idx, pt_idx))
-        pt_idx, poly_idx = pt_idx[order], poly_idx[order]
-        first = np.r_[True, pt_idx[1:] != pt_idx[:-1]]
-        pos[pt_idx[first]] = poly_idx[first]
+    n_poly = len(territories)
+    # tree on the points, queried with the (prepared) polygons: faster than the reverse
+    tree = shapely.STRtree(points)
+    poly_idx, pt_idx = tree.query(np.asarray(territories.geometry.values),
+                                  predicate="intersects")
+    pos = np.full(len(points), n_poly, dtype=np.int64)
+    np.minimum.at(pos, pt_idx, poly_idx)
+    pos[pos == n_poly] = -1
     return pos
 
 
@@ -387,8 +387,9 @@ def assign_deposits(territories: gpd.GeoDataFrame,
     Returns
     -------
     GeoDataFrame
-        A copy of *deposits* with a ``territory_id`` column (missing for
-        deposits outside every territory or without geometry).
+        A copy of *deposits* with a ``territory_id`` column, categorical over
+        all territory ids (so empty territories stay visible in groupbys);
+        missing for deposits outside every territory or without geometry.
 
     Warns
     -----
@@ -415,28 +416,24 @@ def assign_deposits(territories: gpd.GeoDataFrame,
     require_metric_crs(territories, "territories.assign_deposits")
     require_same_crs("territories.assign_deposits", territories=territories, deposits=deposits)
     geoms = np.asarray(deposits.geometry.values)
-    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    points = geoms.copy()
-    not_point = ~missing & (shapely.get_type_id(geoms) != 0)
-    if not_point.any():
-        points[not_point] = shapely.point_on_surface(geoms[not_point])
-    xy = np.full((len(points), 2), np.nan)
-    if (~missing).any():
-        xy[~missing] = shapely.get_coordinates(points[~missing])
+    xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)])  # NaN if not a point
+    odd = np.flatnonzero(np.isnan(xy[:, 0]))
+    if odd.size:  # missing, empty or non-point geometries
+        g = geoms[odd]
+        usable = ~(shapely.is_missing(g) | shapely.is_empty(g))
+        rep = shapely.point_on_surface(g[usable])
+        xy[odd[usable]] = np.column_stack([shapely.get_x(rep), shapely.get_y(rep)])
+    ok = np.isfinite(xy).all(axis=1)
     grid = _grid_info(territories)
     if grid is not None:
         pos = _positions_grid(territories, xy, grid)
     else:
-        pos = np.full(len(points), -1, dtype=np.int64)
-        if (~missing).any():
-            pos[~missing] = _positions_tree(territories, points[~missing])
+        pos = np.full(len(geoms), -1, dtype=np.int64)
+        if ok.any():
+            pos[ok] = _positions_tree(territories, shapely.points(xy[ok]))
     out = deposits.copy()
-    ids = territories.index.to_numpy()
-    column = pd.Series(ids[np.maximum(pos, 0)], index=out.index, dtype=territories.index.dtype
-                       if len(ids) else object)
-    if (pos < 0).any():
-        column = column.astype(object).where(pos >= 0, np.nan)
-    out["territory_id"] = column
+    out["territory_id"] = pd.Categorical.from_codes(
+        pos, categories=pd.Index(territories.index.unique()))
     n_out = int((pos < 0).sum())
     if n_out:
         warnings.warn(
@@ -611,9 +608,13 @@ def contiguity(territories: gpd.GeoDataFrame, *, kind: str = "queen",
 def _w_from_csr(mat: sparse.csr_matrix, ids: list) -> W:
     """Build a binary W from a CSR matrix with the given ids."""
     mat.sort_indices()
-    indptr, indices = mat.indptr, mat.indices
-    ids_arr = np.asarray(ids, dtype=object)
-    splits = np.split(ids_arr[indices], indptr[1:-1])
-    neighbors = dict(zip(ids, (s.tolist() for s in splits), strict=True))
-    weights = {k: [1.0] * len(v) for k, v in neighbors.items()}
+    bounds = mat.indptr.tolist()
+    flat = np.asarray(ids, dtype=object)[mat.indices].tolist()
+    ones = [1.0] * (int(np.diff(mat.indptr).max(initial=0)) + 1)
+    # W needs dicts of lists: one list slice per territory, driven by map() in C
+    starts, stops = bounds[:-1], bounds[1:]
+    neighbors = dict(zip(ids, map(flat.__getitem__, map(slice, starts, stops)), strict=True))
+    sizes = map(int.__sub__, stops, starts)
+    weights = dict(zip(ids, map(ones.__getitem__, map(slice, [0] * len(ids), sizes)),
+                       strict=True))
     return W(neighbors, weights, id_order=ids, silence_warnings=True)
