@@ -1,0 +1,365 @@
+"""Candidate innovative mining territorial clusters: scoring, ranking, sensitivity.
+
+Each contiguous region (from :func:`~minespace.clustering.regionalize`) is
+scored on five components in [0, 1]; the score is their weighted sum. Every
+score keeps its components and a plain-text explanation (HTML escaping is the
+maps' job).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .._checks import require_columns
+from .profiles import activity_label
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "COMPONENTS",
+    "DEFAULT_WEIGHTS",
+    "candidate_clusters",
+    "candidate_sensitivity",
+    "score_regions",
+]
+
+#: Score components, in the order they are reported.
+COMPONENTS: tuple[str, ...] = ("concentration", "coherence", "agglomeration_access",
+                               "corridor_access", "diversification")
+
+#: Default weights (sum 1). Mining concentration dominates because a mining
+#: cluster needs mining first; the two access components together weigh as
+#: much as it; coherence and diversification pull in opposite directions and
+#: get equal, smaller weights.
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "concentration": 0.35,
+    "coherence": 0.15,
+    "agglomeration_access": 0.20,
+    "corridor_access": 0.15,
+    "diversification": 0.15,
+}
+
+
+def _weights(weights: Mapping[str, float] | None) -> pd.Series:
+    w = dict(DEFAULT_WEIGHTS)
+    if weights is not None:
+        unknown = set(weights) - set(COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown weight(s) {sorted(unknown)}; components are "
+                             f"{list(COMPONENTS)}")
+        w.update(weights)
+    s = pd.Series(w, dtype=float)[list(COMPONENTS)]
+    if (s < 0).any() or s.sum() <= 0:
+        raise ValueError(f"weights must be >= 0 with a positive sum, got {s.to_dict()}")
+    return s / s.sum()
+
+
+def _max_scale(v: pd.Series) -> pd.Series:
+    top = v.max()
+    return v / top if top > 0 else v * 0.0
+
+
+def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
+                  weights: Mapping[str, float] | None = None,
+                  travel_time_min: float = 60.0, corridor_km: float = 10.0,
+                  min_deposits: int = 3) -> pd.DataFrame:
+    """Score every region as a candidate innovation cluster.
+
+    Parameters
+    ----------
+    regions : DataFrame
+        Territories with a *region* column and ``area_km2``, ``count``,
+        ``count__<cat>``, ``dist_corridor_km``, ``time_to_agglomeration_min``
+        and ``hansen_potential`` (concentration + accessibility outputs).
+    region : str
+        Column holding the region of each territory.
+    weights : mapping, optional
+        Component weights, defaults :data:`DEFAULT_WEIGHTS`; normalized to sum 1.
+    travel_time_min : float
+        Threshold for "within reach of an agglomeration".
+    corridor_km : float
+        Threshold for "on a transport corridor".
+    min_deposits : int
+        Regions with fewer deposits are not ranked (score NaN).
+
+    Returns
+    -------
+    DataFrame indexed by region with ``n_territories``, ``area_km2``,
+    ``deposits``, ``dominant``, ``dominant_share``, ``n_activities``, shares
+    ``share_within_time``, ``share_within_corridor``, ``hansen_mean``, one
+    ``score__<component>`` per component, ``score`` and ``rank`` (1 = best;
+    NaN when not ranked), sorted by rank.
+
+    Notes
+    -----
+    Components, each in [0, 1] (maxima taken over the ranked regions):
+
+    - ``concentration`` = ½ · density / max density + ½ · deposits / max
+      deposits (density = deposits per km²): dense *and* large mining areas.
+    - ``coherence`` = share of the region's deposits in its dominant activity.
+    - ``agglomeration_access`` = ½ · share of the region's area within
+      *travel_time_min* of an agglomeration (network time; unreachable counts
+      as outside) + ½ · area-weighted mean of log(1 + Hansen potential) /
+      its maximum (population reachable, distance-decayed).
+    - ``corridor_access`` = share of the area within *corridor_km* of a rail or
+      road corridor.
+    - ``diversification`` = (activities present − 1) / (activities in the data
+      − 1): related activities present that can share suppliers, skills and
+      infrastructure.
+
+    ``score = Σ weight_c · component_c``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"region_id": [0, 0, 1], "area_km2": [10.0, 10.0, 10.0],
+    ...     "count": [4, 2, 3], "count__a": [4, 1, 3], "count__b": [0, 1, 0],
+    ...     "dist_corridor_km": [1.0, 20.0, 1.0], "time_to_agglomeration_min": [30, 90, None],
+    ...     "hansen_potential": [100.0, 10.0, 0.0]})
+    >>> s = score_regions(t)
+    >>> s["score__coherence"].round(3).tolist(), s["score__corridor_access"].tolist()
+    ([0.833, 1.0], [0.5, 1.0])
+    """
+    require_columns(regions, [region, "area_km2", "count", "dist_corridor_km",
+                              "time_to_agglomeration_min", "hansen_potential"], "regions")
+    w = _weights(weights)
+    cats = [c for c in regions.columns if str(c).startswith("count__")]
+    if not cats:
+        raise KeyError("regions needs count__<category> columns "
+                       "(concentration.totals(..., by=...))")
+    lab = regions[region]
+    area = regions["area_km2"].astype(float)
+    within_t = (regions["time_to_agglomeration_min"] <= travel_time_min).astype(float)
+    within_c = (regions["dist_corridor_km"] <= corridor_km).astype(float)
+    hansen = np.log1p(regions["hansen_potential"].astype(float).clip(lower=0).fillna(0))
+    parts = pd.DataFrame({"area_km2": area, "deposits": regions["count"].fillna(0),
+                          "n_territories": 1, "_t": within_t * area, "_c": within_c * area,
+                          "_h": hansen * area})
+    counts = regions[cats].fillna(0).groupby(lab).sum()
+    out = parts.groupby(lab).sum()
+    total = counts.sum(axis=1)
+    out["dominant"] = np.where(total > 0, counts.idxmax(axis=1).str[len("count__"):], "")
+    out["dominant_share"] = counts.max(axis=1) / total.where(total > 0)
+    out["n_activities"] = (counts > 0).sum(axis=1)
+    out["share_within_time"] = out.pop("_t") / out["area_km2"]
+    out["share_within_corridor"] = out.pop("_c") / out["area_km2"]
+    out["hansen_log_mean"] = out.pop("_h") / out["area_km2"]
+    out["deposits_per_1000km2"] = 1000 * out["deposits"] / out["area_km2"]
+    ranked = out["deposits"] >= min_deposits
+    r = out[ranked]
+    comp = pd.DataFrame(index=out.index, columns=list(COMPONENTS), dtype=float)
+    m_all = (counts.gt(0).any(axis=0)).sum()
+    comp.loc[ranked, "concentration"] = (0.5 * _max_scale(r["deposits_per_1000km2"])
+                                         + 0.5 * _max_scale(r["deposits"]))
+    comp.loc[ranked, "coherence"] = r["dominant_share"]
+    comp.loc[ranked, "agglomeration_access"] = (0.5 * r["share_within_time"]
+                                                + 0.5 * _max_scale(r["hansen_log_mean"]))
+    comp.loc[ranked, "corridor_access"] = r["share_within_corridor"]
+    comp.loc[ranked, "diversification"] = ((r["n_activities"] - 1) / (m_all - 1)
+                                           if m_all > 1 else 0.0)
+    for c in COMPONENTS:
+        out["score__" + c] = comp[c]
+    out["score"] = comp.to_numpy(float) @ w.to_numpy()
+    out["rank"] = out["score"].rank(ascending=False, method="first")
+    out = out.sort_values(["rank", "deposits"], ascending=[True, False])
+    out.index.name = region
+    out.attrs["weights"] = w.to_dict()
+    out.attrs["travel_time_min"] = travel_time_min
+    out.attrs["corridor_km"] = corridor_km
+    return out
+
+
+def _explanations(table: pd.DataFrame, weights: pd.Series, m_all: int,
+                  travel_time_min: float, corridor_km: float) -> pd.Series:
+    fmt = lambda v, f: v.map(f.format)  # noqa: E731
+    act = table["dominant"].map(activity_label)
+    parts = (
+        "Rank " + table["rank"].astype(int).astype(str) + ", score "
+        + fmt(table["score"], "{:.2f}") + ": "
+        + table["deposits"].astype(int).astype(str) + " deposits on "
+        + fmt(table["area_km2"], "{:,.0f}") + " km² ("
+        + fmt(table["deposits_per_1000km2"], "{:.1f}") + " per 1,000 km²; concentration "
+        + fmt(table["score__concentration"], "{:.2f}") + "). Dominant activity "
+        + act + " (" + fmt(table["dominant_share"], "{:.0%}") + " of deposits; coherence "
+        + fmt(table["score__coherence"], "{:.2f}") + "). "
+        + fmt(table["share_within_time"], "{:.0%}") + f" of the area within {travel_time_min:g}"
+        " min of an agglomeration (agglomeration access "
+        + fmt(table["score__agglomeration_access"], "{:.2f}") + "); "
+        + fmt(table["share_within_corridor"], "{:.0%}") + f" within {corridor_km:g} km of a"
+        " corridor (corridor access " + fmt(table["score__corridor_access"], "{:.2f}")
+        + "); " + table["n_activities"].astype(int).astype(str) + f" of {m_all} activities"
+        " present (diversification " + fmt(table["score__diversification"], "{:.2f}") + ")."
+    )
+    wtxt = " Weights: " + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()) + "."
+    return parts + wtxt
+
+
+def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
+                       weights: Mapping[str, float] | None = None,
+                       travel_time_min: float = 60.0, corridor_km: float = 10.0,
+                       min_deposits: int = 3, top: int | None = None) -> gpd.GeoDataFrame:
+    """Ranked candidate clusters as dissolved polygons with scores and explanations.
+
+    Parameters
+    ----------
+    regions : GeoDataFrame
+        Territories indexed by ``territory_id`` with a *region* column and the
+        metric columns listed in :func:`score_regions`.
+    region, weights, travel_time_min, corridor_km, min_deposits
+        See :func:`score_regions`.
+    top : int, optional
+        Keep only the *top* best-ranked candidates.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per ranked region (index *region*), sorted by ``rank``: the
+        columns of :func:`score_regions` plus ``label`` (readable dominant
+        activity), ``members`` (comma-separated territory ids),
+        ``explanation`` (plain text) and the dissolved ``geometry``.
+
+    Examples
+    --------
+    >>> import pandas as pd, shapely, geopandas as gpd
+    >>> t = gpd.GeoDataFrame({"region_id": [0, 0, 1], "area_km2": [1.0, 1.0, 1.0],
+    ...     "count": [4, 2, 0], "count__a": [4, 1, 0], "count__b": [0, 1, 0],
+    ...     "dist_corridor_km": [1.0, 20.0, 1.0], "time_to_agglomeration_min": [30, 90, 5],
+    ...     "hansen_potential": [100.0, 10.0, 0.0]},
+    ...     geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)], crs=32645,
+    ...     index=pd.Index(["T1", "T2", "T3"], name="territory_id"))
+    >>> c = candidate_clusters(t)
+    >>> c[["rank", "members"]].values.tolist(), c.geometry.area.tolist()
+    ([[1.0, 'T1, T2']], [2.0])
+    >>> c["explanation"].iloc[0][:40]
+    'Rank 1, score 0.84: 6 deposits on 2 km² ('
+    """
+    table = score_regions(regions, region=region, weights=weights,
+                          travel_time_min=travel_time_min, corridor_km=corridor_km,
+                          min_deposits=min_deposits)
+    table = table[table["rank"].notna()]
+    if top is not None:
+        table = table[table["rank"] <= top]
+    lab = regions[region]
+    ids = pd.Series(regions.index.astype(str), index=regions.index)
+    members = ids.groupby(lab.to_numpy()).agg(", ".join)
+    geom = regions[[region, "geometry"]].dissolve(by=region).geometry
+    cats = [c for c in regions.columns if str(c).startswith("count__")]
+    m_all = int((regions[cats].fillna(0).sum(axis=0) > 0).sum())
+    w = pd.Series(table.attrs["weights"])
+    out = table.copy()
+    out["label"] = out["dominant"].map(activity_label)
+    out["members"] = members.reindex(out.index)
+    out["explanation"] = _explanations(out, w, m_all, travel_time_min, corridor_km)
+    result = gpd.GeoDataFrame(out, geometry=geom.reindex(out.index).to_numpy(),
+                              crs=regions.crs)
+    result.index.name = region
+    result.attrs = dict(table.attrs)
+    return result
+
+
+def _membership(labels: np.ndarray) -> sparse.csr_matrix:
+    uniq, inv = np.unique(labels, return_inverse=True)
+    return sparse.csr_matrix((np.ones(len(inv)), (np.arange(len(inv)), inv)),
+                             shape=(len(inv), len(uniq))), uniq
+
+
+def candidate_sensitivity(metrics: gpd.GeoDataFrame, features: pd.DataFrame, *,
+                          n_regions: int, weights: Mapping[str, float] | None = None,
+                          top_n: int = 5, n_perturbations: int = 50,
+                          weight_spread: float = 0.5, k_spread: int = 2,
+                          min_overlap: float = 0.5, adjacency=None,
+                          random_state: int | None = 0, **score_kwargs) -> pd.DataFrame:
+    """How often each baseline top-*n* candidate stays in the top *n* under perturbation.
+
+    Parameters
+    ----------
+    metrics : GeoDataFrame
+        Territory metrics as for :func:`score_regions` (without a region column).
+    features : DataFrame
+        Regionalization features (see :func:`~minespace.clustering.regionalize`).
+    n_regions : int
+        Baseline number of regions.
+    weights : mapping, optional
+        Baseline weights.
+    top_n : int
+    n_perturbations : int
+    weight_spread : float
+        Each weight is multiplied by an independent uniform factor in
+        [1 − spread, 1 + spread], then all are renormalized.
+    k_spread : int
+        The number of regions is drawn uniformly from
+        ``n_regions − k_spread .. n_regions + k_spread`` (at least 2).
+    min_overlap : float
+        A baseline candidate "stays" when a perturbed top-*n* region shares at
+        least this Jaccard overlap of territories with it (regions change when
+        k changes, so identity is by overlap).
+    adjacency : sparse matrix, optional
+        Contiguity, computed once with :func:`~minespace.clustering.connectivity`
+        when omitted.
+    random_state : int or None
+    **score_kwargs
+        ``travel_time_min``, ``corridor_km``, ``min_deposits``.
+
+    Returns
+    -------
+    DataFrame indexed by baseline region id (its top *n*) with ``rank``,
+    ``score`` and ``top_n_share`` (share of perturbations in which it stays),
+    plus ``top_n_share_weights`` / ``top_n_share_k`` (the same counted over
+    perturbations where only the weights, or only k, changed from baseline —
+    each perturbation changes both, so these are the weight-only and k-only
+    re-runs done in addition).
+    """
+    from .regionalize import connectivity, regionalize
+
+    rng = np.random.default_rng(random_state)
+    adj = connectivity(metrics) if adjacency is None else adjacency
+    base_w = _weights(weights)
+    cache: dict[int, pd.DataFrame] = {}
+
+    def regions_for(k: int) -> pd.DataFrame:
+        if k not in cache:
+            cache[k] = regionalize(metrics, features, n_regions=k, adjacency=adj)
+        return cache[k]
+
+    def top_labels(k: int, w: pd.Series) -> tuple[np.ndarray, pd.Index]:
+        reg = regions_for(k)
+        s = score_regions(reg, weights=w.to_dict(), **score_kwargs)
+        return reg["region_id"].to_numpy(), s.index[s["rank"] <= top_n]
+
+    base_lab, base_top = top_labels(n_regions, base_w)
+    b_mem, b_uniq = _membership(base_lab)
+    b_cols = np.searchsorted(b_uniq, base_top)
+    b_size = np.asarray(b_mem.sum(axis=0)).ravel()[b_cols]
+
+    def stays(lab: np.ndarray, top: pd.Index) -> np.ndarray:
+        p_mem, p_uniq = _membership(lab)
+        p_cols = np.searchsorted(p_uniq, top)
+        inter = (b_mem[:, b_cols].T @ p_mem[:, p_cols]).toarray()
+        p_size = np.asarray(p_mem.sum(axis=0)).ravel()[p_cols]
+        jac = inter / (b_size[:, None] + p_size[None, :] - inter)
+        return (jac >= min_overlap).any(axis=1) if len(p_cols) else np.zeros(len(b_cols), bool)
+
+    lo = max(2, n_regions - k_spread)
+    hits = np.zeros((3, len(b_cols)))
+    for _ in range(n_perturbations):
+        factors = rng.uniform(1 - weight_spread, 1 + weight_spread, len(base_w))
+        w = base_w * factors
+        w = w / w.sum()
+        k = int(rng.integers(lo, n_regions + k_spread + 1))
+        hits[0] += stays(*top_labels(k, w))
+        hits[1] += stays(*top_labels(n_regions, w))
+        hits[2] += stays(*top_labels(k, base_w))
+    base = score_regions(regions_for(n_regions), weights=base_w.to_dict(), **score_kwargs)
+    out = base.loc[base_top, ["rank", "score", "deposits", "dominant"]].copy()
+    out["top_n_share"] = hits[0] / max(n_perturbations, 1)
+    out["top_n_share_weights"] = hits[1] / max(n_perturbations, 1)
+    out["top_n_share_k"] = hits[2] / max(n_perturbations, 1)
+    out.attrs.update(top_n=top_n, n_perturbations=n_perturbations,
+                     weight_spread=weight_spread, k_spread=k_spread)
+    return out
