@@ -20,16 +20,110 @@ from ._common import check_layers, representative_points
 __all__ = ["agglomeration_distances", "corridor_distances"]
 
 
+def _segments(lines: np.ndarray, max_len: float | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two-point segments of (multi)lines: start (n, 2), end (n, 2), owner line position.
+
+    With *max_len*, longer segments are first split (``shapely.segmentize``).
+    """
+    if max_len is not None:
+        lines = shapely.segmentize(lines, max_len)
+    parts, part_owner = shapely.get_parts(lines, return_index=True)
+    coords, part = shapely.get_coordinates(parts, return_index=True)
+    same = part[:-1] == part[1:]
+    return coords[:-1][same], coords[1:][same], part_owner[part[:-1][same]]
+
+
+def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from points p to segments ab (broadcast on the leading axes) and the
+    closest point on each segment."""
+    ab = b - a
+    denom = np.einsum("...i,...i->...", ab, ab)
+    t = np.einsum("...i,...i->...", p - a, ab) / np.where(denom > 0, denom, 1.0)
+    t = np.clip(t, 0.0, 1.0)
+    q = a + t[..., None] * ab
+    return np.sqrt(np.sum((p - q) ** 2, axis=-1)), q
+
+
+class _SegmentIndex:
+    """Exact nearest-line search for many points (KD-tree over short segments).
+
+    Lines are cut into segments no longer than L (``shapely.segmentize``) whose
+    midpoints go into a KD-tree; the k nearest midpoints of a point give candidate
+    segments whose exact distances are computed in numpy. A point is certified
+    when its k-th midpoint is farther than (best distance + L/2), because then no
+    other segment can be closer; uncertified points get a wider pass (6k), and
+    the rare ones left a shapely STRtree query. Ties go to the lowest line position.
+    """
+
+    def __init__(self, lines: np.ndarray, *, n_segments: int = 50_000) -> None:
+        from scipy.spatial import cKDTree
+
+        total = float(shapely.length(lines).sum())
+        self.a, self.b, self.owner = _segments(lines, max(total / n_segments, 1e-6))
+        seg_len = np.hypot(*(self.b - self.a).T)
+        self.half = 0.5 * float(seg_len.max()) if len(seg_len) else 0.0
+        self.tree = cKDTree(0.5 * (self.a + self.b))
+
+    def query(self, xy: np.ndarray, *, k: int = 8
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(line position, distance, closest point (n, 2)) for points *xy* (n, 2)."""
+        a, b, owner, m = self.a, self.b, self.owner, len(self.a)
+        n = len(xy)
+        line = np.zeros(n, np.int64)
+        dist = np.full(n, np.inf)
+        proj = np.zeros((n, 2))
+        unsure = np.ones(n, bool)
+        for kk in (min(k, m), min(6 * k, m)):   # a cheap pass, then a wider one
+            todo = np.flatnonzero(unsure)
+            if len(todo) == 0:
+                break
+            mid_d, cand = self.tree.query(xy[todo], k=kk, workers=-1)
+            mid_d, cand = mid_d.reshape(len(todo), kk), cand.reshape(len(todo), kk)
+            d, q = _point_segment(xy[todo, None, :], a[cand], b[cand])
+            rows = np.arange(len(todo))
+            best = d.min(axis=1)
+            cand_owner = np.where(d == best[:, None], owner[cand], np.iinfo(np.int64).max)
+            pick = cand_owner.argmin(axis=1)           # among exact ties, the lowest line
+            line[todo], dist[todo], proj[todo] = owner[cand[rows, pick]], best, q[rows, pick]
+            unsure[todo] = (mid_d[:, -1] < best + self.half) & (kk < m)
+        if unsure.any():
+            segs = shapely.linestrings(np.stack([a, b], axis=1))
+            (src, tgt), dd = shapely.STRtree(segs).query_nearest(
+                shapely.points(xy[unsure]), all_matches=True, return_distance=True)
+            frame = np.lexsort((owner[tgt], src))
+            src, tgt = src[frame], tgt[frame]
+            first = np.r_[True, src[1:] != src[:-1]]
+            where = np.flatnonzero(unsure)[src[first]]
+            seg = tgt[first]
+            dist[where] = dd[frame][first]
+            line[where] = owner[seg]
+            proj[where] = _point_segment(xy[where], a[seg], b[seg])[1]
+        return line, dist, proj
+
+
+def _nearest_line(xy: np.ndarray, lines: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest line to each point (see :class:`_SegmentIndex`)."""
+    n_segments = min(200_000, max(1_000, 4 * len(xy)))
+    return _SegmentIndex(lines, n_segments=n_segments).query(xy)
+
+
 def _nearest(points: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest target of each point and the distance (CRS units).
 
     Ties are broken by the lowest target position. Empty *targets* give -1 / NaN.
+    Line targets use the KD-tree search of :func:`_nearest_line`.
     """
     n = len(points)
     idx = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
     if n == 0 or len(targets) == 0:
         return idx, dist
+    if np.isin(shapely.get_type_id(targets), (1, 5)).all():  # LineString, MultiLineString
+        line, d, _ = _nearest_line(shapely.get_coordinates(points), targets)
+        return line, d
     tree = shapely.STRtree(targets)
     (src, tgt), d = tree.query_nearest(points, all_matches=True, return_distance=True)
     order = np.lexsort((tgt, src))          # per source: lowest target first
@@ -97,12 +191,22 @@ def corridor_distances(
     kind = corridors["kind"].astype("object").to_numpy()
     if kinds is None:
         kinds = sorted({str(k) for k in kind if k is not None and k == k})
+    present = sorted({str(k) for k in kind if k is not None and k == k})
+    positions = np.arange(len(lines))
+    best_d = np.full(len(points), np.inf)
+    idx = np.full(len(points), -1, dtype=np.int64)
+    by_kind: dict[str, np.ndarray] = {}
+    for k in present:  # loop over a handful of kinds, not rows
+        of_kind = positions[kind.astype(str) == k]
+        i, d = _nearest(points, lines[of_kind])
+        by_kind[k] = d
+        better = (d < best_d) | ((d == best_d) & (of_kind[i] < idx))
+        best_d = np.where(better, d, best_d)
+        idx = np.where(better, of_kind[i], idx)
     columns: dict[str, np.ndarray] = {}
-    for k in kinds:  # loop over a handful of kinds, not rows
-        _, d = _nearest(points, lines[kind == k])
-        columns[f"dist_{k}_km"] = d / 1000.0
-    idx, d = _nearest(points, lines)
-    columns["dist_corridor_km"] = d / 1000.0
+    for k in kinds:
+        columns[f"dist_{k}_km"] = by_kind.get(k, np.full(len(points), np.nan)) / 1000.0
+    columns["dist_corridor_km"] = np.where(idx >= 0, best_d, np.nan) / 1000.0
     ids = corridors.index.to_numpy()
     columns["nearest_corridor_id"] = np.where(idx >= 0, ids[np.maximum(idx, 0)], None)
     out = origins.copy()

@@ -43,7 +43,7 @@ from scipy.sparse import csgraph
 from .._checks import require_columns
 from ..errors import MinespaceWarning
 from ._common import check_layers, representative_points, resolve_speeds
-from .distance import _nearest
+from .distance import _SegmentIndex
 
 __all__ = ["CorridorNetwork", "build_network", "network_travel_time", "travel_time_matrix"]
 
@@ -79,6 +79,25 @@ class CorridorNetwork:
     def n_components(self) -> int:
         """Number of connected parts of the network."""
         return int(csgraph.connected_components(self.graph, directed=False)[0])
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """Spatial index of the edge geometries (built on first use, then cached)."""
+        cached = self.__dict__.get("_tree")
+        if cached is None:
+            cached = shapely.STRtree(np.asarray(self.edges.geometry.array))
+            object.__setattr__(self, "_tree", cached)
+        return cached
+
+    @property
+    def segment_index(self) -> _SegmentIndex:
+        """Nearest-edge search structure for points (built on first use, then cached)."""
+        cached = self.__dict__.get("_segment_index")
+        if cached is None:
+            n = min(200_000, max(1_000, 4 * len(self.edges)))
+            cached = _SegmentIndex(np.asarray(self.edges.geometry.array), n_segments=n)
+            object.__setattr__(self, "_segment_index", cached)
+        return cached
 
     def __repr__(self) -> str:
         return (f"CorridorNetwork({len(self.nodes)} nodes, {len(self.edges)} edges, "
@@ -230,8 +249,22 @@ def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
     farther than *max_access_km* from the network get no edge (``u = -1``).
     """
     pieces = np.asarray(net.edges.geometry.array)
-    idx, dist = _nearest(geoms, pieces)
-    on_piece = shapely.get_point(shapely.shortest_line(pieces[idx], geoms), 0)
+    if len(geoms) == 0:
+        return pd.DataFrame({"u": np.empty(0, np.int64), "v": np.empty(0, np.int64),
+                             "wu": np.empty(0), "wv": np.empty(0), "access_km": np.empty(0)})
+    idx = np.zeros(len(geoms), np.int64)
+    dist = np.zeros(len(geoms))
+    on_piece = np.empty(len(geoms), dtype=object)
+    is_point = shapely.get_type_id(geoms) == 0
+    if is_point.any():  # KD-tree search over segments, exact
+        i, d, proj = net.segment_index.query(shapely.get_coordinates(geoms[is_point]))
+        idx[is_point], dist[is_point], on_piece[is_point] = i, d, shapely.points(proj)
+    if (~is_point).any():  # nearest point of the network to a polygon / line
+        (_, i), d = net.tree.query_nearest(geoms[~is_point], all_matches=False,
+                                           return_distance=True)
+        idx[~is_point], dist[~is_point] = i, d
+        on_piece[~is_point] = shapely.get_point(
+            shapely.shortest_line(pieces[i], geoms[~is_point]), 0)
     frac = shapely.line_locate_point(pieces[idx], on_piece, normalized=True)
     t_edge = net.edges["time_min"].to_numpy()[idx]
     leg = 60.0 * dist / 1000.0 / access_speed_kmh
