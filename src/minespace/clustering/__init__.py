@@ -28,6 +28,7 @@ from .features import (
     specialization_shares,
     territory_metrics,
 )
+from .nodes import NOISE, mining_nodes, node_summary
 from .profiles import PROFILE_METRICS, activity_label, profile
 from .regionalize import connectivity, is_contiguous, regionalize
 from .typology import METHODS, Typology, select_k
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_FEATURES",
     "DEFAULT_WEIGHTS",
     "METHODS",
+    "NOISE",
     "PROFILE_METRICS",
     "REGION_FEATURES",
     "FeatureBuilder",
@@ -46,7 +48,9 @@ __all__ = [
     "candidate_sensitivity",
     "connectivity",
     "is_contiguous",
+    "mining_nodes",
     "neighbourhood_metrics",
+    "node_summary",
     "profile",
     "regionalize",
     "score_regions",

@@ -236,8 +236,8 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     >>> c = candidate_clusters(t)
     >>> c[["rank", "members"]].values.tolist(), c.geometry.area.tolist()
     ([[1.0, 'T1, T2']], [2.0])
-    >>> c["explanation"].iloc[0][:40]
-    'Rank 1, score 0.84: 6 deposits on 2 km² ('
+    >>> c["explanation"].iloc[0][:35]
+    'Rank 1, score 0.85: 6 deposits on 2'
     """
     table = score_regions(regions, region=region, weights=weights,
                           travel_time_min=travel_time_min, corridor_km=corridor_km,
