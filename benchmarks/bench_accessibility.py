@@ -150,7 +150,7 @@ def bench_raster(n: int, rng) -> None:
     fr = Raster(np.ma.asarray(f), from_origin(0, n * 100.0, 100.0, 100.0), pyproj.CRS(CRS),
                 None)
     src = gpd.GeoDataFrame(geometry=shapely.points([[n * 50.0 + 50, n * 50.0 + 50]]), crs=CRS)
-    t_ours, ours = _timer(travel_time_raster, fr, src)
+    t_ours, _ = _timer(travel_time_raster, fr, src)
 
     def peer():
         return MCP_Geometric(f, fully_connected=True, sampling=(100.0, 100.0)).find_costs(

@@ -117,3 +117,23 @@ def test_vectorised_matches_bruteforce():
         of_kind = (lines.kind == k).to_numpy()
         np.testing.assert_allclose(out[f"dist_{k}_km"], full[:, of_kind].min(1))
     np.testing.assert_allclose(out["dist_corridor_km"], full.min(1))
+
+
+@pytest.mark.parametrize("k", [1, 2, 8])
+def test_segment_index_exact_in_every_pass(k):
+    """Small k forces the wider pass and the STRtree fallback; all must be exact."""
+    import shapely
+
+    from minespace.accessibility.distance import _SegmentIndex
+
+    rng = np.random.default_rng(k)
+    lines = shapely.linestrings(rng.uniform(0, 1e4, (25, 4, 2)))
+    xy = rng.uniform(-2e3, 1.2e4, (500, 2))
+    line, dist, proj = _SegmentIndex(lines, n_segments=60).query(xy, k=k)
+    full = shapely.distance(shapely.points(xy)[:, None], lines[None, :])
+    np.testing.assert_allclose(dist, full.min(1), atol=1e-9)
+    np.testing.assert_allclose(full[np.arange(500), line], full.min(1), atol=1e-9)
+    # the returned point lies on the chosen line at that distance
+    np.testing.assert_allclose(shapely.distance(shapely.points(proj), lines[line]), 0,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.hypot(*(xy - proj).T), dist, atol=1e-9)

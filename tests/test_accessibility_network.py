@@ -189,3 +189,40 @@ def test_against_networkx_random_planar_graph():
                       if nx.has_path(G, int(o), int(d)) else np.nan for d in dest] for o in orig])
     np.testing.assert_allclose(T.to_numpy(), full, rtol=0, atol=1e-3)
     assert np.isnan(full).any() and np.isfinite(full).any()  # both cases exercised
+
+
+def test_direct_off_network_trip_within_limit(toy):
+    corridors, _, _ = toy
+    towns = _points([(50_000, 50_000)], ["far"])
+    origin = _points([(50_000, 51_000)], ["o"])
+    # network route: long legs at 20 km/h; direct 1 km at 20 km/h = 3 min when allowed
+    out = network_travel_time(origin, towns, corridors, direct_max_km=2.0)
+    np.testing.assert_allclose(out["time_to_agglomeration_min"], [3.0])
+    net_only = network_travel_time(origin, towns, corridors)
+    assert net_only["time_to_agglomeration_min"].iloc[0] > 3.0
+    T = travel_time_matrix(origin, towns, corridors, direct_max_km=2.0)
+    np.testing.assert_allclose(T.to_numpy(), [[3.0]])
+
+
+def test_max_access_km_disconnects_far_origins(toy):
+    corridors, towns, _ = toy
+    origins = _points([(20_000, 1_000), (20_000, 9_000)], ["near", "far"])
+    with pytest.warns(MinespaceWarning, match="1 origin"):
+        out = network_travel_time(origins, towns, corridors, max_access_km=5.0)
+    assert list(out["reachable"]) == [True, False]
+
+
+def test_speed_precedence():
+    from minespace.accessibility._common import resolve_speeds
+
+    layer = gpd.GeoDataFrame(
+        {"kind": ["rail", "rail", "road_trunk", "mystery", "mystery"],
+         "speed_kmh": [35.0, 50.0, np.nan, np.nan, 12.0],
+         "speed_source": ["data", "default", "unknown", "unknown", "data"]},
+        geometry=[LineString([(0, 0), (1, 1)])] * 5, crs=CRS)
+    with pytest.warns(MinespaceWarning, match="mystery") as rec:
+        speed = resolve_speeds(layer, {"rail": 40.0}, "f")
+    assert len(rec) == 1
+    # data speed kept; default overridden; missing -> DEFAULT_SPEEDS_KMH (trunk 80);
+    # unknown kind without speed -> NaN; unknown kind with a data speed -> kept
+    np.testing.assert_allclose(speed, [35.0, 40.0, 80.0, np.nan, 12.0])
