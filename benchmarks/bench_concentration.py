@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import tracemalloc
 import warnings
 
 import geopandas as gpd
@@ -23,17 +22,10 @@ from minespace import density, hotspots, territories
 CRS = "EPSG:32645"
 
 
-def _timed(func, *args, memory=False, **kwargs):
-    if memory:
-        tracemalloc.start()
+def _timed(func, *args, **kwargs):
     t0 = time.perf_counter()
     out = func(*args, **kwargs)
-    elapsed = time.perf_counter() - t0
-    peak = None
-    if memory:
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    return out, elapsed, peak
+    return out, time.perf_counter() - t0, None
 
 
 def _row(name, ours, peer, extra=""):
@@ -74,31 +66,75 @@ def bench_contiguity(terr):
     _row(f"queen contiguity, {len(terr)} grid cells", ours, peer)
 
 
-def bench_hotspots(scale):
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def _hotspot_child(which, scale, queue):
+    """Run one hot-spot computation in a fresh process; report time and peak RSS growth."""
     import esda
 
     n_cells = int(100_000 * scale)
     side = 300_000.0
     cell_km = np.sqrt(side**2 / n_cells * 2 / np.sqrt(3)) / 1000
-    terr = territories.hex_grid(gpd.GeoDataFrame(geometry=[box(0, 0, side, side)], crs=CRS),
-                                cell_km=cell_km)
+    boundary = gpd.GeoDataFrame(geometry=[box(0, 0, side, side)], crs=CRS)
+    terr = territories.hex_grid(boundary, cell_km=cell_km)
     rng = np.random.default_rng(1)
     terr["value"] = rng.gamma(2.0, 1.0, len(terr)) + terr["rep_x"] / side
     w = territories.contiguity(terr)
     y = terr["value"].to_numpy()
-    _, ours, mem = _timed(hotspots.local_moran, terr, "value", w=w, permutations=999,
-                          random_state=0, memory=True)
-    w.transform = "r"
-    _, peer, pmem = _timed(esda.Moran_Local, y, w, permutations=999, seed=0, n_jobs=1,
-                           keep_simulations=False, memory=True)
-    _row(f"local Moran 999 perm, {len(terr)} units", ours, peer,
-         f"peak MiB {mem:.0f} vs {pmem:.0f}")
-    w.transform = "b"
-    _, ours, mem = _timed(hotspots.getis_ord, terr, "value", w=w, permutations=999,
-                          random_state=0, memory=True)
-    _, peer, pmem = _timed(esda.G_Local, y, w, transform="B", star=True, permutations=999,
-                           seed=0, n_jobs=1, keep_simulations=False, memory=True)
-    _row(f"Gi* 999 perm, {len(terr)} units", ours, peer, f"peak MiB {mem:.0f} vs {pmem:.0f}")
+    small = terr.iloc[:200]
+    w_small = territories.contiguity(small)
+    calls = {
+        "ours_moran": lambda t, ww, yy: hotspots.local_moran(t, "value", w=ww,
+                                                             permutations=999, random_state=0),
+        "ours_gi": lambda t, ww, yy: hotspots.getis_ord(t, "value", w=ww, permutations=999,
+                                                        random_state=0),
+        "esda_moran": lambda t, ww, yy: esda.Moran_Local(yy, ww, transformation="r",
+                                                         permutations=999, seed=0, n_jobs=1,
+                                                         keep_simulations=False),
+        "esda_gi": lambda t, ww, yy: esda.G_Local(yy, ww, transform="B", star=True,
+                                                  permutations=999, seed=0, n_jobs=1,
+                                                  keep_simulations=False),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calls[which](small, w_small, small["value"].to_numpy())  # warm-up (numba JIT)
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset the peak-RSS counter
+        except OSError:
+            pass
+        base = _status_kib("VmRSS")
+        t0 = time.perf_counter()
+        calls[which](terr, w, y)
+        elapsed = time.perf_counter() - t0
+    queue.put((len(terr), elapsed, (_status_kib("VmHWM") - base) / 1024))
+
+
+def _in_child(which, scale):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_hotspot_child, args=(which, scale, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def bench_hotspots(scale):
+    for stat in ("moran", "gi"):
+        n, ours, mem = _in_child(f"ours_{stat}", scale)
+        _, peer, pmem = _in_child(f"esda_{stat}", scale)
+        name = "local Moran" if stat == "moran" else "Gi*"
+        _row(f"{name} 999 perm, {n} units", ours, peer,
+             f"peak RSS growth {mem:.0f} MiB vs esda {pmem:.0f} MiB")
 
 
 def bench_kde(scale):

@@ -418,11 +418,14 @@ def assign_deposits(territories: gpd.GeoDataFrame,
     geoms = np.asarray(deposits.geometry.values)
     xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)])  # NaN if not a point
     odd = np.flatnonzero(np.isnan(xy[:, 0]))
+    points = geoms
     if odd.size:  # missing, empty or non-point geometries
         g = geoms[odd]
         usable = ~(shapely.is_missing(g) | shapely.is_empty(g))
         rep = shapely.point_on_surface(g[usable])
         xy[odd[usable]] = np.column_stack([shapely.get_x(rep), shapely.get_y(rep)])
+        points = geoms.copy()
+        points[odd[usable]] = rep
     ok = np.isfinite(xy).all(axis=1)
     grid = _grid_info(territories)
     if grid is not None:
@@ -430,7 +433,7 @@ def assign_deposits(territories: gpd.GeoDataFrame,
     else:
         pos = np.full(len(geoms), -1, dtype=np.int64)
         if ok.any():
-            pos[ok] = _positions_tree(territories, shapely.points(xy[ok]))
+            pos[ok] = _positions_tree(territories, points[ok])
     out = deposits.copy()
     out["territory_id"] = pd.Categorical.from_codes(
         pos, categories=pd.Index(territories.index.unique()))
