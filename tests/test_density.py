@@ -108,3 +108,63 @@ def test_errors():
         D.kernel_density(deps, bandwidth_km=1, kernel="epanechnikov")
     with pytest.raises(ValueError, match="larger cell_km"):
         D.kernel_density(deps, bandwidth_km=1, cell_km=0.001)
+
+
+# ------------------------------------------------------------------ point patterns
+def _square_window(minx, miny, maxx, maxy):
+    return gpd.GeoDataFrame(geometry=[box(minx, miny, maxx, maxy)], crs=CRS)
+
+
+def test_clark_evans_hand_case():
+    # points at the corners of a 1 km square; window 2 km x 2 km -> A = 4 km2, n = 4
+    pts = gpd.points_from_xy([0, 1000, 0, 1000], [0, 0, 1000, 1000])
+    deps = gpd.GeoDataFrame(geometry=pts, crs=CRS)
+    res = D.clark_evans(deps, window=_square_window(-500, -500, 1500, 1500))
+    # d_obs = 1 km, E = 0.5 sqrt(4/4) = 0.5 km, SE = 0.26136 / sqrt(16/4) = 0.13068 km
+    assert res.mean_nn_km == pytest.approx(1.0)
+    assert res.expected_nn_km == pytest.approx(0.5)
+    assert res.R == pytest.approx(2.0)
+    assert res.z == pytest.approx((1.0 - 0.5) / 0.13068)
+    assert res.area_km2 == pytest.approx(4.0)
+
+
+def test_clark_evans_csr_and_clustered():
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 50_000, (2000, 2))
+    csr = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+    window = _square_window(0, 0, 50_000, 50_000)
+    # without edge correction R is slightly above 1 under CSR
+    assert 0.95 < D.clark_evans(csr, window=window).R < 1.1
+    clustered = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(rng.normal(25_000, 1000, 500),
+                                    rng.normal(25_000, 1000, 500)), crs=CRS)
+    res = D.clark_evans(clustered, window=window)
+    assert res.R < 0.5 and res.z < -10 and res.p_value < 1e-6
+
+
+def test_ripley_k_hand_case():
+    # three points with pair distances 3, 4, 5 m in a 1 km2 window
+    deps = gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 3, 0], [0, 0, 4]), crs=CRS)
+    out = D.ripley(deps, window=_square_window(-500, -500, 500, 500),
+                   distances_km=[0.0035, 0.0045, 0.006], envelopes=0)
+    a = 1.0  # km2; K = A / (n (n-1)) * ordered pairs within d
+    np.testing.assert_allclose(out["K"], [a / 6 * 2, a / 6 * 4, a / 6 * 6])
+    np.testing.assert_allclose(out["L"], np.sqrt(out["K"] / np.pi))
+    np.testing.assert_allclose(out["K_csr"], np.pi * np.array([0.0035, 0.0045, 0.006]) ** 2)
+
+
+def test_ripley_csr_inside_envelope_and_clustered_above():
+    rng = np.random.default_rng(8)
+    window = _square_window(0, 0, 40_000, 40_000)
+    xy = rng.uniform(0, 40_000, (400, 2))
+    csr = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+    d = [1, 2, 4, 6]
+    out = D.ripley(csr, window=window, distances_km=d, envelopes=39, random_state=0)
+    assert ((out["L"] >= out["L_low"]) & (out["L"] <= out["L_high"])).all()
+    # away from edges, K is close to pi d^2 (no edge correction: slightly below)
+    assert (np.abs(out["L_minus_d"]) < 0.5).all()
+    centres = rng.uniform(5000, 35_000, (20, 2))
+    pts = np.repeat(centres, 20, axis=0) + rng.normal(0, 300, (400, 2))
+    clustered = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts[:, 0], pts[:, 1]), crs=CRS)
+    out = D.ripley(clustered, window=window, distances_km=d, envelopes=39, random_state=0)
+    assert (out["L"] > out["L_high"]).all()
