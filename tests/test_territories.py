@@ -169,3 +169,21 @@ def test_island_policy_attach_nearest():
     assert w.n_components == 1
     with pytest.raises(ValueError):
         T.contiguity(terr, kind="bishop")
+
+
+def test_distance_band_matches_libpysal_and_knn_fallback():
+    xy = np.array([(10, 10), (20, 10), (40, 10), (15, 20), (30, 20), (30, 30), (90, 90)], float)
+    ids = [f"t{k}" for k in range(len(xy))]
+    polys = gpd.GeoDataFrame({"code": ids}, geometry=[box(x - 1, y - 1, x + 1, y + 1)
+                                                      for x, y in xy], crs=CRS)
+    terr = T.from_polygons(polys, id="code")
+    np.testing.assert_allclose(terr[["rep_x", "rep_y"]].to_numpy(), xy)
+    w = T.distance_band(terr, distance_km=0.015, islands="keep")
+    ref = libpysal.weights.DistanceBand(xy[:6], threshold=15, binary=True, ids=ids[:6],
+                                        silence_warnings=True)
+    got = _as_sets(w)
+    # t6 (far away) falls back to its nearest neighbour t5, symmetrically
+    assert got.pop("t6") == {"t5"}
+    expected = _as_sets(ref)
+    expected["t5"].add("t6")
+    assert got == expected

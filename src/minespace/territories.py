@@ -35,7 +35,8 @@ from scipy.spatial import cKDTree
 from ._checks import require_geodataframe, require_metric_crs, require_same_crs
 from .errors import FeaturesDroppedWarning
 
-__all__ = ["assign_deposits", "contiguity", "from_polygons", "hex_grid", "square_grid"]
+__all__ = ["assign_deposits", "contiguity", "distance_band", "from_polygons", "hex_grid",
+           "square_grid"]
 
 logger = logging.getLogger(__name__)
 
@@ -590,11 +591,7 @@ def contiguity(territories: gpd.GeoDataFrame, *, kind: str = "queen",
     else:
         i, j = _polygon_pairs(territories, kind)
     if islands == "attach":
-        if {"rep_x", "rep_y"} <= set(territories.columns):
-            xy = territories[["rep_x", "rep_y"]].to_numpy(float)
-        else:
-            xy = shapely.get_coordinates(
-                shapely.point_on_surface(np.asarray(territories.geometry.values)))
+        xy = _rep_xy(territories)
         i, j, attached = _attach_islands(i, j, xy)
         if attached:
             logger.info("contiguity: attached %d island(s)/component(s) to their nearest "
@@ -606,6 +603,80 @@ def contiguity(territories: gpd.GeoDataFrame, *, kind: str = "queen",
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "islands"/"disconnected" notices for policy="keep"
         return _w_from_csr(mat, ids)
+
+
+def _rep_xy(territories: gpd.GeoDataFrame) -> np.ndarray:
+    if {"rep_x", "rep_y"} <= set(territories.columns):
+        return territories[["rep_x", "rep_y"]].to_numpy(float)
+    return shapely.get_coordinates(
+        shapely.point_on_surface(np.asarray(territories.geometry.values)))
+
+
+def distance_band(territories: gpd.GeoDataFrame, *, distance_km: float, k: int = 1,
+                  islands: str = "attach") -> W:
+    """Binary distance-band weights between representative points, k-nearest fallback.
+
+    Territories i ≠ j are neighbours when their representative points
+    (``rep_x``, ``rep_y``) are at most ``distance_km`` apart. A territory with
+    no neighbour within the band is linked to its *k* nearest territories
+    (symmetrically). Remaining disconnected groups follow the island policy of
+    :func:`contiguity` (``islands="attach"``).
+
+    Parameters
+    ----------
+    territories : GeoDataFrame
+        Territories in a metric CRS.
+    distance_km : float
+        Band width in km.
+    k : int, default 1
+        Neighbours given to territories left without any.
+    islands : {"attach", "keep"}
+        As in :func:`contiguity`.
+
+    Returns
+    -------
+    libpysal.weights.W
+        Binary weights with ids equal to ``territories.index``.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import territories
+    >>> terr = territories.hex_grid(ms.datasets.kuzbass(), cell_km=25)
+    >>> w = territories.distance_band(terr, distance_km=26)
+    >>> w.n == len(terr), w.n_components
+    (True, 1)
+    """
+    require_geodataframe(territories, "territories")
+    require_metric_crs(territories, "territories.distance_band")
+    if not (np.isfinite(distance_km) and distance_km > 0):
+        raise ValueError(f"distance_km must be positive, got {distance_km!r}")
+    if islands not in ("attach", "keep"):
+        raise ValueError(f"islands must be 'attach' or 'keep', got {islands!r}")
+    n = len(territories)
+    if n < 2:
+        raise ValueError("distance_band needs at least two territories")
+    xy = _rep_xy(territories)
+    tree = cKDTree(xy)
+    pairs = tree.query_pairs(distance_km * 1000.0, output_type="ndarray")
+    i = np.r_[pairs[:, 0], pairs[:, 1]]
+    j = np.r_[pairs[:, 1], pairs[:, 0]]
+    lonely = np.setdiff1d(np.arange(n), i)
+    if lonely.size and k > 0:
+        kk = min(int(k), n - 1)
+        _, nn = tree.query(xy[lonely], k=kk + 1)
+        nn = nn[:, 1:].ravel()
+        src = np.repeat(lonely, kk)
+        i = np.r_[i, src, nn]
+        j = np.r_[j, nn, src]
+    if islands == "attach":
+        i, j, attached = _attach_islands(i, j, xy)
+        if attached:
+            logger.info("distance_band: attached %d group(s) to their nearest territory",
+                        attached)
+    mat = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    mat.data[:] = 1.0
+    return _w_from_csr(mat, territories.index.tolist())
 
 
 def _w_from_csr(mat: sparse.csr_matrix, ids: list) -> W:
