@@ -188,3 +188,26 @@ def test_hhi_bounds_property():
     # row order does not change the values
     perm = mat.sample(frac=1.0, random_state=1)
     pd.testing.assert_series_equal(C._krugman(perm).sort_index(), k.sort_index())
+
+
+def test_all_deposits_in_one_place_public():
+    polys = gpd.GeoDataFrame({"code": ["A", "B"]},
+                             geometry=[box(0, 0, 1000, 1000), box(1000, 0, 4000, 1000)], crs=CRS)
+    terr = T.from_polygons(polys, id="code")  # areas 1 and 3 km2
+    deps = gpd.GeoDataFrame({"industry": ["x", "x", "y"]},
+                            geometry=gpd.points_from_xy([500] * 3, [500] * 3), crs=CRS)
+    lq = C.location_quotient(terr, deps, by="industry")
+    assert lq.loc["A", ["lq__x", "lq__y"]].tolist() == [1.0, 1.0]
+    assert lq.loc["B", ["lq__x", "lq__y"]].isna().all()
+    spec = C.specialization(terr, deps, by="industry")
+    assert spec.loc["A", "krugman"] == 0.0
+    # shares (1, 0): vs activity x = (1, 0) -> 0; vs area x = (.25, .75) -> .75
+    total = C.concentration(terr, deps, by="industry")
+    np.testing.assert_allclose(total["hoover"], 0.0)
+    np.testing.assert_allclose(total["gini"], 0.0)
+    area = C.concentration(terr, deps, by="industry", reference="area")
+    np.testing.assert_allclose(area["hoover"], 0.75)
+    # Lorenz by LQ: B (x=.75, s=0) then A (x=.25, s=1): G = 1 - (.75*0 + .25*1) = .75
+    np.testing.assert_allclose(area["gini"], 0.75)
+    # a single plant per category -> H = 1 -> EG undefined (NaN)
+    assert np.isnan(area.loc["y", "ellison_glaeser"])

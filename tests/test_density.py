@@ -168,3 +168,11 @@ def test_ripley_csr_inside_envelope_and_clustered_above():
     clustered = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pts[:, 0], pts[:, 1]), crs=CRS)
     out = D.ripley(clustered, window=window, distances_km=d, envelopes=39, random_state=0)
     assert (out["L"] > out["L_high"]).all()
+
+
+def test_bandwidth_rule_needs_spread():
+    deps = gpd.GeoDataFrame(geometry=gpd.points_from_xy([5.0] * 3, [5.0] * 3), crs=CRS)
+    with pytest.raises(ValueError, match="bandwidth_km"):
+        D.kernel_density(deps)
+    grid = D.kernel_density(deps, bandwidth_km=1)
+    assert grid.values.sum() * grid.cell_km**2 == pytest.approx(3, rel=1e-3)
