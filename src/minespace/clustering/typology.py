@@ -32,7 +32,7 @@ __all__ = ["METHODS", "Typology", "select_k"]
 METHODS = ("kmeans", "gmm", "ward")
 #: Above this many rows, Ward is fitted on a seeded sample of this size and the
 #: other rows join the nearest sample-cluster centroid (Ward is quadratic in memory).
-WARD_MAX_ROWS = 10_000
+WARD_MAX_ROWS = 5_000
 
 
 def _as_array(X) -> tuple[np.ndarray, pd.Index | None]:
@@ -63,8 +63,7 @@ def _centroid_labels(X: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return d.argmin(axis=1)
 
 
-def _fit_labels(X: np.ndarray, k: int, method: str, seed: int, n_init: int,
-                ward_max_rows: int = WARD_MAX_ROWS) -> np.ndarray:
+def _fit_labels(X: np.ndarray, k: int, method: str, seed: int, n_init: int) -> np.ndarray:
     """Labels of *X* for one method and k (deterministic given *seed*)."""
     if k == 1:
         return np.zeros(len(X), dtype=int)
@@ -74,9 +73,9 @@ def _fit_labels(X: np.ndarray, k: int, method: str, seed: int, n_init: int,
         return GaussianMixture(k, n_init=n_init, random_state=seed,
                                reg_covar=1e-4).fit(X).predict(X)
     if method == "ward":
-        if len(X) <= ward_max_rows:
+        if len(X) <= WARD_MAX_ROWS:
             return AgglomerativeClustering(k, linkage="ward").fit_predict(X)
-        idx = np.random.default_rng(seed).choice(len(X), ward_max_rows, replace=False)
+        idx = np.random.default_rng(seed).choice(len(X), WARD_MAX_ROWS, replace=False)
         sub = AgglomerativeClustering(k, linkage="ward").fit_predict(X[idx])
         cent = np.vstack([X[idx][sub == c].mean(axis=0) for c in range(k)])
         return _centroid_labels(X, cent)
