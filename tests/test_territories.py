@@ -187,3 +187,21 @@ def test_distance_band_matches_libpysal_and_knn_fallback():
     expected = _as_sets(ref)
     expected["t5"].add("t6")
     assert got == expected
+
+
+def test_grid_path_falls_back_when_grid_is_altered():
+    terr = T.hex_grid(_boundary(L_SHAPE), cell_km=2.5)
+    assert T._grid_info(terr) is not None
+    assert T._grid_info(terr[terr["area_km2"] > 1]) is not None  # subsetting keeps it valid
+    moved = terr.copy()
+    moved["geometry"] = moved.translate(700, 0)  # columns now stale
+    assert T._grid_info(moved) is None
+    assert T._grid_info(terr.to_crs("EPSG:32644")) is None
+    deps = _points(500, seed=4, pad=0.0)
+    deps["geometry"] = deps.translate(700, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeaturesDroppedWarning)
+        got = T.assign_deposits(moved, deps)["territory_id"]
+    joined = gpd.sjoin(deps, moved[["geometry"]], predicate="within", how="left")
+    joined = joined[~joined.index.duplicated()]["territory_id"]
+    assert got.astype(object).fillna("-").tolist() == joined.astype(object).fillna("-").tolist()

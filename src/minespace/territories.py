@@ -114,7 +114,7 @@ def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndar
         geometry=clipped, crs=crs, index=ids,
     )
     frame = _finish(frame, whole, centres)
-    frame.attrs["grid"] = {**params, "kind": kind, "clip": bool(clip)}
+    frame.attrs["grid"] = {**params, "kind": kind, "clip": bool(clip), "crs": frame.crs}
     return frame
 
 
@@ -288,10 +288,27 @@ def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.Ge
 
 # --------------------------------------------------------------------------- assignment
 def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
+    """Grid parameters if *territories* is still an intact generated grid, else None.
+
+    Checks that the grid columns and attrs are present, the CRS is unchanged and,
+    on up to 64 evenly spaced cells, that the representative point lies in the
+    cell geometry and bins back to the cell's (col, row); otherwise (after
+    ``to_crs``, edits of the geometry, ...) callers fall back to polygon methods.
+    """
     grid = territories.attrs.get("grid")
-    if not grid or not {"grid_col", "grid_row", "grid_clipped"} <= set(territories.columns):
+    if not grid or not {"grid_col", "grid_row", "grid_clipped", "rep_x",
+                        "rep_y"} <= set(territories.columns):
         return None
-    return grid
+    if len(territories) == 0 or grid.get("crs") != territories.crs:
+        return None
+    sample = np.unique(np.linspace(0, len(territories) - 1, 64).astype(np.int64))
+    rep = territories[["rep_x", "rep_y"]].to_numpy(float)[sample]
+    col, row = _bin_points(rep[:, 0], rep[:, 1], grid)
+    ok = (col == territories["grid_col"].to_numpy()[sample]) & (
+        row == territories["grid_row"].to_numpy()[sample])
+    geoms = np.asarray(territories.geometry.values)[sample]
+    ok &= shapely.intersects_xy(geoms, rep[:, 0], rep[:, 1])
+    return grid if ok.all() else None
 
 
 def _bin_points(x: np.ndarray, y: np.ndarray, grid: dict) -> tuple[np.ndarray, np.ndarray]:
