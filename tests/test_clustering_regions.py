@@ -1,0 +1,224 @@
+"""Contiguous regionalization and candidate clusters on synthetic grids with known answers."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import libpysal
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from sklearn.metrics import adjusted_rand_score
+
+from minespace import clustering as cl
+
+CELL = 10_000.0  # 10 km squares
+
+
+def _grid(nx: int, ny: int, extra: list | None = None) -> gpd.GeoDataFrame:
+    """nx × ny squares of 10 km (row-major), plus optional extra polygons."""
+    cols, rows = np.meshgrid(np.arange(nx), np.arange(ny))
+    cols, rows = cols.ravel(), rows.ravel()
+    geoms = list(shapely.box(500_000 + cols * CELL, 6_000_000 + rows * CELL,
+                             500_000 + (cols + 1) * CELL, 6_000_000 + (rows + 1) * CELL))
+    geoms += extra or []
+    n = len(geoms)
+    idx = pd.Index([f"T{i:03d}" for i in range(n)], name="territory_id")
+    frame = gpd.GeoDataFrame({"col": np.r_[cols, [-1] * (n - len(cols))],
+                              "row": np.r_[rows, [-1] * (n - len(rows))]},
+                             geometry=geoms, crs=32645, index=idx)
+    rep = shapely.get_coordinates(shapely.point_on_surface(np.asarray(frame.geometry.values)))
+    frame["area_km2"] = frame.area / 1e6
+    frame["rep_x"], frame["rep_y"] = rep[:, 0], rep[:, 1]
+    return frame
+
+
+def _components_per_cluster(labels: np.ndarray, w: libpysal.weights.W) -> dict:
+    """Peer check: connected components of W restricted to each cluster (scipy)."""
+    adj = w.sparse.tocsr()
+    out = {}
+    for lab in np.unique(labels):
+        members = np.flatnonzero(labels == lab)
+        n, _ = connected_components(adj[members][:, members], directed=False)
+        out[lab] = n
+    return out
+
+
+def test_regions_are_connected_random_features():
+    terr = _grid(12, 10)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(len(terr), 3)), index=terr.index)
+    out = cl.regionalize(terr, X, n_regions=9)
+    assert out["region_id"].nunique() == 9
+    w = libpysal.weights.Queen.from_dataframe(terr, use_index=True)
+    assert set(_components_per_cluster(out["region_id"].to_numpy(), w).values()) == {1}
+    assert "region_id" not in terr.columns
+
+
+def test_same_specialization_in_two_places_gives_two_regions():
+    # stripes by column: A | B | A — a typology merges the A stripes, regions must not
+    terr = _grid(9, 6)
+    stripe = np.where(terr["col"] < 3, 0, np.where(terr["col"] < 6, 1, 2))
+    value = np.where(stripe == 1, 10.0, 0.0) + np.random.default_rng(1).normal(0, 0.01, len(terr))
+    X = pd.DataFrame({"share__a": value}, index=terr.index)
+    out = cl.regionalize(terr, X, n_regions=3)
+    assert adjusted_rand_score(stripe, out["region_id"]) == 1.0
+    t = cl.Typology(n_clusters=2, n_bootstrap=0).fit(X)
+    assert adjusted_rand_score(stripe == 1, t.labels_) == 1.0
+
+
+def test_row_order_invariance():
+    terr = _grid(8, 8)
+    halves = (terr["col"] >= 4).to_numpy()
+    X = pd.DataFrame({"f": halves * 5.0 + np.random.default_rng(2).normal(0, 0.1, len(terr))},
+                     index=terr.index)
+    a = cl.regionalize(terr, X, n_regions=2)
+    shuffled = terr.sample(frac=1, random_state=5)
+    b = cl.regionalize(shuffled, X, n_regions=2)  # features aligned on the index
+    assert adjusted_rand_score(a["region_id"], b.loc[a.index, "region_id"]) == 1.0
+    assert adjusted_rand_score(halves, a["region_id"]) == 1.0
+
+
+def test_island_policy():
+    far = shapely.box(900_000, 6_500_000, 910_000, 6_510_000)
+    terr = _grid(4, 4, extra=[far])
+    X = pd.DataFrame({"f": np.arange(len(terr), dtype=float)}, index=terr.index)
+    attached = cl.regionalize(terr, X, n_regions=3)  # island linked to its nearest cell
+    adj = cl.connectivity(terr)
+    assert cl.is_contiguous(attached["region_id"].to_numpy(), adj).all()
+    kept = cl.regionalize(terr, X, n_regions=3, islands="keep")
+    island = kept.loc[terr.index[-1], "region_id"]
+    assert (kept["region_id"] == island).sum() == 1
+    assert kept["region_id"].nunique() == 3
+    with pytest.raises(ValueError, match="disconnected"):
+        cl.regionalize(terr, X, n_regions=1, islands="keep")
+
+
+def test_regionalize_errors():
+    terr = _grid(2, 2)
+    X = pd.DataFrame({"f": [0.0, 1.0, 2.0, 3.0]}, index=terr.index)
+    with pytest.raises(ValueError, match="cannot make 5 clusters from 4 territories"):
+        cl.regionalize(terr, X, n_regions=5)
+    with pytest.raises(ValueError, match="NaN"):
+        cl.regionalize(terr, X.assign(f=[0.0, np.nan, 1.0, 2.0]), n_regions=2)
+    with pytest.raises(KeyError):
+        cl.regionalize(terr, X.iloc[:2], n_regions=2)
+
+
+def test_is_contiguous_hand():
+    # path 0-1-2-3
+    a = sparse.csr_matrix((np.ones(6), ([0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2])), shape=(4, 4))
+    assert cl.is_contiguous([0, 0, 1, 1], a).all()
+    assert not cl.is_contiguous([0, 1, 1, 0], a)[0]
+
+
+# -- candidates ----------------------------------------------------------------------------
+
+def _mining_region() -> gpd.GeoDataFrame:
+    """10 × 6 grid; a dense coking-coal belt next to a city (west), a sparse thermal area (east)."""
+    terr = _grid(10, 6)
+    west = (terr["col"] <= 2) & (terr["row"].between(1, 4))
+    east = (terr["col"] >= 7) & (terr["row"].between(2, 3))
+    n = len(terr)
+    count_c = np.where(west, 4, 0)
+    count_t = np.where(west & (terr["col"] == 0), 1, 0) + np.where(east, 1, 0)
+    terr["count__coking_coal_underground"] = count_c
+    terr["count__thermal_coal_open_pit"] = count_t
+    terr["count"] = count_c + count_t
+    terr["count_per_km2"] = terr["count"] / terr["area_km2"]
+    dist_city = terr["col"].to_numpy() * 10.0
+    terr["dist_corridor_km"] = terr["col"] * 3.0  # a corridor runs north-south in the west
+    terr["time_to_agglomeration_min"] = np.where(dist_city <= 80, dist_city, np.nan)
+    terr["hansen_potential"] = 1e5 * np.exp(-0.05 * dist_city) + np.zeros(n)
+    return terr
+
+
+def test_candidate_ranking_known_answer():
+    terr = _mining_region()
+    adj = cl.connectivity(terr)
+    m = cl.neighbourhood_metrics(cl.specialization_shares(terr), adj)
+    X = cl.FeatureBuilder(cl.REGION_FEATURES).fit_transform(m)
+    regions = cl.regionalize(m, X, n_regions=4, adjacency=adj)
+    cand = cl.candidate_clusters(regions, min_deposits=3)
+    best = cand.iloc[0]
+    west = terr.index[(terr["col"] <= 2) & terr["row"].between(1, 4)]
+    east = terr.index[(terr["col"] >= 7) & terr["row"].between(2, 3)]
+    members = set(best["members"].split(", "))
+    assert len(members & set(west)) >= 0.75 * len(west)
+    assert not members & set(east)
+    assert best["dominant"] == "coking_coal_underground"
+    east_region = regions.loc[east[0], "region_id"]
+    assert east_region not in cand.index or cand.loc[east_region, "rank"] > 1
+    assert best["label"] == "coking coal, underground"
+    comps = cand[[f"score__{c}" for c in cl.COMPONENTS]]
+    assert ((comps >= 0) & (comps <= 1)).all().all()
+    w = pd.Series(cl.DEFAULT_WEIGHTS)
+    np.testing.assert_allclose(cand["score"], comps.to_numpy() @ w[list(cl.COMPONENTS)].to_numpy())
+    # dissolved polygons cover exactly their members
+    areas = regions.groupby("region_id")["area_km2"].sum()
+    np.testing.assert_allclose(cand.geometry.area / 1e6, areas.loc[cand.index])
+    assert cand["rank"].tolist() == list(range(1, len(cand) + 1))
+    assert "Rank 1" in best["explanation"] and "coking coal, underground" in best["explanation"]
+
+
+def test_score_components_hand():
+    t = pd.DataFrame({
+        "region_id": [0, 0, 0, 1, 1, 2],
+        "area_km2": [10.0, 10.0, 20.0, 10.0, 10.0, 10.0],
+        "count": [3, 1, 0, 1, 1, 1],
+        "count__a": [3, 0, 0, 1, 1, 1],
+        "count__b": [0, 1, 0, 0, 0, 0],
+        "count__c": [0, 0, 0, 0, 0, 0],
+        "dist_corridor_km": [1.0, 20.0, 5.0, 50.0, 50.0, 1.0],
+        "time_to_agglomeration_min": [10.0, np.nan, 100.0, 30.0, 30.0, 5.0],
+        "hansen_potential": [np.e - 1, 0.0, 0.0, np.e ** 2 - 1, np.e ** 2 - 1, 0.0],
+    })
+    s = score_hand = cl.score_regions(t, travel_time_min=60, corridor_km=10, min_deposits=2)
+    assert np.isnan(s.loc[2, "score"]) and np.isnan(s.loc[2, "rank"])
+    # region 0: 4 deposits / 40 km² = 100 per 1000 km²; region 1: 2 / 20 km² = 100
+    assert s.loc[0, "score__concentration"] == pytest.approx(0.5 * 1 + 0.5 * 1)
+    assert s.loc[1, "score__concentration"] == pytest.approx(0.5 * 1 + 0.5 * 0.5)
+    assert s.loc[0, "score__coherence"] == pytest.approx(3 / 4)
+    assert s.loc[0, "score__corridor_access"] == pytest.approx(30 / 40)
+    assert s.loc[1, "score__corridor_access"] == 0.0
+    # 2 of 2 activities present in the data (c never occurs) -> 1
+    assert s.loc[0, "score__diversification"] == 1.0
+    assert s.loc[1, "score__diversification"] == 0.0
+    # within 60 min: region 0 10/40 km², region 1 all; log1p hansen means 10/40 and 2
+    assert s.loc[0, "score__agglomeration_access"] == pytest.approx(0.5 * 0.25 + 0.5 * 0.125)
+    assert s.loc[1, "score__agglomeration_access"] == pytest.approx(0.5 * 1 + 0.5 * 1)
+    double = cl.score_regions(t, weights={c: 2 * v for c, v in cl.DEFAULT_WEIGHTS.items()},
+                              min_deposits=2)
+    np.testing.assert_allclose(double["score"], score_hand["score"])
+    only = cl.score_regions(t, weights=dict.fromkeys(cl.COMPONENTS, 0) | {"coherence": 1},
+                            min_deposits=2)
+    assert only.loc[1, "rank"] == 1  # coherence 1.0 beats 0.75
+
+
+def test_weights_validation():
+    t = _mining_region().assign(region_id=0)
+    with pytest.raises(ValueError, match="unknown weight"):
+        cl.score_regions(t, weights={"beauty": 1.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        cl.score_regions(t, weights={"coherence": -1.0})
+    with pytest.raises(KeyError, match="dist_corridor_km"):
+        cl.score_regions(t.drop(columns="dist_corridor_km"))
+
+
+def test_sensitivity():
+    terr = _mining_region()
+    adj = cl.connectivity(terr)
+    m = cl.neighbourhood_metrics(cl.specialization_shares(terr), adj)
+    X = cl.FeatureBuilder(cl.REGION_FEATURES).fit_transform(m)
+    fixed = cl.candidate_sensitivity(m, X, n_regions=4, top_n=1, n_perturbations=4,
+                                     weight_spread=0.0, k_spread=0, adjacency=adj)
+    assert fixed["top_n_share"].tolist() == [1.0]  # nothing perturbed -> always stays
+    s1 = cl.candidate_sensitivity(m, X, n_regions=4, top_n=2, n_perturbations=6,
+                                  adjacency=adj, random_state=3)
+    s2 = cl.candidate_sensitivity(m, X, n_regions=4, top_n=2, n_perturbations=6,
+                                  adjacency=adj, random_state=3)
+    pd.testing.assert_frame_equal(s1, s2)
+    shares = s1[["top_n_share", "top_n_share_weights", "top_n_share_k"]].to_numpy()
+    assert ((shares >= 0) & (shares <= 1)).all()
