@@ -163,3 +163,11 @@ def test_input_errors():
         H.getis_ord(terr.iloc[:5], "y", w=w)
     with pytest.raises(ValueError, match="alternative"):
         H.getis_ord(terr, "y", w=w, alternative="folded")
+
+
+def test_gi_star_normal_approximation_without_permutations():
+    terr, w = _fixture_6()
+    out = H.getis_ord(terr, "y", w=w, permutations=0, alpha=0.1, fdr=False)
+    np.testing.assert_allclose(out["gi_star_p"], 2 * scipy.stats.norm.sf(np.abs(out["gi_star_z"])))
+    # only t5 (z = 2.024, p = 0.043) is significant at 0.1 without FDR
+    assert out["hotspot"].tolist() == ["not significant"] * 5 + ["hot"]

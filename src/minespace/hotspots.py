@@ -254,8 +254,8 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
         Weights with the territory ids; default queen contiguity with the
         island policy of :func:`minespace.territories.contiguity`.
     permutations : int, default 999
-        Conditional permutations R (0 skips inference: p-values NaN, labels
-        from the normal approximation of ``gi_star_z``).
+        Conditional permutations R; 0 uses the normal approximation of
+        ``gi_star_z`` for the p-values instead.
     alternative : {"two-sided", "greater", "lesser"}
         ``two-sided``: min(1, 2·(min(M_≥, M_≤) + 1)/(R + 1)).
     alpha : float, default 0.05
@@ -269,7 +269,8 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     -------
     GeoDataFrame
         Copy of *territories* with ``gi_star`` (Σ_j w_ij x_j / Σ_j x_j),
-        ``gi_star_z``, ``gi_star_p`` (pseudo p-value), ``gi_star_q`` (BH
+        ``gi_star_z``, ``gi_star_p`` (pseudo p-value, NaN for units without
+        neighbours), ``gi_star_q`` (BH
         q-value) and ``hotspot`` ("hot", "cold" or "not significant").
 
     Notes
@@ -311,7 +312,7 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     out = territories.copy()
     out["gi_star"] = g
     out["gi_star_z"] = z
-    out["gi_star_p"] = p if permutations else np.full(len(y), np.nan)
+    out["gi_star_p"] = p
     out["gi_star_q"] = q
     out["hotspot"] = label
     return out
