@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 
@@ -35,7 +36,7 @@ def evil_map(tmp_path_factory, chromium):
     evil = ms.Region(name="Kuzbass <i>test</i>", boundary=region.boundary, deposits=deposits,
                      agglomerations=region.agglomerations, corridors=region.corridors,
                      facilities=region.facilities, neighbours=region.neighbours,
-                     attribution=region.attribution)
+                     projects=region.projects, attribution=region.attribution)
     path = tmp_path_factory.mktemp("maps") / "evil.html"
     ms.maps.save_map(ms.maps.region_map(evil, tiles=True), path)
     return path, deposits
@@ -63,8 +64,9 @@ def test_map_renders_offline_without_errors(evil_map):
 
     labels, n_markers, alerts, errors = ms.maps.open_map(path, check)
     assert labels == ["Neighbouring regions", "Study area", "Transport corridors",
-                      "Agglomerations", "Facilities", "Deposits by commodity"]
-    assert n_markers == len(deposits) + 14  # deposits + facilities
+                      "Agglomerations", "Facilities", "Deposits by commodity",
+                      "Announced projects"]
+    assert n_markers == len(deposits) + 14 + 1  # deposits + facilities + linked project
     # tile requests are blocked (offline); they must not break the page
     assert [e for e in errors if "tile.openstreetmap" not in e and "ERR_FAILED" not in e] == []
     assert alerts == []
@@ -111,8 +113,8 @@ def test_single_point_layer_popup(tmp_path, chromium):
     layer = gpd.GeoDataFrame({"name": ["Solo & <Co>"], "v": [1.5]},
                              geometry=[shapely.Point(86.0, 54.0)], crs=4326)
     m = ms.maps.OfflineMap(location=[54, 86], zoom_start=12, tiles=None)
-    ms.maps.PointLayer(layer, colors=["#ff0000"],
-                       popups=ms.maps.popup_table(layer, ["v"], title="name"),
+    ms.maps.PointLayer(layer, codes=[0], palette=["#ff0000"],
+                       attributes=ms.maps.attribute_columns(layer, ["v"], title="name"),
                        radius=20, name="solo").add_to(m)
     path = ms.maps.save_map(m, tmp_path / "solo.html")
 
@@ -125,3 +127,68 @@ def test_single_point_layer_popup(tmp_path, chromium):
     text, blocked = ms.maps.open_map(path, click)
     assert text.startswith("Solo & <Co>") and "1.5" in text
     assert blocked == []  # nothing requested from the network
+
+
+@pytest.fixture(scope="module")
+def analysis_map(tmp_path_factory, chromium):
+    """A cluster map with a choropleth, a raster and two hand-made candidates."""
+    from minespace import territories as terr
+    from minespace.concentration import totals
+    from minespace.density import kernel_density
+
+    region = ms.datasets.kuzbass()
+    hexes = totals(terr.hex_grid(region.boundary, cell_km=20), region.deposits)
+    lat = hexes.geometry.centroid.to_crs(4326).y
+    mining = hexes[hexes["count"] > 0]
+    north = mining[lat[mining.index] > 54.6].dissolve()
+    south = mining[lat[mining.index] <= 54.6].dissolve()
+    candidates = gpd.GeoDataFrame(
+        {"rank": [1, 2], "score": [0.8, 0.4], "label": ["South belt <&>", "North"],
+         "explanation": ["many mines & rail", "few mines"]},
+        geometry=[south.geometry.iloc[0], north.geometry.iloc[0]], crs=region.crs,
+        index=pd.Index(["C1", "C2"], name="candidate_id"))
+    dens = kernel_density(region.deposits, mask=region.boundary)
+    raster = ms.read_raster(dens.to_geotiff(tmp_path_factory.mktemp("r") / "kde.tif"))
+    m = ms.maps.cluster_map(region, territories=hexes, metric="count", candidates=candidates,
+                            rasters={"Deposit density": raster}, tiles=False)
+    path = tmp_path_factory.mktemp("maps") / "analysis.html"
+    ms.maps.save_map(m, path)
+    return path
+
+
+def test_cluster_map_layers_and_panel(analysis_map):
+    def check(bp):
+        page = bp.page
+        page.wait_for_selector(".ms-panel li")
+        labels = [s.strip() for s in
+                  page.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
+        items = page.locator(".ms-panel li").all_inner_texts()
+        legend = page.locator(".ms-legend").inner_text()
+        zoom_before = page.evaluate(_ZOOM_JS)
+        page.locator(".ms-panel li").first.click()
+        page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        zoom_after = page.evaluate(_ZOOM_JS)
+        # switch the raster on: its image must load from the embedded data
+        page.locator(".leaflet-control-layers-overlays label",
+                     has_text="Deposit density").locator("input").check()
+        page.wait_for_selector("img.leaflet-image-layer")
+        natural = page.evaluate(
+            "() => document.querySelector('img.leaflet-image-layer').naturalWidth")
+        return labels, items, legend, zoom_before, zoom_after, popup, natural, bp.errors
+
+    labels, items, legend, z0, z1, popup, natural, errors = ms.maps.open_map(analysis_map,
+                                                                             check)
+    assert "Territories: count" in labels and "Candidate clusters" in labels
+    assert "Deposit density" in labels
+    assert items[0].startswith("South belt <&>") and "score 0.80" in items[0]
+    assert "count (quantiles)" in legend and "Deposit density" in legend
+    assert z1 > z0  # the click zoomed to the candidate
+    assert popup.startswith("South belt <&>") and "many mines & rail" in popup
+    assert "0.8" in popup
+    assert natural > 0
+    assert errors == []
+
+
+_ZOOM_JS = """() => { for (var k in window) { var v = window[k];
+    if (v && v instanceof L.Map) { return v.getZoom(); } } }"""

@@ -38,6 +38,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 def _for_file(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Ids (the index) become a column; the frame is not modified."""
     out = layer.reset_index() if layer.index.name else layer.reset_index(drop=True)
+    out.attrs = {}  # in-memory metadata is not written
     return out
 
 

@@ -1,18 +1,9 @@
-"""Offline folium maps and screenshots."""
+"""Offline folium maps, static overviews and screenshots."""
 
 from ._assets import OfflineMap
-from .layers import GeoJsonLayer, PointLayer, popup_table
-from .region_map import category_colors, region_map, save_map
+from .cluster_map import category_colors, cluster_map, region_map, save_map
+from .layers import GeoJsonLayer, PointLayer, attribute_columns, popup_table
 from .screenshot import open_map, screenshot
 
-__all__ = [
-           "GeoJsonLayer",
-           "OfflineMap",
-           "PointLayer",
-           "category_colors",
-           "open_map",
-           "popup_table",
-           "region_map",
-           "save_map",
-           "screenshot",
-]
+__all__ = ["GeoJsonLayer", "OfflineMap", "PointLayer", "attribute_columns", "category_colors",
+           "cluster_map", "open_map", "popup_table", "region_map", "save_map", "screenshot"]

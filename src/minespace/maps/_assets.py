@@ -55,6 +55,12 @@ class OfflineMap(folium.Map):
     default_js: ClassVar[list] = []
     default_css: ClassVar[list] = []
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .layers import PopupHelpers
+
+        self.add_child(PopupHelpers(), name="ms_popup_helpers")
+
     def render(self, **kwargs):
         figure = self.get_root()
         if "minespace_leaflet" not in figure.header._children:

@@ -1,10 +1,14 @@
-"""Compact map layers: data embedded once as JSON, drawn by a few lines of JS.
+"""Compact map layers: data embedded once as columnar JSON, drawn by a few lines of JS.
 
 folium's per-marker objects cost seconds and megabytes for large layers; these
-layers write coordinates once (rounded to 5 decimals, about 1 m) and draw on
-Leaflet's canvas renderer. Every user string reaching HTML is escaped in Python
-(``html.escape``) and the JSON payload escapes ``<``, so no data can close a
-``<script>`` element.
+layers write coordinates once (rounded to 5 decimals, about 1 m), colours as an
+index into a small palette, and popup attributes as columns; the browser builds
+a popup only when it opens. Everything is drawn on Leaflet's canvas renderer.
+
+Escaping: every user string (titles, attribute values, column names, category
+labels) is HTML-escaped in Python before it is embedded, and the JSON payload
+escapes ``<``, ``>`` and ``&``, so no data can inject markup or close the
+``<script>`` element. The JS only concatenates those escaped strings.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import MacroElement
 from folium.map import Layer
@@ -22,9 +27,36 @@ from jinja2 import Template
 
 from ..crs import MAP_CRS
 
-__all__ = ["GeoJsonLayer", "PointLayer", "popup_table", "safe_json"]
+__all__ = ["FullscreenControl", "GeoJsonLayer", "HtmlControl", "PointLayer", "attribute_columns",
+           "popup_table", "safe_json"]
 
 PRECISION = 5
+
+# shared JS: popup HTML from columnar attributes (all strings pre-escaped in Python)
+_POPUP_JS = """
+// one canvas for every minespace layer of a map: with one canvas per layer only
+// the topmost layer would receive clicks
+function msCanvas(map) {
+  if (!map._msCanvas) { map._msCanvas = L.canvas({padding: 0.3, tolerance: 3}); }
+  return map._msCanvas;
+}
+function msFormat(v) {
+  if (v === null || v === undefined) { return '\\u2013'; }
+  if (typeof v === 'number') {
+    var a = Math.abs(v);
+    return a >= 1000 ? Math.round(v).toLocaleString('en-US') :
+      Number(v.toPrecision(3)).toLocaleString('en-US', {maximumFractionDigits: 6});
+  }
+  return v;
+}
+function msPopup(a, i) {
+  var h = '<b>' + msFormat(a.title[i]) + '</b><table>';
+  for (var c = 0; c < a.names.length; c++) {
+    h += '<tr><th>' + a.names[c] + '</th><td>' + msFormat(a.values[c][i]) + '</td></tr>';
+  }
+  return h + '</table>' + (a.extra ? a.extra[i] : '');
+}
+"""
 
 
 def safe_json(obj) -> str:
@@ -34,18 +66,43 @@ def safe_json(obj) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "–"
-    if isinstance(value, (float, np.floating)):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, (int, np.integer)):
-        return f"{value:,}"
-    return str(value)
+def _escaped(values: pd.Series) -> list:
+    """Escape a column for HTML: numbers stay numbers (rounded), text is escaped.
+
+    Categorical-looking columns are escaped once per distinct value.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return [None if pd.isna(v) else ("yes" if v else "no") for v in values]
+    if pd.api.types.is_numeric_dtype(values):
+        arr = values.to_numpy(dtype=float)
+        rounded = np.round(arr, 6)
+        return [None if not np.isfinite(v) else (int(v) if float(v).is_integer() else float(v))
+                for v in rounded.tolist()]
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = [html.escape(str(u)) for u in uniques]
+    return [table[c] if c >= 0 else None for c in codes.tolist()]
+
+
+def attribute_columns(frame: pd.DataFrame, columns: Sequence[str], *,
+                      title: str | None = None, extra: Sequence[str] | None = None) -> dict:
+    """The columnar popup payload of *frame*: escaped titles, names and values.
+
+    Columns absent from *frame* are skipped; the title defaults to the index.
+    *extra* is pre-built (already escaped) HTML appended to each popup.
+    """
+    cols = [c for c in columns if c in frame.columns]
+    titles = (frame[title] if title and title in frame.columns else
+              pd.Series(frame.index, index=frame.index))
+    titles = titles.where(titles.notna(), pd.Series(frame.index, index=frame.index))
+    out = {"title": _escaped(titles.astype(str)), "names": [html.escape(str(c)) for c in cols],
+           "values": [_escaped(frame[c]) for c in cols]}
+    if extra is not None:
+        out["extra"] = list(extra)
+    return out
 
 
 def popup_table(frame, columns: Sequence[str], *, title: str | None = None) -> list[str]:
-    """One escaped HTML table per row of *frame* (title column in bold).
+    """One escaped HTML table per row of *frame* (title in bold), for small layers.
 
     Examples
     --------
@@ -53,41 +110,71 @@ def popup_table(frame, columns: Sequence[str], *, title: str | None = None) -> l
     >>> popup_table(pd.DataFrame({"name": ["<b>x</b>"], "n": [3]}), ["n"], title="name")
     ['<b>&lt;b&gt;x&lt;/b&gt;</b><table><tr><th>n</th><td>3</td></tr></table>']
     """
-    cols = [c for c in columns if c in frame.columns]
-    values = {c: frame[c].to_numpy(dtype=object) for c in cols}
-    titles = (frame[title].to_numpy(dtype=object) if title and title in frame.columns
-              else frame.index.to_numpy(dtype=object))
+    a = attribute_columns(frame, columns, title=title)
     out = []
     for i in range(len(frame)):
-        rows = "".join(f"<tr><th>{html.escape(str(c))}</th>"
-                       f"<td>{html.escape(_fmt(values[c][i]))}</td></tr>" for c in cols)
-        out.append(f"<b>{html.escape(_fmt(titles[i]))}</b><table>{rows}</table>")
+        rows = "".join(f"<tr><th>{n}</th><td>{_fmt(v[i])}</td></tr>"
+                       for n, v in zip(a["names"], a["values"], strict=True))
+        out.append(f"<b>{a['title'][i]}</b><table>{rows}</table>")
     return out
 
 
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
 def _ll(layer: gpd.GeoDataFrame) -> gpd.GeoSeries:
-    geoms = layer.geometry if layer.crs is None or layer.crs == MAP_CRS else \
-        layer.geometry.to_crs(MAP_CRS)
-    return geoms
+    if layer.crs is None or layer.crs == MAP_CRS:
+        return layer.geometry
+    return layer.geometry.to_crs(MAP_CRS)
 
 
-class PointLayer(Layer):
-    """Many points as canvas circle markers with lazily bound popups."""
+class _PayloadLayer(Layer):
+    def __init__(self, *, name: str, show: bool, control: bool = True):
+        super().__init__(name=name, overlay=True, control=control, show=show)
+
+
+class PointLayer(_PayloadLayer):
+    """Many points as canvas circle markers; popups built on demand.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        Points (any CRS; reprojected to EPSG:4326).
+    codes : sequence of int
+        Index of each point's colour in *palette*.
+    palette : sequence of str
+        Colours (hex).
+    attributes : dict
+        From :func:`attribute_columns`.
+    radius : float or sequence of float
+        Marker radius in pixels.
+    ring : bool
+        Draw rings (white fill, coloured stroke) instead of dots.
+    """
 
     _template = Template("""
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }} = (function () {
   var d = {{ this.payload }};
-  var renderer = L.canvas({padding: 0.2});
+  var renderer = msCanvas({{ this._parent.get_name() }});
   var group = L.featureGroup();
-  for (var i = 0; i < d.x.length; i++) {
+  var r = d.r, n = d.x.length;
+  for (var i = 0; i < n; i++) {
+    var col = d.palette[d.k[i]];
     var m = L.circleMarker([d.y[i], d.x[i]], d.ring ?
-      {renderer: renderer, radius: d.r[i], color: d.c[i], weight: 3.5, fillColor: '#ffffff',
-       fillOpacity: 0.9} :
-      {renderer: renderer, radius: d.r[i], color: d.stroke, weight: 0.8, fillColor: d.c[i],
-       fillOpacity: 0.85});
+      {renderer: renderer, radius: r.length ? r[i] : r, color: col, weight: 3.5,
+       fillColor: '#ffffff', fillOpacity: 0.9} :
+      {renderer: renderer, radius: r.length ? r[i] : r, color: '#333333', weight: 0.7,
+       fillColor: col, fillOpacity: 0.85});
     m._msi = i;
-    m.bindPopup(function (layer) { return d.p[layer._msi]; }, {maxWidth: 360});
+    m.bindPopup(function (l) { return msPopup(d.a, l._msi); }, {maxWidth: 380});
     group.addLayer(m);
   }
   return group;
@@ -96,102 +183,138 @@ var {{ this.get_name() }} = (function () {
 {% endmacro %}
 """)
 
-    def __init__(self, layer: gpd.GeoDataFrame, *, colors: Sequence[str], popups: Sequence[str],
-                 radius: float | Sequence[float] = 5.0, stroke: str = "#333333",
-                 name: str = "points", show: bool = True, ring: bool = False):
-        super().__init__(name=name, overlay=True, control=True, show=show)
+    def __init__(self, layer: gpd.GeoDataFrame, *, codes: Sequence[int], palette: Sequence[str],
+                 attributes: dict, radius: float | Sequence[float] = 5.0, ring: bool = False,
+                 name: str = "points", show: bool = True):
+        super().__init__(name=name, show=show)
         self._name = "PointLayer"
         geoms = _ll(layer)
-        x = np.round(shapely.get_x(geoms.values), PRECISION)
-        y = np.round(shapely.get_y(geoms.values), PRECISION)
-        r = np.broadcast_to(np.asarray(radius, dtype=float), x.shape)
-        self.payload = safe_json({"x": x.tolist(), "y": y.tolist(),
-                                  "r": np.round(r, 1).tolist(), "c": list(colors),
-                                  "p": list(popups), "stroke": stroke, "ring": ring})
+        x = np.round(shapely.get_x(geoms.values), PRECISION).tolist()
+        y = np.round(shapely.get_y(geoms.values), PRECISION).tolist()
+        r = (np.round(np.asarray(radius, dtype=float), 1).tolist()
+             if np.ndim(radius) else float(radius))
+        self.payload = safe_json({"x": x, "y": y, "k": np.asarray(codes, dtype=int).tolist(),
+                                  "palette": [html.escape(c) for c in palette], "r": r,
+                                  "ring": ring, "a": attributes})
 
 
-class GeoJsonLayer(Layer):
-    """Lines or polygons with per-feature style and escaped popups/tooltips."""
+class GeoJsonLayer(_PayloadLayer):
+    """Lines or polygons with styles from a small table and on-demand popups.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+    styles : list of dict
+        Leaflet path styles; *style_codes* picks one per feature (default: the first).
+    attributes : dict, optional
+        Popup payload from :func:`attribute_columns`.
+    tooltips : sequence of str, optional
+        Plain text (escaped here); shown on hover, or as permanent labels where
+        *labels* is true.
+    simplify_m : float
+        Douglas–Peucker tolerance (metres, topology preserved) for display.
+    index_as : str, optional
+        Register each feature's Leaflet layer by id in ``map._ms[index_as]`` (used
+        by the candidates panel).
+    """
 
     _template = Template("""
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }} = (function () {
   var d = {{ this.payload }};
-  var renderer = L.canvas({padding: 0.2});
-  var layer = L.geoJSON(d, {
+  var map = {{ this._parent.get_name() }};
+  var renderer = msCanvas(map);
+  if (d.index) { map._ms = map._ms || {}; map._ms[d.index] = {}; }
+  return L.geoJSON(d.fc, {
     renderer: renderer,
-    style: function (f) { return f.properties.s; },
+    style: function (f) { return d.styles[d.k ? d.k[f.properties.i] : 0]; },
     onEachFeature: function (f, l) {
-      if (f.properties.p) { l.bindPopup(f.properties.p, {maxWidth: 380}); }
-      if (f.properties.t) {
-        l.bindTooltip(f.properties.t, f.properties.l ?
+      var j = f.properties.i;
+      if (d.a) { l.bindPopup(function () { return msPopup(d.a, j); }, {maxWidth: 420}); }
+      if (d.t && d.t[j] !== null) {
+        l.bindTooltip(d.t[j], d.l && d.l[j] ?
           {permanent: true, direction: 'center', className: 'ms-label'} : {sticky: true});
       }
+      if (d.index) { map._ms[d.index][d.ids[j]] = l; }
     }
   });
-  return layer;
 })();
 {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
 {% endmacro %}
 """)
 
     def __init__(self, layer: gpd.GeoDataFrame, *, styles: Sequence[dict] | dict,
-                 popups: Sequence[str] | None = None, tooltips: Sequence[str] | None = None,
+                 style_codes: Sequence[int] | None = None, attributes: dict | None = None,
+                 tooltips: Sequence[str] | None = None, labels: Sequence[bool] | None = None,
                  name: str = "shapes", show: bool = True, simplify_m: float = 0.0,
-                 control: bool = True, labels: Sequence[bool] | bool = False):
-        super().__init__(name=name, overlay=True, control=control, show=show)
+                 control: bool = True, index_as: str | None = None):
+        super().__init__(name=name, show=show, control=control)
         self._name = "GeoJsonLayer"
         geoms = layer.geometry
         if simplify_m > 0 and layer.crs is not None and layer.crs.is_projected:
             geoms = geoms.simplify(simplify_m, preserve_topology=True)
         geoms = geoms.to_crs(MAP_CRS) if geoms.crs is not None else geoms
         arr = shapely.transform(geoms.values, lambda c: np.round(c, PRECISION))
-        n = len(arr)
-        styles = [styles] * n if isinstance(styles, dict) else list(styles)
-        popups = None if popups is None else list(popups)
-        tooltips = None if tooltips is None else [str(t) for t in tooltips]
-        labels = [labels] * n if isinstance(labels, bool) else [bool(v) for v in labels]
-        features = []
         geo_json = shapely.to_geojson(arr)
-        for i in range(n):
-            props = {"s": styles[i]}
-            if popups is not None:
-                props["p"] = popups[i]
-            if tooltips is not None:
-                props["t"] = html.escape(str(tooltips[i]))
-                if labels[i]:
-                    props["l"] = 1
-            features.append(f'{{"type":"Feature","geometry":{geo_json[i]},'
-                            f'"properties":{safe_json(props)}}}')
-        self.payload = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
+        features = ",".join(f'{{"type":"Feature","geometry":{g},"properties":{{"i":{i}}}}}'
+                            for i, g in enumerate(geo_json.tolist()))
+        payload = {"styles": [styles] if isinstance(styles, dict) else list(styles)}
+        if style_codes is not None:
+            payload["k"] = np.asarray(style_codes, dtype=int).tolist()
+        if attributes is not None:
+            payload["a"] = attributes
+        if tooltips is not None:
+            payload["t"] = [None if t is None else html.escape(str(t)) for t in tooltips]
+        if labels is not None:
+            payload["l"] = [1 if v else 0 for v in labels]
+        if index_as is not None:
+            payload["index"] = index_as
+            payload["ids"] = [html.escape(str(i)) for i in layer.index]
+        text = safe_json(payload)
+        # the geometry JSON comes from shapely (numbers only): splice it in
+        self.payload = text[:-1] + ',"fc":{"type":"FeatureCollection","features":[' + \
+            features + "]}}"
 
 
 class HtmlControl(MacroElement):
-    """A fixed box (title, legend) in a corner of the map; *html_text* must be escaped."""
+    """A fixed box (title, legend, panel) in a corner; *html_text* must be escaped."""
 
     _template = Template("""
 {% macro script(this, kwargs) %}
 (function () {
+  var map = {{ this._parent.get_name() }};
   var c = L.control({position: {{ this.position|tojson }}});
   c.onAdd = function () {
     var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
     div.innerHTML = {{ this.html_json }};
     L.DomEvent.disableClickPropagation(div);
     L.DomEvent.disableScrollPropagation(div);
+    {{ this.on_add }}
     return div;
   };
-  c.addTo({{ this._parent.get_name() }});
+  c.addTo(map);
 })();
 {% endmacro %}
 """)
 
     def __init__(self, html_text: str, *, position: str = "bottomright",
-                 css_class: str = "ms-box"):
+                 css_class: str = "ms-box", on_add: str = ""):
         super().__init__()
         self._name = "HtmlControl"
         self.position = position
         self.css_class = css_class
         self.html_json = safe_json(html_text)
+        self.on_add = on_add  # trusted JS written by minespace, never user text
+
+
+class PopupHelpers(MacroElement):
+    """Defines ``msFormat``/``msPopup`` once per map (added by :class:`OfflineMap`)."""
+
+    _template = Template("{% macro script(this, kwargs) %}" + _POPUP_JS + "{% endmacro %}")
+
+    def __init__(self):
+        super().__init__()
+        self._name = "PopupHelpers"
 
 
 class FullscreenControl(MacroElement):

@@ -132,12 +132,14 @@ def _write_output(name: str, value: Any, staging: Path) -> tuple[Path, int | Non
     if isinstance(value, gpd.GeoDataFrame):
         path = staging / f"{name}.parquet"
         frame = value.reset_index() if value.index.name else value.reset_index(drop=True)
+        frame.attrs = {}  # in-memory metadata (e.g. grid parameters) is not file content
         frame.to_parquet(path)
         return path, len(value)
     if isinstance(value, pd.DataFrame):
         path = staging / f"{name}.parquet"
         frame = value.reset_index() if value.index.name else value.reset_index(drop=True)
         frame.columns = [str(c) for c in frame.columns]
+        frame.attrs = {}
         frame.to_parquet(path)
         return path, len(value)
     if isinstance(value, Path):

@@ -77,6 +77,8 @@ class TerritoriesConfig:
 class ConcentrationConfig:
     by: tuple[str, ...] = ("commodity",)
     weight: str | None = None
+    permutations: int = 999
+    random_state: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class AccessibilityConfig:
 @dataclass(frozen=True)
 class MapsConfig:
     tiles: bool = True
+    metric: str | None = None
+    scheme: str = "naturalbreaks"
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,10 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     if not by or not all(isinstance(b, str) and b for b in by):
         raise ConfigError("concentration.by", by, allowed="a column name or a list of names")
     weight = con.get("weight", (str,), None) or None
+    permutations = con.get("permutations", (int,), 999)
+    if permutations < 0:
+        raise ConfigError("concentration.permutations", permutations, allowed="an integer >= 0")
+    random_state = con.get("random_state", (int,), 0)
     con.finish()
 
     acc = _Section(data.get("accessibility", {}), "accessibility")
@@ -265,12 +273,18 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
             raise ConfigError(f"accessibility.speeds.{k}", v, allowed="a speed in km/h > 0")
 
     maps_sec = _Section(data.get("maps", {}), "maps")
-    maps = MapsConfig(tiles=maps_sec.get("tiles", (bool,), True))
+    maps = MapsConfig(tiles=maps_sec.get("tiles", (bool,), True),
+                      metric=maps_sec.get("metric", (str,), None),
+                      scheme=maps_sec.get("scheme", (str,), "naturalbreaks",
+                                          allowed=("quantiles", "naturalbreaks",
+                                                   "equalinterval", "fisherjenks")))
     maps_sec.finish()
 
     return Config(name=name, out_dir=out_dir, crs=str(crs), dataset=dataset, layers=layers,
                   territories=territories,
-                  concentration=ConcentrationConfig(by=by, weight=weight),
+                  concentration=ConcentrationConfig(by=by, weight=weight,
+                                                    permutations=permutations,
+                                                    random_state=random_state),
                   accessibility=accessibility, maps=maps, source=source)
 
 

@@ -128,6 +128,7 @@ def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
 
 def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     from .. import concentration as con
+    from .. import density, hotspots
     from .. import territories as terr
 
     deposits = inputs["load"]["deposits"]
@@ -142,7 +143,13 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     out = con.location_quotient(out, inside, by=by, weight=cc.weight)
     out = con.specialization(out, inside, by=by, weight=cc.weight)
     table = con.concentration(territories, inside, by=by, weight=cc.weight)
-    return {"concentration": out, "commodity_concentration": table}
+    measure = cc.weight if cc.weight is not None else "count"
+    out = hotspots.getis_ord(out, measure, permutations=cc.permutations,
+                             random_state=cc.random_state)
+    grid = density.kernel_density(inside, weight=cc.weight, mask=inputs["load"]["boundary"])
+    (workdir / "rasters").mkdir(parents=True, exist_ok=True)
+    raster = grid.to_geotiff(workdir / "rasters" / "deposit_density.tif")
+    return {"concentration": out, "commodity_concentration": table, "density_raster": raster}
 
 
 # -- accessibility -----------------------------------------------------------------------
@@ -167,10 +174,18 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
 # -- maps ----------------------------------------------------------------------------------
 
 def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
-    from ..maps import region_map, save_map
+    from ..io.raster import read_raster
+    from ..maps import cluster_map, save_map
 
     region = region_from_outputs(config, inputs["load"])
-    m = region_map(region, tiles=config.maps.tiles, title=config.name)
+    conc = inputs["concentration"]["concentration"]
+    acc = inputs["accessibility"]["accessibility"]
+    territories = conc.join(acc[acc.columns.difference(conc.columns)])
+    rasters = {"Deposit density (per km²)": read_raster(inputs["concentration"]["density_raster"])}
+    metric = config.maps.metric or config.concentration.weight or "count"
+    m = cluster_map(region, territories=territories, metric=metric,
+                    scheme=config.maps.scheme, rasters=rasters, tiles=config.maps.tiles,
+                    title=config.name)
     path = save_map(m, workdir / "maps" / f"{slug(config.name)}_overview.html")
     return {"map_overview": path}
 
