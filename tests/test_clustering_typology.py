@@ -118,8 +118,12 @@ def test_ward_sampled_path_large_n(monkeypatch):
     X = np.vstack([rng.normal(0, 0.2, (600, 2)), rng.normal(5, 0.2, (600, 2))])
     table = cl.select_k(X, k_range=(2, 3), method="ward", sample_size=500)
     assert int(table.index[table["chosen"]][0]) == 2
+    truth = np.repeat([0, 1], 600)
     t = cl.Typology("ward", n_clusters=2, n_bootstrap=0).fit(X)
-    assert adjusted_rand_score(np.repeat([0, 1], 600), t.labels_) == 1.0
+    assert adjusted_rand_score(truth, t.labels_) == 1.0
+    for method in ("kmeans", "gmm"):  # fitted on 100 rows, all rows assigned by predict
+        t = cl.Typology(method, n_clusters=2, fit_size=100, n_bootstrap=2, n_init=1).fit(X)
+        assert adjusted_rand_score(truth, t.labels_) == 1.0
 
 
 # -- mining nodes --------------------------------------------------------------------------

@@ -27,12 +27,14 @@ from sklearn.utils.validation import check_is_fitted
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "Typology", "select_k"]
+__all__ = ["FIT_SIZE", "METHODS", "WARD_MAX_ROWS", "Typology", "select_k"]
 
 METHODS = ("kmeans", "gmm", "ward")
 #: Above this many rows, Ward is fitted on a seeded sample of this size and the
 #: other rows join the nearest sample-cluster centroid (Ward is quadratic in memory).
 WARD_MAX_ROWS = 5_000
+#: Default number of rows KMeans / GMM are fitted on (see :func:`select_k`).
+FIT_SIZE = 10_000
 
 
 def _as_array(X) -> tuple[np.ndarray, pd.Index | None]:
@@ -63,23 +65,36 @@ def _centroid_labels(X: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return d.argmin(axis=1)
 
 
-def _fit_labels(X: np.ndarray, k: int, method: str, seed: int, n_init: int) -> np.ndarray:
-    """Labels of *X* for one method and k (deterministic given *seed*)."""
+def _fit_labels(X: np.ndarray, k: int, method: str, seed: int, n_init: int,
+                fit_size: int | None = None) -> np.ndarray:
+    """Labels of *X* for one method and k (deterministic given *seed*).
+
+    Above *fit_size* rows (Ward: above ``min(fit_size, WARD_MAX_ROWS)``) the
+    model is fitted on a seeded sample of that size and every row is then
+    assigned by the fitted model (KMeans / GMM ``predict``; Ward: nearest
+    sample-cluster centroid).
+    """
     if k == 1:
         return np.zeros(len(X), dtype=int)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    cap = fit_size if fit_size is not None else len(X)
+    if method == "ward":
+        cap = min(cap, WARD_MAX_ROWS)
+    sampled = len(X) > cap
+    fit_x = X[np.sort(np.random.default_rng(seed).choice(len(X), cap, replace=False))] \
+        if sampled else X
     if method == "kmeans":
-        return KMeans(k, n_init=n_init, random_state=seed).fit_predict(X)
+        model = KMeans(k, n_init=n_init, random_state=seed).fit(fit_x)
+        return model.predict(X) if sampled else model.labels_
     if method == "gmm":
         return GaussianMixture(k, n_init=n_init, random_state=seed,
-                               reg_covar=1e-4).fit(X).predict(X)
-    if method == "ward":
-        if len(X) <= WARD_MAX_ROWS:
-            return AgglomerativeClustering(k, linkage="ward").fit_predict(X)
-        idx = np.random.default_rng(seed).choice(len(X), WARD_MAX_ROWS, replace=False)
-        sub = AgglomerativeClustering(k, linkage="ward").fit_predict(X[idx])
-        cent = np.vstack([X[idx][sub == c].mean(axis=0) for c in range(k)])
-        return _centroid_labels(X, cent)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+                               reg_covar=1e-4).fit(fit_x).predict(X)
+    sub = AgglomerativeClustering(k, linkage="ward").fit_predict(fit_x)
+    if not sampled:
+        return sub
+    cent = np.vstack([fit_x[sub == c].mean(axis=0) for c in range(k)])
+    return _centroid_labels(X, cent)
 
 
 def _canonical(labels: np.ndarray) -> np.ndarray:
@@ -90,7 +105,7 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
 
 
 def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
-             sample_size: int = 2000, n_init: int = 4,
+             sample_size: int = 2000, fit_size: int | None = FIT_SIZE, n_init: int = 4,
              random_state: int | None = 0) -> pd.DataFrame:
     """Table of cluster-quality scores over a range of k.
 
@@ -105,6 +120,10 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
         Silhouette is computed on one seeded random sample of this many rows
         (drawn once, shared by all k; its pairwise distances are computed once).
         Calinski–Harabasz and Davies–Bouldin use all rows (both are linear).
+    fit_size : int or None
+        Above this many rows each model is fitted on one seeded sample of
+        this size and all rows are assigned by the fitted model; ``None``
+        fits on all rows.
     n_init : int
         Restarts for KMeans / GaussianMixture.
     random_state : int or None
@@ -122,8 +141,10 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
     the smaller k. For Ward on more than ``WARD_MAX_ROWS`` rows one tree is
     built on a sample (SciPy ``linkage``) and cut for every k; other rows join
     the nearest centroid. Cost: with n = 100,000 and k = 2..15 the silhouette
-    part is 14 evaluations on a 2,000 × 2,000 distance matrix instead of
-    14 on 100,000² pairs.
+    part is 14 evaluations on one 2,000 × 2,000 distance matrix instead of
+    14 on 100,000² pairs, and the fits are on *fit_size* rows; the remaining
+    work (assignment, Calinski–Harabasz, Davies–Bouldin, inertia) is linear
+    in n. See ``benchmarks/bench_clustering.py``.
 
     Examples
     --------
@@ -150,8 +171,9 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
     dist = pairwise_distances(arr[sample])
     seed = int(rng.integers(2**31 - 1)) if random_state is None else random_state
     tree = None
-    if method == "ward" and n > WARD_MAX_ROWS:
-        wsample = np.sort(np.random.default_rng(seed).choice(n, WARD_MAX_ROWS, replace=False))
+    ward_cap = min(fit_size or n, WARD_MAX_ROWS)
+    if method == "ward" and n > ward_cap:
+        wsample = np.sort(np.random.default_rng(seed).choice(n, ward_cap, replace=False))
         tree = linkage(arr[wsample], method="ward")
     rows = []
     for k in range(lo, hi + 1):
@@ -160,7 +182,7 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
             cent = np.vstack([arr[wsample][sub == c].mean(axis=0) for c in np.unique(sub)])
             labels = _centroid_labels(arr, cent)
         else:
-            labels = _fit_labels(arr, k, method, seed, n_init)
+            labels = _fit_labels(arr, k, method, seed, n_init, fit_size)
         n_lab = len(np.unique(labels))
         if n_lab < 2:
             rows.append((k, np.nan, np.nan, np.nan, np.nan, n))
@@ -198,6 +220,9 @@ class Typology(ClusterMixin, BaseEstimator):
     k_range : (int, int)
     sample_size : int
         Silhouette sample size, see :func:`select_k`.
+    fit_size : int or None
+        Fit on a seeded sample of this many rows when there are more, see
+        :func:`select_k`.
     n_bootstrap : int
         Bootstrap refits for the stability score (0 to skip).
     n_init : int
@@ -230,12 +255,13 @@ class Typology(ClusterMixin, BaseEstimator):
 
     def __init__(self, method: str = "kmeans", *, n_clusters: int | str = "auto",
                  k_range: tuple[int, int] = (2, 10), sample_size: int = 2000,
-                 n_bootstrap: int = 10, n_init: int = 4,
+                 fit_size: int | None = FIT_SIZE, n_bootstrap: int = 10, n_init: int = 4,
                  random_state: int | None = 0) -> None:
         self.method = method
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.sample_size = sample_size
+        self.fit_size = fit_size
         self.n_bootstrap = n_bootstrap
         self.n_init = n_init
         self.random_state = random_state
@@ -250,7 +276,8 @@ class Typology(ClusterMixin, BaseEstimator):
             if self.n_clusters != "auto":
                 raise ValueError(f"n_clusters must be an int or 'auto', got {self.n_clusters!r}")
             self.selection_ = select_k(arr, k_range=self.k_range, method=self.method,
-                                       sample_size=self.sample_size, n_init=self.n_init,
+                                       sample_size=self.sample_size,
+                                       fit_size=self.fit_size, n_init=self.n_init,
                                        random_state=self.random_state)
             chosen = self.selection_.index[self.selection_["chosen"]]
             k = int(chosen[0]) if len(chosen) else int(self.selection_.index[0])
@@ -260,7 +287,8 @@ class Typology(ClusterMixin, BaseEstimator):
         _check_k(k, n)
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))
-        labels = _canonical(_fit_labels(arr, k, self.method, seed, self.n_init))
+        labels = _canonical(_fit_labels(arr, k, self.method, seed, self.n_init,
+                                        self.fit_size))
         self.labels_ = labels
         self.n_clusters_ = int(labels.max()) + 1
         sizes = np.bincount(labels, minlength=self.n_clusters_)
@@ -274,7 +302,7 @@ class Typology(ClusterMixin, BaseEstimator):
             if len(np.unique(idx)) < k:
                 continue
             sub = _fit_labels(arr[idx], k, self.method, int(rng.integers(2**31 - 1)),
-                              self.n_init)
+                              self.n_init, self.fit_size)
             sc = np.vstack([arr[idx][sub == c].mean(axis=0) for c in np.unique(sub)])
             scores.append(adjusted_rand_score(labels, _centroid_labels(arr, sc)))
         self.stability_ = np.asarray(scores, dtype=float)
