@@ -27,7 +27,7 @@ from ._checks import require_columns, require_geodataframe
 
 __all__ = ["MoranResult", "benjamini_hochberg", "getis_ord", "global_moran", "local_moran"]
 
-_CHUNK_ELEMENTS = 1_000_000  # units × permutations × max-cardinality per chunk
+_CHUNK_ELEMENTS = 262_144  # units × permutations × max-cardinality per chunk (~2 MB)
 
 
 # --------------------------------------------------------------------------- FDR
