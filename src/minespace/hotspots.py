@@ -152,10 +152,13 @@ def _permutation_counts(y: np.ndarray, mat: sparse.csr_matrix, lag_obs: np.ndarr
     scale = np.abs(y).max() * np.abs(mat.data).sum() / max(n, 1) + 1e-300
     eps = 1e-9 * (np.abs(lag_obs) + scale)
     chunk = max(1, _CHUNK_ELEMENTS // (permutations * kmax))
+    # value of "other unit p" for unit i is y[p] if p < i else y[p + 1]: gather both once
+    y_lo = y[pids]
+    y_hi = y[np.minimum(pids + 1, n - 1)]
     for start in range(0, n, chunk):  # loop over chunks of units, vectorised inside
         units = np.arange(start, min(n, start + chunk))
-        idx = pids[None, :, :] + (pids[None, :, :] >= units[:, None, None])
-        sims = np.einsum("urk,uk->ur", y[idx], wpad[units])
+        vals = np.where(pids[None, :, :] < units[:, None, None], y_lo[None], y_hi[None])
+        sims = np.einsum("urk,uk->ur", vals, wpad[units])
         ge[units] = (sims >= (lag_obs[units] - eps[units])[:, None]).sum(axis=1)
         le[units] = (sims <= (lag_obs[units] + eps[units])[:, None]).sum(axis=1)
     return ge, le
