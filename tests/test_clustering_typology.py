@@ -15,6 +15,7 @@ from sklearn.metrics import (
     davies_bouldin_score,
     silhouette_score,
 )
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import minespace as ms
 from minespace import clustering as cl
@@ -101,6 +102,12 @@ def test_constant_feature_and_missing_values():
     assert adjusted_rand_score(truth, t.labels_) == 1.0
     with pytest.raises(ValueError, match="NaN"):
         cl.Typology(n_clusters=2).fit(frame)
+
+
+@parametrize_with_checks([cl.Typology(m, n_clusters=2, n_bootstrap=2, n_init=1)
+                          for m in ("kmeans", "ward")])  # gmm shares the validation code
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
 
 
 def test_params_and_clone():

@@ -23,7 +23,7 @@ from sklearn.metrics import (
     silhouette_score,
 )
 from sklearn.mixture import GaussianMixture
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class Typology(ClusterMixin, BaseEstimator):
         """Choose k (if ``"auto"``), fit, and measure stability."""
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        arr, _ = _as_array(X)
+        arr = validate_data(self, X, reset=True, dtype=np.float64)
         n = len(arr)
         if isinstance(self.n_clusters, str):
             if self.n_clusters != "auto":
@@ -295,7 +295,6 @@ class Typology(ClusterMixin, BaseEstimator):
         cent = np.zeros((self.n_clusters_, arr.shape[1]))
         np.add.at(cent, labels, arr)
         self.cluster_centers_ = cent / sizes[:, None]
-        self.n_features_in_ = arr.shape[1]
         scores = []
         for _ in range(self.n_bootstrap):
             idx = rng.choice(n, n, replace=True)
@@ -312,5 +311,5 @@ class Typology(ClusterMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Nearest fitted cluster centre for each row."""
         check_is_fitted(self, "cluster_centers_")
-        arr, _ = _as_array(X)
+        arr = validate_data(self, X, reset=False, dtype=np.float64)
         return _centroid_labels(arr, self.cluster_centers_)
