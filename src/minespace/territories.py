@@ -350,14 +350,15 @@ def _positions_grid(territories: gpd.GeoDataFrame, xy: np.ndarray, grid: dict) -
     if len(cols) == 0:
         return pos
     table, c0, r0 = _cell_lookup(cols, rows)
-    finite = np.isfinite(xy).all(axis=1)
-    bc, br = _bin_points(xy[finite, 0], xy[finite, 1], grid)
-    ci = bc - c0
-    ri = br - r0
-    ok = (ci >= 0) & (ci < table.shape[1]) & (ri >= 0) & (ri < table.shape[0])
-    found = np.full(len(bc), -1, dtype=np.int64)
-    found[ok] = table[ri[ok].astype(np.int64), ci[ok].astype(np.int64)]
-    pos[finite] = found
+    nr, nc = table.shape
+    bc, br = _bin_points(xy[:, 0], xy[:, 1], grid)
+    # one bounds check on unsigned offsets; NaN coordinates fall outside
+    bounds = np.array([c0, r0, nc, nr], dtype=float)
+    with np.errstate(invalid="ignore"):
+        ok = ((bc - bounds[0]) < bounds[2]) & ((br - bounds[1]) < bounds[3])
+        ok &= (bc >= bounds[0]) & (br >= bounds[1])
+    flat = table.ravel()
+    pos[ok] = flat[(br[ok] - r0).astype(np.int64) * nc + (bc[ok] - c0).astype(np.int64)]
     # points in cells cut by the boundary: exact test against the clipped cell
     clipped = territories["grid_clipped"].to_numpy(bool)
     check = np.flatnonzero((pos >= 0) & clipped[np.maximum(pos, 0)])
