@@ -211,3 +211,25 @@ def test_all_deposits_in_one_place_public():
     np.testing.assert_allclose(area["gini"], 0.75)
     # a single plant per category -> H = 1 -> EG undefined (NaN)
     assert np.isnan(area.loc["y", "ellison_glaeser"])
+
+
+def test_kuzbass_invariants():
+    import minespace as ms
+
+    region = ms.datasets.kuzbass()
+    terr = T.hex_grid(region, cell_km=30)
+    deps = T.assign_deposits(terr, region.deposits)
+    lq = C.location_quotient(terr, deps, by=["commodity", "method"])
+    cnt = C.totals(terr, deps, by=["commodity", "method"])
+    assert cnt["count"].sum() == len(region.deposits)
+    # identity: sum_j (E_j / E) * LQ_ij = 1 for every category
+    share = cnt["count"] / cnt["count"].sum()
+    lq_cols = [c for c in lq.columns if c.startswith("lq__")]
+    np.testing.assert_allclose((lq[lq_cols].fillna(0).mul(share, axis=0)).sum(), 1.0)
+    # weighted by output: deposits without output must be dropped explicitly
+    with_output = region.deposits.dropna(subset=["output_mt"])
+    tot = C.totals(terr, with_output, by="commodity", weight="output_mt")
+    assert tot["output_mt"].sum() == pytest.approx(with_output["output_mt"].sum())
+    # facilities work the same way with their own category column
+    fac = C.totals(terr, region.facilities, by="kind")
+    assert fac["count"].sum() == len(region.facilities)
