@@ -222,3 +222,20 @@ def test_sensitivity():
     pd.testing.assert_frame_equal(s1, s2)
     shares = s1[["top_n_share", "top_n_share_weights", "top_n_share_k"]].to_numpy()
     assert ((shares >= 0) & (shares <= 1)).all()
+
+
+def test_crs_choice_does_not_change_regions():
+    terr = _grid(8, 6)
+    X = pd.DataFrame({"f": (terr["col"] >= 4) * 3.0 + (terr["row"] >= 3) * 1.0
+                      + np.random.default_rng(4).normal(0, 0.05, len(terr))}, index=terr.index)
+    a = cl.regionalize(terr, X, n_regions=4)
+    other = terr.to_crs(32644)  # the neighbouring UTM zone: same topology
+    b = cl.regionalize(other, X, n_regions=4)
+    assert adjusted_rand_score(a["region_id"], b["region_id"]) == 1.0
+
+
+def test_no_region_with_enough_deposits():
+    terr = _mining_region()
+    regions = terr.assign(region_id=np.arange(len(terr)))  # one territory per region
+    cand = cl.candidate_clusters(regions, min_deposits=100)
+    assert len(cand) == 0 and isinstance(cand, gpd.GeoDataFrame)

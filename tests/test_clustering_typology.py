@@ -182,6 +182,12 @@ def test_nodes_row_order_and_summary(deposits):
     assert (s["dominant"] == "coal").all()
 
 
+def test_nodes_same_in_another_metric_crs(deposits):
+    a = cl.mining_nodes(deposits, eps_km=5)
+    b = cl.mining_nodes(deposits.to_crs(32644), eps_km=5)  # neighbouring UTM zone
+    np.testing.assert_array_equal(a["node"], b["node"])
+
+
 def test_nodes_need_metric_crs(deposits):
     with pytest.raises(ms.CRSError):
         cl.mining_nodes(deposits.to_crs(4326))

@@ -177,6 +177,8 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
 
 def _explanations(table: pd.DataFrame, weights: pd.Series, m_all: int,
                   travel_time_min: float, corridor_km: float) -> pd.Series:
+    if table.empty:
+        return pd.Series([], index=table.index, dtype=object)
     fmt = lambda v, f: v.map(f.format)  # noqa: E731
     act = table["dominant"].map(activity_label)
     parts = (
