@@ -239,3 +239,20 @@ def test_no_region_with_enough_deposits():
     regions = terr.assign(region_id=np.arange(len(terr)))  # one territory per region
     cand = cl.candidate_clusters(regions, min_deposits=100)
     assert len(cand) == 0 and isinstance(cand, gpd.GeoDataFrame)
+
+
+def test_find_candidates_end_to_end():
+    terr = _mining_region()
+    conc = terr.drop(columns=["dist_corridor_km", "time_to_agglomeration_min",
+                              "hansen_potential"])
+    acc = terr[["geometry", "area_km2", "rep_x", "rep_y", "dist_corridor_km",
+                "time_to_agglomeration_min", "hansen_potential"]]
+    out = cl.find_candidates(conc, acc, n_regions=4, top_n=2, n_perturbations=3)
+    regions, cand = out["regions"], out["candidates"]
+    assert set(out) == {"regions", "region_profiles", "candidates", "candidate_sensitivity"}
+    assert regions.index.equals(terr.index)
+    assert cl.is_contiguous(regions["region_id"].to_numpy(), cl.connectivity(terr)).all()
+    ranked = regions["candidate_rank"].notna()
+    assert set(regions.loc[ranked, "region_id"]) == set(cand.index)
+    assert cand["top_n_share"].notna().sum() == 2
+    assert regions["region_label"].notna().all()

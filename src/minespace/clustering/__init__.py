@@ -9,10 +9,13 @@ Typical use on the outputs of :mod:`minespace.concentration` and
     X = clustering.FeatureBuilder(clustering.REGION_FEATURES).fit_transform(metrics)
     regions = clustering.regionalize(metrics, X, n_regions=12, adjacency=adj)
     candidates = clustering.candidate_clusters(regions)
+
+or all of it at once: ``clustering.find_candidates(concentration, accessibility)``.
 """
 
 from __future__ import annotations
 
+from .analysis import find_candidates
 from .candidates import (
     COMPONENTS,
     DEFAULT_WEIGHTS,
@@ -47,6 +50,7 @@ __all__ = [
     "candidate_clusters",
     "candidate_sensitivity",
     "connectivity",
+    "find_candidates",
     "is_contiguous",
     "mining_nodes",
     "neighbourhood_metrics",
