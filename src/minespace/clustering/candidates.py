@@ -221,8 +221,8 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     Returns
     -------
     GeoDataFrame
-        One row per ranked region (index *region*), sorted by ``rank``: the
-        columns of :func:`score_regions` plus ``label`` (readable dominant
+        One row per ranked region (index *region*), sorted by ``rank`` (int,
+        1 = best): the columns of :func:`score_regions` plus ``label`` (readable dominant
         activity), ``members`` (comma-separated territory ids),
         ``explanation`` (plain text) and the dissolved ``geometry``.
 
@@ -237,7 +237,7 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     ...     index=pd.Index(["T1", "T2", "T3"], name="territory_id"))
     >>> c = candidate_clusters(t)
     >>> c[["rank", "members"]].values.tolist(), c.geometry.area.tolist()
-    ([[1.0, 'T1, T2']], [2.0])
+    ([[1, 'T1, T2']], [2.0])
     >>> c["explanation"].iloc[0][:35]
     'Rank 1, score 0.85: 6 deposits on 2'
     """
@@ -255,6 +255,7 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     m_all = int((regions[cats].fillna(0).sum(axis=0) > 0).sum())
     w = pd.Series(table.attrs["weights"])
     out = table.copy()
+    out["rank"] = out["rank"].astype(int)
     out["label"] = out["dominant"].map(activity_label)
     out["members"] = members.reindex(out.index)
     out["explanation"] = _explanations(out, w, m_all, travel_time_min, corridor_km)
