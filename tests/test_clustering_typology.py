@@ -59,6 +59,8 @@ def test_selection_scores_match_sklearn():
             calinski_harabasz_score(X, labels))
         assert table.loc[k, "davies_bouldin"] == pytest.approx(davies_bouldin_score(X, labels))
     assert table["chosen"].sum() == 1
+    seeded = cl.select_k(X, k_range=(2, 3), sample_size=10_000, random_state=1, n_seeds=3)
+    assert seeded.loc[2, "seed_stability"] == 1.0  # two well-separated groups
 
 
 def test_sampled_silhouette_close_to_full():

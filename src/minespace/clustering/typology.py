@@ -106,7 +106,7 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
 
 def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
              sample_size: int = 2000, fit_size: int | None = FIT_SIZE, n_init: int = 4,
-             random_state: int | None = 0) -> pd.DataFrame:
+             n_seeds: int = 0, random_state: int | None = 0) -> pd.DataFrame:
     """Table of cluster-quality scores over a range of k.
 
     Parameters
@@ -126,6 +126,10 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
         fits on all rows.
     n_init : int
         Restarts for KMeans / GaussianMixture.
+    n_seeds : int
+        When > 0, each k is refitted with this many other seeds and the
+        column ``seed_stability`` gives the mean adjusted Rand index with the
+        first fit (1 = the partition does not depend on the seed).
     random_state : int or None
 
     Returns
@@ -133,7 +137,8 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
     DataFrame
         Indexed by ``k`` with ``silhouette``, ``calinski_harabasz``,
         ``davies_bouldin``, ``inertia`` (within-cluster sum of squares),
-        ``min_size`` and ``chosen`` (bool).
+        ``min_size``, ``seed_stability`` (with *n_seeds* > 0) and ``chosen``
+        (bool).
 
     Notes
     -----
@@ -185,7 +190,7 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
             labels = _fit_labels(arr, k, method, seed, n_init, fit_size)
         n_lab = len(np.unique(labels))
         if n_lab < 2:
-            rows.append((k, np.nan, np.nan, np.nan, np.nan, n))
+            rows.append((k, np.nan, np.nan, np.nan, np.nan, n, np.nan))
             continue
         centroids = np.zeros((labels.max() + 1, arr.shape[1]))
         np.add.at(centroids, labels, arr)
@@ -195,10 +200,17 @@ def select_k(X, *, k_range: tuple[int, int] = (2, 10), method: str = "kmeans",
         sl = labels[sample]
         sil = (silhouette_score(dist, sl, metric="precomputed")
                if 1 < len(np.unique(sl)) < len(sample) else np.nan)
+        aris = [adjusted_rand_score(labels, _fit_labels(arr, k, method, seed + 1 + i, n_init,
+                                                        fit_size))
+                for i in range(n_seeds)] if tree is None else [1.0] * n_seeds
         rows.append((k, sil, calinski_harabasz_score(arr, labels),
-                     davies_bouldin_score(arr, labels), inertia, int(sizes[sizes > 0].min())))
+                     davies_bouldin_score(arr, labels), inertia, int(sizes[sizes > 0].min()),
+                     float(np.mean(aris)) if aris else np.nan))
     table = pd.DataFrame(rows, columns=["k", "silhouette", "calinski_harabasz",
-                                        "davies_bouldin", "inertia", "min_size"]).set_index("k")
+                                        "davies_bouldin", "inertia", "min_size",
+                                        "seed_stability"]).set_index("k")
+    if n_seeds <= 0:
+        table = table.drop(columns="seed_stability")
     table["chosen"] = False
     if table["silhouette"].notna().any():
         best = table["silhouette"].max()
