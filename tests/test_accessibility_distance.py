@@ -129,7 +129,7 @@ def test_segment_index_exact_in_every_pass(k):
     rng = np.random.default_rng(k)
     lines = shapely.linestrings(rng.uniform(0, 1e4, (25, 4, 2)))
     xy = rng.uniform(-2e3, 1.2e4, (500, 2))
-    line, dist, proj = _SegmentIndex(lines, n_segments=60).query(xy, k=k)
+    line, dist, proj = _SegmentIndex(lines, n_segments=60).query(xy, k=k, budget=500)
     full = shapely.distance(shapely.points(xy)[:, None], lines[None, :])
     np.testing.assert_allclose(dist, full.min(1), atol=1e-9)
     np.testing.assert_allclose(full[np.arange(500), line], full.min(1), atol=1e-9)

@@ -47,67 +47,66 @@ def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray
 
 
 class _SegmentIndex:
-    """Exact nearest-line search for many points (KD-tree over short segments).
+    """Exact nearest-line search for many points (KD-tree over segment midpoints).
 
-    Lines are cut into segments no longer than L (``shapely.segmentize``) whose
-    midpoints go into a KD-tree; the k nearest midpoints of a point give candidate
-    segments whose exact distances are computed in numpy. A point is certified
-    when its k-th midpoint is farther than (best distance + L/2), because then no
-    other segment can be closer; uncertified points get a wider pass (6k), and
-    the rare ones left a shapely STRtree query. Ties go to the lowest line position.
+    Lines are cut into their two-point segments (overly long ones split so that
+    there are at most ``n_segments``); segment midpoints go into a KD-tree.
+    The k nearest midpoints give candidate segments and an upper bound U of the
+    distance (exact point-segment distances in numpy). A segment closer than U
+    has its midpoint within U + h (h = half the longest segment), so a point is
+    settled when its k-th midpoint is at least that far; unsettled points are
+    retried with 4k candidates, and so on (at worst all segments). The result is
+    exact; ties go to the lowest line position.
     """
 
-    def __init__(self, lines: np.ndarray, *, n_segments: int = 50_000) -> None:
+    def __init__(self, lines: np.ndarray, *, n_segments: int = 200_000) -> None:
         from scipy.spatial import cKDTree
 
+        a, _, _ = _segments(lines)
         total = float(shapely.length(lines).sum())
-        self.a, self.b, self.owner = _segments(lines, max(total / n_segments, 1e-6))
+        max_len = max(total / n_segments, total / max(len(a), 1), 1e-6)
+        self.a, self.b, self.owner = _segments(lines, max_len)
         seg_len = np.hypot(*(self.b - self.a).T)
         self.half = 0.5 * float(seg_len.max()) if len(seg_len) else 0.0
         self.tree = cKDTree(0.5 * (self.a + self.b))
 
-    def query(self, xy: np.ndarray, *, k: int = 8
+    def query(self, xy: np.ndarray, *, k: int = 8, budget: int = 20_000_000
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(line position, distance, closest point (n, 2)) for points *xy* (n, 2)."""
-        a, b, owner, m = self.a, self.b, self.owner, len(self.a)
-        n = len(xy)
+        """(line position, distance, closest point (n, 2)) for points *xy* (n, 2).
+
+        Unsettled points are retried with 4× more candidates until settled (at
+        worst every segment); *budget* caps the candidates held in memory at once.
+        """
+        n, m = len(xy), len(self.a)
         line = np.zeros(n, np.int64)
         dist = np.full(n, np.inf)
         proj = np.zeros((n, 2))
-        unsure = np.ones(n, bool)
-        for kk in (min(k, m), min(6 * k, m)):   # a cheap pass, then a wider one
-            todo = np.flatnonzero(unsure)
-            if len(todo) == 0:
-                break
-            mid_d, cand = self.tree.query(xy[todo], k=kk, workers=-1)
-            mid_d, cand = mid_d.reshape(len(todo), kk), cand.reshape(len(todo), kk)
-            d, q = _point_segment(xy[todo, None, :], a[cand], b[cand])
-            rows = np.arange(len(todo))
-            best = d.min(axis=1)
-            cand_owner = np.where(d == best[:, None], owner[cand], np.iinfo(np.int64).max)
-            pick = cand_owner.argmin(axis=1)           # among exact ties, the lowest line
-            line[todo], dist[todo], proj[todo] = owner[cand[rows, pick]], best, q[rows, pick]
-            unsure[todo] = (mid_d[:, -1] < best + self.half) & (kk < m)
-        if unsure.any():
-            segs = shapely.linestrings(np.stack([a, b], axis=1))
-            (src, tgt), dd = shapely.STRtree(segs).query_nearest(
-                shapely.points(xy[unsure]), all_matches=True, return_distance=True)
-            frame = np.lexsort((owner[tgt], src))
-            src, tgt = src[frame], tgt[frame]
-            first = np.r_[True, src[1:] != src[:-1]]
-            where = np.flatnonzero(unsure)[src[first]]
-            seg = tgt[first]
-            dist[where] = dd[frame][first]
-            line[where] = owner[seg]
-            proj[where] = _point_segment(xy[where], a[seg], b[seg])[1]
+        todo = np.arange(n)
+        kk = min(k, m)
+        while len(todo) and m:
+            step = max(1, budget // kk)
+            unsure = []
+            for lo in range(0, len(todo), step):  # memory chunks, not a row loop
+                rows = todo[lo:lo + step]
+                mid_d, cand = self.tree.query(xy[rows], k=kk, workers=-1)
+                mid_d, cand = mid_d.reshape(len(rows), kk), cand.reshape(len(rows), kk)
+                d, q = _point_segment(xy[rows, None, :], self.a[cand], self.b[cand])
+                best = d.min(axis=1)
+                own = np.where(d == best[:, None], self.owner[cand], np.iinfo(np.int64).max)
+                pick = own.argmin(axis=1)             # among exact ties, the lowest line
+                r = np.arange(len(rows))
+                line[rows], dist[rows], proj[rows] = own[r, pick], best, q[r, pick]
+                settled = (mid_d[:, -1] >= best + self.half) | (kk >= m)
+                unsure.append(rows[~settled])
+            todo = np.concatenate(unsure)
+            kk = min(4 * kk, m)
         return line, dist, proj
 
 
 def _nearest_line(xy: np.ndarray, lines: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest line to each point (see :class:`_SegmentIndex`)."""
-    n_segments = min(200_000, max(1_000, 4 * len(xy)))
-    return _SegmentIndex(lines, n_segments=n_segments).query(xy)
+    return _SegmentIndex(lines).query(xy)
 
 
 def _nearest(points: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
