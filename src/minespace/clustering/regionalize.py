@@ -29,7 +29,19 @@ def connectivity(territories: gpd.GeoDataFrame, *, kind: str = "queen",
     """Contiguity of *territories* as a sparse 0/1 matrix in row order.
 
     Thin wrapper over :func:`minespace.territories.contiguity` (same
-    parameters, same island policy).
+    parameters, same island policy), for scikit-learn's ``connectivity=``.
+
+    Parameters
+    ----------
+    territories : GeoDataFrame
+        Territories indexed by ``territory_id``.
+    kind : {"queen", "rook"}
+    islands : {"attach", "keep"}
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Symmetric 0/1 matrix, rows and columns in the row order of *territories*.
 
     Examples
     --------
@@ -42,8 +54,7 @@ def connectivity(territories: gpd.GeoDataFrame, *, kind: str = "queen",
     from ..territories import contiguity
 
     w = contiguity(territories, kind=kind, islands=islands)
-    order = {tid: i for i, tid in enumerate(w.id_order)}
-    pos = np.array([order[t] for t in territories.index])
+    pos = pd.Index(w.id_order).get_indexer(territories.index)
     sp = w.sparse.tocsr()
     return sp[pos][:, pos].tocsr()
 
