@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import adjusted_rand_score
@@ -256,3 +258,23 @@ def test_find_candidates_end_to_end():
     assert set(regions.loc[ranked, "region_id"]) == set(cand.index)
     assert cand["top_n_share"].notna().sum() == 2
     assert regions["region_label"].notna().all()
+
+
+@given(nx=st.integers(2, 7), ny=st.integers(2, 7), k=st.integers(1, 6),
+       seed=st.integers(0, 10_000), holes=st.integers(0, 3))
+@settings(max_examples=25, deadline=None)
+def test_property_regions_connected_and_k(nx, ny, k, seed, holes):
+    terr = _grid(nx, ny)
+    rng = np.random.default_rng(seed)
+    # remove a few cells: may cut the grid into parts, which islands="attach" links
+    terr = terr.drop(terr.index[rng.choice(len(terr), min(holes, len(terr) - 1),
+                                           replace=False)])
+    k = min(k, len(terr))
+    X = pd.DataFrame(rng.normal(size=(len(terr), 2)), index=terr.index)
+    out = cl.regionalize(terr, X, n_regions=k)
+    assert out["region_id"].nunique() == k
+    adj = cl.connectivity(terr)
+    labels = out["region_id"].to_numpy()
+    for lab in np.unique(labels):  # peer check with scipy on each region's sub-graph
+        members = np.flatnonzero(labels == lab)
+        assert connected_components(adj[members][:, members], directed=False)[0] == 1
