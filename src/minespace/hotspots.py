@@ -105,9 +105,13 @@ def _weights_matrix(territories: gpd.GeoDataFrame, w) -> sparse.csr_matrix:
     pos = pd.Index(ids).get_indexer(territories.index)
     if len(ids) != len(territories) or (pos < 0).any():
         raise ValueError("the ids of w must be exactly the territory ids (territories.index)")
-    mat = w.sparse.tocsr()[pos][:, pos].tocsr().astype(float)
-    mat.setdiag(0.0)
-    mat.eliminate_zeros()
+    mat = w.sparse.tocsr()
+    if not np.array_equal(pos, np.arange(len(pos))):
+        mat = mat[pos][:, pos].tocsr()
+    mat = mat.astype(float)  # a copy: w is never modified
+    if mat.diagonal().any():
+        mat.setdiag(0.0)
+        mat.eliminate_zeros()
     mat.sort_indices()
     return mat
 
