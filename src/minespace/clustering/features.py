@@ -80,8 +80,9 @@ def specialization_shares(metrics: pd.DataFrame) -> pd.DataFrame:
     """
     cats = [c for c in metrics.columns if c.startswith("count__")]
     if "count" not in metrics.columns or not cats:
-        raise KeyError("metrics needs 'count' and 'count__<category>' columns "
-                       "(from minespace.concentration.totals(..., by=...))")
+        raise KeyError("metrics needs deposit counts 'count' and 'count__<category>' "
+                       "(minespace.concentration.totals(..., by=...) without weight=; "
+                       "weighted totals such as output_mt are not used for clustering)")
     total = metrics["count"].to_numpy(float)
     counts = metrics[cats].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
