@@ -308,7 +308,8 @@ def location_quotient(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame,
     LQ_ij = (E_ij / E_j) / (E_i / E) (Balassa 1965, *The Manchester School*
     33(2):99–123). LQ > 1: the territory is specialised in the category. The
     LQ is undefined, hence NaN (never 0), for a territory without any activity
-    (E_j = 0); every category present in the data has E_i > 0.
+    (E_j = 0) and for a category whose total is 0 (E_i = 0, e.g. all weights
+    zero). A territory with activity but none in category i gets LQ = 0.
 
     Examples
     --------
