@@ -23,7 +23,13 @@ from sklearn.metrics import (
     silhouette_score,
 )
 from sklearn.mixture import GaussianMixture
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data
+except ImportError:  # pragma: no cover - older scikit-learn (pyproject allows >= 1.3)
+    def validate_data(estimator, X, *, reset, dtype):
+        return estimator._validate_data(X, reset=reset, dtype=dtype)
 
 logger = logging.getLogger(__name__)
 
