@@ -31,7 +31,7 @@ def evil_map(tmp_path_factory, chromium):
         len(deposits)).iloc[-2])
     victim = dist.idxmax()
     deposits.loc[victim, "name"] = "<script>alert(1)</script>"
-    deposits.loc[victim, "commodity"] = "<b>bold</b>"
+    deposits.loc[victim, "commodity"] = "<b>bold</b> {{ 7*7 }}"
     deposits.attrs["victim"] = victim
     evil = ms.Region(name="Kuzbass <i>test</i>", boundary=region.boundary, deposits=deposits,
                      agglomerations=region.agglomerations, corridors=region.corridors,
@@ -93,7 +93,7 @@ def test_popup_shows_escaped_name_as_text(evil_map):
     text, inner_html, _ = ms.maps.open_map(path, click)
     assert "<script>alert(1)</script>" in text  # shown as text ...
     assert "<script>" not in inner_html          # ... never as markup
-    assert "<b>bold</b>" in text
+    assert "<b>bold</b> {{ 7*7 }}" in text  # not evaluated as a template either
 
 
 def test_title_is_escaped(evil_map):

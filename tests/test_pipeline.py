@@ -18,6 +18,8 @@ import minespace as ms
 from minespace.cli import cli
 from minespace.pipeline import build, load_config
 
+ALL = ["load", "territories", "concentration", "accessibility", "clusters", "maps"]
+
 
 @pytest.fixture
 def project(tmp_path):
@@ -85,7 +87,7 @@ def _snapshot(out_dir):
 
 def test_full_build_outputs_reopen(project):
     result = build(load_config(project))
-    assert result.ran == ["load", "territories", "concentration", "accessibility", "maps"]
+    assert result.ran == ALL
     out = project.parent / "processed"
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["stages"]) == set(result.ran)
@@ -115,7 +117,7 @@ def test_noop_rerun_does_nothing(project):
     out = project.parent / "processed"
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     result = build(load_config(project))
-    assert result.ran == [] and len(result.skipped) == 5
+    assert result.ran == [] and result.skipped == ALL
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
 
 
@@ -125,11 +127,17 @@ def test_parameter_change_reruns_downstream_only(project):
     project.write_text(project.read_text().replace('by = "commodity"',
                                                    'by = "commodity"\nweight = "output_mt"'))
     result = build(load_config(project))
-    assert result.ran == ["concentration", "maps"]
+    assert result.ran == ["concentration", "clusters", "maps"]
     after = json.loads((project.parent / "processed" / "manifest.json").read_text())
     for stage in ("load", "territories", "accessibility"):
         assert after["stages"][stage] == manifest["stages"][stage]
     assert after["stages"]["concentration"]["params"]["weight"] == "output_mt"
+
+
+def test_cluster_parameter_reruns_clusters_and_maps(project):
+    build(load_config(project))
+    project.write_text(project.read_text() + "\n[clusters]\nn_regions = 3\n")
+    assert build(load_config(project)).ran == ["clusters", "maps"]
 
 
 def test_input_change_reruns_everything(project):
@@ -137,17 +145,16 @@ def test_input_change_reruns_everything(project):
     towns = gpd.read_file(project.parent / "raw" / "towns.geojson")
     towns.loc[0, "pop"] = 60_000
     towns.to_file(project.parent / "raw" / "towns.geojson")
-    assert len(build(load_config(project)).ran) == 5
+    assert build(load_config(project)).ran == ALL
 
 
 def test_force_and_only(project):
     config = load_config(project)
     build(config)
-    assert build(config, force=True).ran == ["load", "territories", "concentration",
-                                             "accessibility", "maps"]
+    assert build(config, force=True).ran == ALL
     assert build(config, only="maps").ran == ["maps"]
     with pytest.raises(ms.ConfigError, match="allowed: load, territories"):
-        build(config, only="clusters")
+        build(config, only="candidates")
 
 
 def test_only_without_upstream_outputs(project):

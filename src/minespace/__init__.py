@@ -16,7 +16,18 @@ from __future__ import annotations
 
 import logging
 
-from . import datasets, io, maps, pipeline
+from . import (
+    accessibility,
+    clustering,
+    concentration,
+    datasets,
+    density,
+    hotspots,
+    io,
+    maps,
+    pipeline,
+    territories,
+)
 from .crs import choose_metric_crs, is_metric, to_map_crs
 from .errors import (
     ConfigError,
@@ -54,8 +65,13 @@ __all__ = [
     "Problem",
     "Region",
     "__version__",
+    "accessibility",
     "choose_metric_crs",
+    "clustering",
+    "concentration",
     "datasets",
+    "density",
+    "hotspots",
     "io",
     "is_metric",
     "maps",
@@ -65,5 +81,6 @@ __all__ = [
     "read_deposits",
     "read_facilities",
     "read_raster",
+    "territories",
     "to_map_crs",
 ]

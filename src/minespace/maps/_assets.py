@@ -45,6 +45,15 @@ def leaflet_assets() -> tuple[str, str]:
     return js, css
 
 
+class RawHtml(Element):
+    """Literal HTML in the page header, passed as data: never parsed as a Jinja template
+    (lexing Leaflet's 150 kB of JavaScript as a template costs seconds)."""
+
+    def __init__(self, text: str):
+        super().__init__(template="{{ this.text }}")
+        self.text = text
+
+
 class OfflineMap(folium.Map):
     """A :class:`folium.Map` whose saved HTML embeds every asset it needs.
 
@@ -65,6 +74,6 @@ class OfflineMap(folium.Map):
         figure = self.get_root()
         if "minespace_leaflet" not in figure.header._children:
             js, css = leaflet_assets()
-            figure.header.add_child(Element(f"<style>{css}</style>"), name="minespace_leaflet_css")
-            figure.header.add_child(Element(f"<script>{js}</script>"), name="minespace_leaflet")
+            figure.header.add_child(RawHtml(f"<style>{css}</style>"), name="minespace_leaflet_css")
+            figure.header.add_child(RawHtml(f"<script>{js}</script>"), name="minespace_leaflet")
         super().render(**kwargs)

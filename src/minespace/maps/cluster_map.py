@@ -17,7 +17,7 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import Element
+import shapely
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
@@ -25,7 +25,7 @@ from ..crs import MAP_CRS
 from ..io.raster import Raster
 from ..io.write import atomic_path
 from ..region import Region
-from ._assets import OfflineMap
+from ._assets import OfflineMap, RawHtml
 from .layers import FullscreenControl, GeoJsonLayer, HtmlControl, PointLayer, attribute_columns
 
 __all__ = ["category_colors", "cluster_map", "region_map", "save_map"]
@@ -40,7 +40,7 @@ BOX_CSS = """
 <style>
 .ms-box {background: rgba(255,255,255,0.93); padding: 6px 9px; border-radius: 4px;
   box-shadow: 0 1px 4px rgba(0,0,0,0.35); font: 12px/1.35 system-ui, sans-serif;
-  max-width: 320px; max-height: 45vh; overflow-y: auto;}
+  max-width: 300px; max-height: 40vh; overflow-y: auto;}
 .ms-title {font-size: 15px; font-weight: 600;}
 .ms-box .ms-swatch {display: inline-block; width: 11px; height: 11px; margin-right: 5px;
   border: 1px solid #555; vertical-align: -1px;}
@@ -85,7 +85,8 @@ def category_colors(values, *, cmap: str | None = None) -> dict[str, str]:
     >>> category_colors(["b", "a", "b"])
     {'a': '#1f77b4', 'b': '#ff7f0e'}
     """
-    cats = sorted({str(v) for v in values if v is not None and v == v})
+    uniques = pd.unique(pd.Series(values).dropna().astype(str))
+    cats = sorted(uniques.tolist())
     colours = colormaps[cmap or ("tab10" if len(cats) <= 10 else "tab20")]
     return {c: to_hex(colours(i % colours.N)) for i, c in enumerate(cats)}
 
@@ -115,8 +116,8 @@ def _colour_bar(title: str, cmap: str, vmin: float, vmax: float, unit: str = "")
 def _codes(values: pd.Series, colors: dict[str, str]) -> tuple[list[int], list[str]]:
     palette = [*colors.values(), "#777777"]
     lookup = {k: i for i, k in enumerate(colors)}
-    codes = [lookup.get(str(v), len(palette) - 1) for v in values]
-    return codes, palette
+    codes = pd.Series(values).astype(str).map(lookup).fillna(len(palette) - 1)
+    return codes.astype(int).tolist(), palette
 
 
 # -- the map ---------------------------------------------------------------------------------
@@ -202,7 +203,8 @@ def cluster_map(
     b = region.boundary.to_crs(MAP_CRS).total_bounds
     m = OfflineMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=7,
                    tiles=None, control_scale=True, prefer_canvas=True)
-    m.get_root().header.add_child(Element(BOX_CSS), name="minespace_css")
+    m.get_root().header.add_child(RawHtml(BOX_CSS), name="minespace_css")
+    FullscreenControl().add_to(m)
     if tiles:
         folium.TileLayer("OpenStreetMap", name="OpenStreetMap basemap (online only)",
                          overlay=False, control=True).add_to(m)
@@ -215,17 +217,16 @@ def cluster_map(
     for name, raster in (rasters or {}).items():
         legend.append(_raster(m, name, raster))
     if candidates is not None and len(candidates):
-        legend.append(_candidates(m, candidates))
+        legend.append(_candidates(m, _with_towns(candidates, region.agglomerations)))
     legend.extend(_region_layers(m, region, deposits_by, size_by, label_min_population))
     if projects:
         legend.append(_projects(m, region))
-    folium.LayerControl(collapsed=False).add_to(m)
-    FullscreenControl().add_to(m)
     n = f"{len(region.deposits)} deposits · {len(region.agglomerations)} agglomerations · " \
         f"{len(region.corridors)} corridors"
     HtmlControl(f'<div class="ms-title">{html.escape(title or region.name)}</div>'
                 f"<div>{html.escape(n)}</div>", position="topright",
                 css_class="ms-box ms-title-box").add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
     HtmlControl("".join(x for x in legend if x), position="bottomright",
                 css_class="ms-box ms-legend").add_to(m)
     if region.attribution:
@@ -380,6 +381,23 @@ def _raster(m, name: str, raster: Raster, cmap: str = "magma_r") -> str:
     return _colour_bar(name, cmap, vmin, vmax)
 
 
+def _with_towns(candidates: gpd.GeoDataFrame, agglomerations: gpd.GeoDataFrame
+                ) -> gpd.GeoDataFrame:
+    """Add ``towns``: the agglomerations each candidate touches, largest first."""
+    if "towns" in candidates or agglomerations is None or not len(agglomerations):
+        return candidates
+    aggl = agglomerations.to_crs(candidates.crs)
+    tree = shapely.STRtree(candidates.geometry.values)
+    a, c = tree.query(aggl.geometry.values, predicate="intersects")
+    hits = pd.DataFrame({"c": c, "name": aggl["name"].to_numpy()[a],
+                         "population": aggl["population"].to_numpy()[a]})
+    hits = hits.sort_values("population", ascending=False)
+    towns = hits.groupby("c", sort=False)["name"].agg(", ".join)
+    out = candidates.copy()
+    out["towns"] = towns.reindex(range(len(out))).fillna("").to_numpy()
+    return out
+
+
 def _candidates(m, candidates: gpd.GeoDataFrame) -> str:
     cands = candidates.sort_values("rank") if "rank" in candidates else candidates
     scores = pd.to_numeric(cands.get("score", pd.Series(0.0, index=cands.index)),
@@ -399,14 +417,15 @@ def _candidates(m, candidates: gpd.GeoDataFrame) -> str:
     GeoJsonLayer(cands, styles=styles, style_codes=list(range(len(cands))),
                  attributes=attribute_columns(cands, cols, title=title, extra=extra),
                  name="Candidate clusters", simplify_m=50, index_as="candidates").add_to(m)
-    items = []
-    for idx, row in cands.iterrows():
-        label = row.get("label", idx) if title else idx
-        score = row.get("score", np.nan)
-        items.append(f'<li data-ms-id="{html.escape(str(idx))}">{html.escape(str(label))} '
-                     f'<span class="ms-score">score {score:.2f}</span></li>')
+    labels = cands["label"] if title else pd.Series(cands.index.astype(str), index=cands.index)
+    towns = cands["towns"] if "towns" in cands else pd.Series("", index=cands.index)
+    items = [f'<li data-ms-id="{html.escape(str(idx))}">{html.escape(str(label))} '
+             f'<span class="ms-score">score {score:.2f}</span>'
+             + (f'<br><span class="ms-score">{html.escape(str(town))}</span>' if town else "")
+             + "</li>"
+             for idx, label, score, town in zip(cands.index, labels, scores, towns, strict=True)]
     HtmlControl(f"<b>Candidate clusters</b> <small>(click to zoom)</small><ol>{''.join(items)}"
-                "</ol>", position="topright", css_class="ms-box ms-panel",
+                "</ol>", position="topleft", css_class="ms-box ms-panel",
                 on_add=PANEL_JS).add_to(m)
     return _legend("Candidate clusters (darker = higher score)",
                    [(f"{lo:.2f}", colours[int(np.argmin(scores))]),

@@ -74,13 +74,13 @@ def _escaped(values: pd.Series) -> list:
     if pd.api.types.is_bool_dtype(values):
         return [None if pd.isna(v) else ("yes" if v else "no") for v in values]
     if pd.api.types.is_numeric_dtype(values):
-        arr = values.to_numpy(dtype=float)
-        rounded = np.round(arr, 6)
-        return [None if not np.isfinite(v) else (int(v) if float(v).is_integer() else float(v))
-                for v in rounded.tolist()]
+        arr = np.round(values.to_numpy(dtype=float), 6)
+        out = arr.astype(object)
+        out[~np.isfinite(arr)] = None
+        return out.tolist()
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = [html.escape(str(u)) for u in uniques]
-    return [table[c] if c >= 0 else None for c in codes.tolist()]
+    table = np.array([html.escape(str(u)) for u in uniques] + [None], dtype=object)
+    return table[codes].tolist()  # code -1 (missing) picks the trailing None
 
 
 def attribute_columns(frame: pd.DataFrame, columns: Sequence[str], *,
@@ -135,7 +135,25 @@ def _ll(layer: gpd.GeoDataFrame) -> gpd.GeoSeries:
     return layer.geometry.to_crs(MAP_CRS)
 
 
-class _PayloadLayer(Layer):
+class _RawScript:
+    """Adds the element's rendered script to the page as literal text.
+
+    branca wraps each rendered script in a new ``Element``, i.e. parses it again
+    as a Jinja template: slow for large payloads, and a user string containing
+    ``{{ ... }}`` would be evaluated. minespace elements bypass that.
+    """
+
+    def render(self, **kwargs):
+        from ._assets import RawHtml
+
+        figure = self.get_root()
+        script = self._template.module.__dict__["script"]
+        figure.script.add_child(RawHtml(script(self, kwargs)), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
+class _PayloadLayer(_RawScript, Layer):
     def __init__(self, *, name: str, show: bool, control: bool = True):
         super().__init__(name=name, overlay=True, control=control, show=show)
 
@@ -174,9 +192,13 @@ var {{ this.get_name() }} = (function () {
       {renderer: renderer, radius: r.length ? r[i] : r, color: '#333333', weight: 0.7,
        fillColor: col, fillOpacity: 0.85});
     m._msi = i;
-    m.bindPopup(function (l) { return msPopup(d.a, l._msi); }, {maxWidth: 380});
     group.addLayer(m);
   }
+  // one handler for the whole layer instead of a popup bound to each marker
+  group.on('click', function (e) {
+    L.popup({maxWidth: 380}).setLatLng(e.layer.getLatLng())
+      .setContent(msPopup(d.a, e.layer._msi)).openOn({{ this._parent.get_name() }});
+  });
   return group;
 })();
 {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
@@ -276,7 +298,7 @@ var {{ this.get_name() }} = (function () {
             features + "]}}"
 
 
-class HtmlControl(MacroElement):
+class HtmlControl(_RawScript, MacroElement):
     """A fixed box (title, legend, panel) in a corner; *html_text* must be escaped."""
 
     _template = Template("""
@@ -307,7 +329,7 @@ class HtmlControl(MacroElement):
         self.on_add = on_add  # trusted JS written by minespace, never user text
 
 
-class PopupHelpers(MacroElement):
+class PopupHelpers(_RawScript, MacroElement):
     """Defines ``msFormat``/``msPopup`` once per map (added by :class:`OfflineMap`)."""
 
     _template = Template("{% macro script(this, kwargs) %}" + _POPUP_JS + "{% endmacro %}")
@@ -317,7 +339,7 @@ class PopupHelpers(MacroElement):
         self._name = "PopupHelpers"
 
 
-class FullscreenControl(MacroElement):
+class FullscreenControl(_RawScript, MacroElement):
     """A button toggling the browser's fullscreen mode for the map."""
 
     _template = Template("""

@@ -150,6 +150,9 @@ def _write_output(name: str, value: Any, staging: Path) -> tuple[Path, int | Non
 def _run_stage(stage: Stage, config: Config, inputs: dict, staging: Path) -> tuple[dict, list]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # library deprecation chatter is not about the user's data
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
         try:
             outputs = stage.run(config, inputs, staging)
         except (LayerError, ConfigError):
@@ -207,7 +210,7 @@ def build(
     >>> config = ms.pipeline.kuzbass_config(tmp_path, tiles=False)
     >>> first = ms.pipeline.build(config)
     >>> first.ran
-    ['load', 'territories', 'concentration', 'accessibility', 'maps']
+    ['load', 'territories', 'concentration', 'accessibility', 'clusters', 'maps']
     >>> ms.pipeline.build(config).ran   # nothing changed: nothing to do
     []
     """

@@ -91,6 +91,20 @@ class AccessibilityConfig:
 
 
 @dataclass(frozen=True)
+class ClustersConfig:
+    n_regions: int = 12
+    travel_time_min: float = 60.0
+    corridor_km: float = 10.0
+    min_deposits: int = 3
+    top_n: int = 5
+    n_perturbations: int = 50
+    random_state: int = 0
+    weights: dict[str, float] = field(default_factory=dict)
+    node_eps_km: float = 10.0
+    node_min_samples: int = 3
+
+
+@dataclass(frozen=True)
 class MapsConfig:
     tiles: bool = True
     metric: str | None = None
@@ -109,6 +123,7 @@ class Config:
     territories: TerritoriesConfig = TerritoriesConfig()
     concentration: ConcentrationConfig = ConcentrationConfig()
     accessibility: AccessibilityConfig = AccessibilityConfig()
+    clusters: ClustersConfig = ClustersConfig()
     maps: MapsConfig = MapsConfig()
     source: Path | None = None
 
@@ -179,6 +194,13 @@ class _Section:
                               message=f"unknown key in {where}")
 
 
+def _int_at_least(sec: _Section, name: str, default: int, low: int) -> int:
+    value = sec.get(name, (int,), default)
+    if value < low:
+        raise ConfigError(f"{sec.key}.{name}", value, allowed=f"an integer >= {low}")
+    return value
+
+
 def _path(base: Path, value: str, key: str, *, must_exist: bool = True) -> Path:
     path = Path(value)
     if not path.is_absolute():
@@ -206,7 +228,8 @@ def _layer(base: Path, role: str, data: Any) -> LayerSource:
 def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Config:
     """Build a :class:`Config` from parsed TOML *data* (paths relative to *base*)."""
     top = _Section(data, "")
-    top.finish(("project", "input", "territories", "concentration", "accessibility", "maps"))
+    top.finish(("project", "input", "territories", "concentration", "accessibility",
+                "clusters", "maps"))
 
     project = _Section(data.get("project", {}), "project")
     name = project.get("name", (str,), "minespace project")
@@ -272,6 +295,30 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
         if not v > 0:
             raise ConfigError(f"accessibility.speeds.{k}", v, allowed="a speed in km/h > 0")
 
+    kl = _Section(data.get("clusters", {}), "clusters")
+    from ..clustering import DEFAULT_WEIGHTS
+
+    weights = kl.get("weights", (dict,), {})
+    for name, value in weights.items():
+        if name not in DEFAULT_WEIGHTS:
+            raise ConfigError(f"clusters.weights.{name}", value, allowed=sorted(DEFAULT_WEIGHTS),
+                              message="unknown score component")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"clusters.weights.{name}", value, allowed="a number >= 0")
+    clusters = ClustersConfig(
+        n_regions=_int_at_least(kl, "n_regions", 12, 2),
+        travel_time_min=kl.positive("travel_time_min", 60.0),
+        corridor_km=kl.positive("corridor_km", 10.0),
+        min_deposits=_int_at_least(kl, "min_deposits", 3, 1),
+        top_n=_int_at_least(kl, "top_n", 5, 1),
+        n_perturbations=_int_at_least(kl, "n_perturbations", 50, 0),
+        random_state=kl.get("random_state", (int,), 0),
+        weights={str(k): float(v) for k, v in weights.items()},
+        node_eps_km=kl.positive("node_eps_km", 10.0),
+        node_min_samples=_int_at_least(kl, "node_min_samples", 3, 1),
+    )
+    kl.finish()
+
     maps_sec = _Section(data.get("maps", {}), "maps")
     maps = MapsConfig(tiles=maps_sec.get("tiles", (bool,), True),
                       metric=maps_sec.get("metric", (str,), None),
@@ -285,7 +332,7 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                   concentration=ConcentrationConfig(by=by, weight=weight,
                                                     permutations=permutations,
                                                     random_state=random_state),
-                  accessibility=accessibility, maps=maps, source=source)
+                  accessibility=accessibility, clusters=clusters, maps=maps, source=source)
 
 
 def load_config(path: str | os.PathLike) -> Config:

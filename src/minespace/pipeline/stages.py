@@ -2,9 +2,9 @@
 
 DAG::
 
-    load ─► territories ─┬─► concentration ─┐
-       │                 └─► accessibility ─┼─► maps
-       └────────────────────────────────────┘
+    load ─► territories ─┬─► concentration ─┬─► clusters ─► maps
+       │                 └─► accessibility ─┘
+       └──────────────────────────────────────────────────►
 
 A stage returns ``{output name: GeoDataFrame | DataFrame}``; the maps stage
 writes its HTML into the folder it is given. Each stage's fingerprint covers
@@ -139,7 +139,10 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     inside = deposits[deposits["territory_id"].notna()]
     if cc.weight is not None:
         inside = inside[inside[cc.weight].notna()]
-    out = con.totals(territories, inside, by=by, weight=cc.weight)
+    # deposit counts always (clustering uses them), weighted totals on top when asked
+    out = con.totals(territories, deposits[deposits["territory_id"].notna()], by=by)
+    if cc.weight is not None:
+        out = con.totals(out, inside, by=by, weight=cc.weight)
     out = con.location_quotient(out, inside, by=by, weight=cc.weight)
     out = con.specialization(out, inside, by=by, weight=cc.weight)
     table = con.concentration(territories, inside, by=by, weight=cc.weight)
@@ -171,6 +174,24 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     return {"accessibility": out}
 
 
+# -- clusters ----------------------------------------------------------------------------------
+
+def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
+    from .. import clustering as cl
+
+    kc = config.clusters
+    out = cl.find_candidates(inputs["concentration"]["concentration"],
+                             inputs["accessibility"]["accessibility"],
+                             n_regions=kc.n_regions, weights=kc.weights or None,
+                             travel_time_min=kc.travel_time_min, corridor_km=kc.corridor_km,
+                             min_deposits=kc.min_deposits, top_n=kc.top_n,
+                             n_perturbations=kc.n_perturbations,
+                             random_state=kc.random_state)
+    out["mining_nodes"] = cl.mining_nodes(inputs["load"]["deposits"], eps_km=kc.node_eps_km,
+                                          min_samples=kc.node_min_samples)
+    return out
+
+
 # -- maps ----------------------------------------------------------------------------------
 
 def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
@@ -183,7 +204,8 @@ def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     territories = conc.join(acc[acc.columns.difference(conc.columns)])
     rasters = {"Deposit density (per km²)": read_raster(inputs["concentration"]["density_raster"])}
     metric = config.maps.metric or config.concentration.weight or "count"
-    m = cluster_map(region, territories=territories, metric=metric,
+    candidates = inputs["clusters"]["candidates"]
+    m = cluster_map(region, territories=territories, metric=metric, candidates=candidates,
                     scheme=config.maps.scheme, rasters=rasters, tiles=config.maps.tiles,
                     title=config.name)
     path = save_map(m, workdir / "maps" / f"{slug(config.name)}_overview.html")
@@ -197,7 +219,9 @@ STAGES: tuple[Stage, ...] = (
           "counts, location quotients, specialization, concentration"),
     Stage("accessibility", ("load", "territories"), "accessibility", _accessibility,
           "distances, network travel time, gravity potential"),
-    Stage("maps", ("load", "concentration", "accessibility"), "maps", _maps,
+    Stage("clusters", ("load", "concentration", "accessibility"), "clusters", _clusters,
+          "contiguous regions, mining nodes, ranked candidate innovation clusters"),
+    Stage("maps", ("load", "concentration", "accessibility", "clusters"), "maps", _maps,
           "offline HTML maps"),
 )
 
