@@ -4,6 +4,8 @@ from ._assets import OfflineMap
 from .cluster_map import category_colors, cluster_map, region_map, save_map
 from .layers import GeoJsonLayer, PointLayer, attribute_columns, popup_table
 from .screenshot import open_map, screenshot
+from .static import static_map
 
 __all__ = ["GeoJsonLayer", "OfflineMap", "PointLayer", "attribute_columns", "category_colors",
-           "cluster_map", "open_map", "popup_table", "region_map", "save_map", "screenshot"]
+           "cluster_map", "open_map", "popup_table", "region_map", "save_map", "screenshot",
+           "static_map"]
