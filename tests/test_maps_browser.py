@@ -54,7 +54,7 @@ def test_map_renders_offline_without_errors(evil_map):
             for (var k in window) {
               var v = window[k];
               if (v && v instanceof L.Map) {
-                v.eachLayer(function (l) { if (l instanceof L.CircleMarker) n++; });
+                v.eachLayer(function (l) { if (l._d && l._d.x) n += l._d.x.length; });
               }
             }
             return n; }""")

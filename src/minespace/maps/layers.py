@@ -49,6 +49,82 @@ function msFormat(v) {
   }
   return v;
 }
+// A light canvas layer for many points: coordinates are projected once, each
+// redraw fills one path per colour, clicks are hit-tested on the projected points.
+var MsPoints = L.Layer.extend({
+  initialize: function (d) { this._d = d; },
+  onAdd: function (map) {
+    var d = this._d, n = d.x.length;
+    this._canvas = L.DomUtil.create('canvas', 'ms-points leaflet-zoom-hide');
+    // clicks go through to the shapes below and reach us as map clicks
+    this._canvas.style.pointerEvents = 'none';
+    map.getPanes().overlayPane.appendChild(this._canvas);
+    this._px = new Float64Array(n); this._py = new Float64Array(n);
+    for (var i = 0; i < n; i++) {
+      var p = map.project([d.y[i], d.x[i]], 0);
+      this._px[i] = p.x; this._py[i] = p.y;
+    }
+    map.on('moveend zoomend resize viewreset', this._draw, this);
+    map.on('click', this._click, this);
+    this._draw();
+  },
+  onRemove: function (map) {
+    L.DomUtil.remove(this._canvas);
+    map.off('moveend zoomend resize viewreset', this._draw, this);
+    map.off('click', this._click, this);
+  },
+  _radius: function (i) { var r = this._d.r; return r.length ? r[i] : r; },
+  _draw: function () {
+    var map = this._map, d = this._d, size = map.getSize();
+    var topLeft = map.containerPointToLayerPoint([0, 0]);
+    L.DomUtil.setPosition(this._canvas, topLeft);
+    var ratio = window.devicePixelRatio || 1;
+    this._canvas.width = size.x * ratio; this._canvas.height = size.y * ratio;
+    this._canvas.style.width = size.x + 'px'; this._canvas.style.height = size.y + 'px';
+    var ctx = this._canvas.getContext('2d');
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    // canvas pixel = project(latlng, 0) * 2^zoom - pixelOrigin - canvas position
+    var s = Math.pow(2, map.getZoom()), o = map.getPixelOrigin();
+    var ox = -o.x - topLeft.x, oy = -o.y - topLeft.y;
+    this._s = s; this._ox = ox; this._oy = oy;
+    var byColour = {};
+    for (var i = 0; i < d.x.length; i++) {
+      var x = this._px[i] * s + ox, y = this._py[i] * s + oy;
+      if (x < -20 || y < -20 || x > size.x + 20 || y > size.y + 20) { continue; }
+      (byColour[d.k[i]] = byColour[d.k[i]] || []).push(i);
+    }
+    for (var k in byColour) {
+      var idx = byColour[k], col = d.palette[k];
+      ctx.beginPath();
+      for (var j = 0; j < idx.length; j++) {
+        var q = idx[j], r = this._radius(q);
+        var cx = this._px[q] * s + ox, cy = this._py[q] * s + oy;
+        ctx.moveTo(cx + r, cy); ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+      }
+      if (d.ring) {
+        ctx.fillStyle = 'rgba(255,255,255,0.9)'; ctx.fill();
+        ctx.lineWidth = 3.5; ctx.strokeStyle = col; ctx.stroke();
+      } else {
+        ctx.globalAlpha = 0.85; ctx.fillStyle = col; ctx.fill(); ctx.globalAlpha = 1;
+        ctx.lineWidth = 0.7; ctx.strokeStyle = '#333333'; ctx.stroke();
+      }
+    }
+  },
+  _click: function (e) {
+    var p = e.containerPoint, d = this._d, best = -1, bestD = Infinity;
+    for (var i = 0; i < d.x.length; i++) {
+      var dx = this._px[i] * this._s + this._ox - p.x, dy = this._py[i] * this._s + this._oy - p.y;
+      var dd = dx * dx + dy * dy, r = this._radius(i) + 3;
+      if (dd <= r * r && dd < bestD) { best = i; bestD = dd; }
+    }
+    if (best < 0) { return; }
+    L.DomEvent.stop(e);
+    L.popup({maxWidth: 380}).setLatLng([d.y[best], d.x[best]])
+      .setContent(msPopup(d.a, best)).openOn(this._map);
+  }
+});
+function msPoints(map, d) { return new MsPoints(d); }
+
 function msPopup(a, i) {
   var h = '<b>' + msFormat(a.title[i]) + '</b><table>';
   for (var c = 0; c < a.names.length; c++) {
@@ -179,28 +255,7 @@ class PointLayer(_PayloadLayer):
 
     _template = Template("""
 {% macro script(this, kwargs) %}
-var {{ this.get_name() }} = (function () {
-  var d = {{ this.payload }};
-  var renderer = msCanvas({{ this._parent.get_name() }});
-  var group = L.featureGroup();
-  var r = d.r, n = d.x.length;
-  for (var i = 0; i < n; i++) {
-    var col = d.palette[d.k[i]];
-    var m = L.circleMarker([d.y[i], d.x[i]], d.ring ?
-      {renderer: renderer, radius: r.length ? r[i] : r, color: col, weight: 3.5,
-       fillColor: '#ffffff', fillOpacity: 0.9} :
-      {renderer: renderer, radius: r.length ? r[i] : r, color: '#333333', weight: 0.7,
-       fillColor: col, fillOpacity: 0.85});
-    m._msi = i;
-    group.addLayer(m);
-  }
-  // one handler for the whole layer instead of a popup bound to each marker
-  group.on('click', function (e) {
-    L.popup({maxWidth: 380}).setLatLng(e.layer.getLatLng())
-      .setContent(msPopup(d.a, e.layer._msi)).openOn({{ this._parent.get_name() }});
-  });
-  return group;
-})();
+var {{ this.get_name() }} = msPoints({{ this._parent.get_name() }}, {{ this.payload }});
 {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
 {% endmacro %}
 """)
