@@ -13,7 +13,7 @@ from affine import Affine
 
 from ..errors import CRSError
 
-__all__ = ["Raster", "read_raster"]
+__all__ = ["Raster", "clip_raster", "read_raster"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,34 @@ def read_raster(path: str | os.PathLike, *, band: int = 1, crs: object = None) -
         out_crs = pyproj.CRS.from_user_input(file_crs.to_wkt())
     data = np.ma.masked_invalid(data)
     return Raster(data=data, transform=transform, crs=out_crs, nodata=nodata, source=path.name)
+
+
+def clip_raster(raster: Raster, polygons) -> Raster:
+    """A copy of *raster* with cells whose centre lies outside *polygons* masked.
+
+    Parameters
+    ----------
+    raster : Raster
+    polygons : GeoDataFrame or GeoSeries
+        In the raster's CRS (reprojected if needed).
+
+    Examples
+    --------
+    >>> import minespace as ms, numpy as np, shapely, geopandas as gpd, pyproj
+    >>> from rasterio.transform import from_origin
+    >>> r = ms.io.Raster(np.ma.masked_invalid(np.ones((2, 2))), from_origin(0, 2, 1, 1),
+    ...                  pyproj.CRS(32645), None)
+    >>> half = gpd.GeoSeries([shapely.box(0, 0, 1, 2)], crs=32645)
+    >>> int(ms.io.clip_raster(r, half).data.count())
+    2
+    """
+    from rasterio.features import geometry_mask
+
+    geoms = polygons.geometry if hasattr(polygons, "geometry") else polygons
+    if geoms.crs is not None and geoms.crs != raster.crs:
+        geoms = geoms.to_crs(raster.crs)
+    outside = geometry_mask(list(geoms.values), out_shape=raster.shape,
+                            transform=raster.transform)
+    data = np.ma.array(raster.data.filled(np.nan), mask=raster.data.mask | outside)
+    return Raster(data=data, transform=raster.transform, crs=raster.crs, nodata=raster.nodata,
+                  source=raster.source)

@@ -88,6 +88,8 @@ class AccessibilityConfig:
     beta: float = 0.05
     decay: str = "exponential"
     speeds: dict[str, float] = field(default_factory=dict)
+    raster_cell_m: float = 1000.0
+    offroad_speed_kmh: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
         beta=acc.positive("beta", 0.05),
         decay=acc.get("decay", (str,), "exponential", allowed=DECAYS),
         speeds={str(k): float(v) for k, v in acc.get("speeds", (dict,), {}).items()},
+        raster_cell_m=acc.positive("raster_cell_m", 1000.0),
+        offroad_speed_kmh=acc.positive("offroad_speed_kmh", 10.0),
     )
     acc.finish()
     for k, v in accessibility.speeds.items():

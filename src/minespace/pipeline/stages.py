@@ -159,6 +159,7 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
 
 def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     from .. import accessibility as acc
+    from ..io.raster import clip_raster
 
     loaded = inputs["load"]
     territories = inputs["territories"]["territories"]
@@ -171,7 +172,16 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     cost = acc.travel_time_matrix(territories, aggl, network,
                                   access_speed_kmh=ac.access_speed_kmh)
     out = acc.hansen_potential(out, aggl, beta=ac.beta, decay=ac.decay, cost=cost)
-    return {"accessibility": out}
+    # raster travel time: corridors burnt into an off-road friction grid over the study area
+    friction = acc.friction_surface(corridors, cell_m=ac.raster_cell_m,
+                                    bounds=tuple(loaded["boundary"].total_bounds),
+                                    offroad_speed_kmh=ac.offroad_speed_kmh,
+                                    speeds_kmh=ac.speeds or None)
+    minutes = clip_raster(acc.travel_time_raster(friction, aggl), loaded["boundary"])
+    out = acc.zonal_travel_time(out, minutes)
+    (workdir / "rasters").mkdir(parents=True, exist_ok=True)
+    path = acc.write_geotiff(minutes, workdir / "rasters" / "travel_time_min.tif")
+    return {"accessibility": out, "travel_time_raster": path}
 
 
 # -- clusters ----------------------------------------------------------------------------------
@@ -202,7 +212,9 @@ def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     conc = inputs["concentration"]["concentration"]
     acc = inputs["accessibility"]["accessibility"]
     territories = conc.join(acc[acc.columns.difference(conc.columns)])
-    rasters = {"Deposit density (per km²)": read_raster(inputs["concentration"]["density_raster"])}
+    rasters = {"Deposit density (per km²)": read_raster(inputs["concentration"]["density_raster"]),
+               "Travel time to a town (min, raster)":
+                   read_raster(inputs["accessibility"]["travel_time_raster"])}
     metric = config.maps.metric or config.concentration.weight or "count"
     candidates = inputs["clusters"]["candidates"]
     m = cluster_map(region, territories=territories, metric=metric, candidates=candidates,
