@@ -95,6 +95,35 @@ def test_assign_matches_geopandas_sjoin(make, clip):
     assert "territory_id" not in deps.columns
 
 
+@pytest.mark.parametrize("make", [T.hex_grid, T.square_grid])
+def test_assign_chunked_grid_path_matches_sjoin(make, monkeypatch):
+    """Several binning chunks, points far off the grid, NaN and empty geometries."""
+    monkeypatch.setattr(T, "_BIN_CHUNK", 257)  # many chunks, the last one partial
+    terr = make(_boundary(L_SHAPE), cell_km=1.5)
+    assert terr["grid_clipped"].any() and not terr["grid_clipped"].all()
+    deps = _points(2000, seed=7)
+    geoms = np.asarray(deps.geometry.values).copy()
+    geoms[3] = shapely.Point(-1e12, 1e12)  # far outside the grid's bounding box
+    geoms[4] = shapely.Point(1e300, -1e300)
+    geoms[5] = None
+    geoms[6] = shapely.from_wkt("POINT EMPTY")
+    deps = deps.set_geometry(gpd.GeoSeries(geoms, index=deps.index, crs=CRS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeaturesDroppedWarning)
+        out = T.assign_deposits(terr, deps)
+    joined = gpd.sjoin(deps, terr[["geometry"]], predicate="intersects", how="left")
+    joined = joined[~joined.index.duplicated()]  # points on shared edges: any one cell
+    got = out["territory_id"].astype(object)
+    exp = joined["territory_id"].reindex(deps.index)
+    assert got.isna().tolist() == exp.isna().tolist()
+    assert got.iloc[3:7].isna().all()
+    # where sjoin found several cells (shared edges) ours must be one of them
+    pairs = set(zip(joined.index, joined["territory_id"], strict=True)) | set(
+        gpd.sjoin(deps, terr[["geometry"]], predicate="intersects")["territory_id"]
+        .items())
+    assert all((i, t) in pairs for i, t in got.dropna().items())
+
+
 def test_assign_polygons_fallback_equals_grid_path():
     terr = T.hex_grid(_boundary(L_SHAPE), cell_km=2.5)
     plain = T.from_polygons(terr[["geometry"]])

@@ -303,7 +303,8 @@ def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
     if len(territories) == 0 or grid.get("crs") != territories.crs:
         return None
     sample = np.unique(np.linspace(0, len(territories) - 1, 64).astype(np.int64))
-    rep = territories[["rep_x", "rep_y"]].to_numpy(float)[sample]
+    rep = np.column_stack([territories["rep_x"].to_numpy(float)[sample],
+                           territories["rep_y"].to_numpy(float)[sample]])
     col, row = _bin_points(rep[:, 0], rep[:, 1], grid)
     ok = (col == territories["grid_col"].to_numpy()[sample]) & (
         row == territories["grid_row"].to_numpy()[sample])
@@ -314,23 +315,63 @@ def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
 
 def _bin_points(x: np.ndarray, y: np.ndarray, grid: dict) -> tuple[np.ndarray, np.ndarray]:
     """Grid (col, row) of each point by arithmetic (square floor or hex cube rounding)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    col, row = np.empty(len(x)), np.empty(len(x))
+    _bin_into(x, y, grid, col, row, *(np.empty(len(x)) for _ in range(3)))
+    return col, row
+
+
+def _bin_into(x: np.ndarray, y: np.ndarray, grid: dict, col: np.ndarray, row: np.ndarray,
+              t1: np.ndarray, t2: np.ndarray, t3: np.ndarray) -> None:
+    """Write the grid (col, row) of the points into *col*, *row* (float arrays).
+
+    Works in place in the caller's buffers (*t1*–*t3* are scratch space of the
+    same length) so that a chunked caller allocates nothing per chunk.
+    Squares: ``floor(x / s)``. Hexagons: axial (q, r) = cube rounding of the
+    fractional coordinates q = (√3/3·x − y/3)/R, r = (2/3·y)/R, where the
+    component with the largest rounding error is recomputed from the other two
+    (only one of q, r can change, so only the test on q then on r is needed).
+    """
     size = grid["size_m"]
     ox, oy = grid.get("origin", (0.0, 0.0))
-    x = x - ox
-    y = y - oy
+    np.subtract(x, ox, out=t1)
+    np.subtract(y, oy, out=t2)
     if grid["kind"] == "square":
-        return np.floor(x / size), np.floor(y / size)
+        np.floor(np.divide(t1, size, out=col), out=col)
+        np.floor(np.divide(t2, size, out=row), out=row)
+        return
     radius = size / _SQRT3
-    q = (_SQRT3 / 3.0 * x - y / 3.0) / radius
-    r = (2.0 / 3.0 * y) / radius
-    s = -q - r
-    rq, rr, rs = np.round(q), np.round(r), np.round(s)
-    dq, dr, ds = np.abs(rq - q), np.abs(rr - r), np.abs(rs - s)
-    fix_q = (dq > dr) & (dq > ds)
-    fix_r = ~fix_q & (dr > ds)
-    rq = np.where(fix_q, -rr - rs, rq)
-    rr = np.where(fix_r, -rq - rs, rr)
-    return rq, rr
+    # fractional q -> col, r -> row, s -> t3 (same arithmetic as the textbook formula)
+    np.multiply(t1, _SQRT3 / 3.0, out=col)
+    np.divide(t2, 3.0, out=t3)
+    np.subtract(col, t3, out=col)
+    np.divide(col, radius, out=col)           # q
+    np.multiply(t2, 2.0 / 3.0, out=row)
+    np.divide(row, radius, out=row)           # r
+    np.add(col, row, out=t3)
+    np.negative(t3, out=t3)                   # s = -q - r
+    # rounded values -> t1, t2 and rs; rounding errors (dq, dr, ds) -> col, row, t3
+    np.rint(col, out=t1)
+    np.rint(row, out=t2)
+    rs = np.rint(t3)
+    np.subtract(t1, col, out=col)
+    np.abs(col, out=col)
+    np.subtract(t2, row, out=row)
+    np.abs(row, out=row)
+    np.subtract(rs, t3, out=t3)
+    np.abs(t3, out=t3)
+    fix_q = col > row
+    fix_q &= col > t3
+    fix_r = row > t3
+    fix_r &= ~fix_q
+    # q = -r - s where q had the largest error; then r = -q - s where r had it
+    np.add(t2, rs, out=col)
+    np.negative(col, out=col)
+    np.copyto(col, t1, where=~fix_q)
+    np.add(col, rs, out=row)
+    np.negative(row, out=row)
+    np.copyto(row, t2, where=~fix_r)
 
 
 def _cell_lookup(cols: np.ndarray, rows: np.ndarray):
@@ -342,30 +383,57 @@ def _cell_lookup(cols: np.ndarray, rows: np.ndarray):
     return table, c0, r0
 
 
-def _positions_grid(territories: gpd.GeoDataFrame, xy: np.ndarray, grid: dict) -> np.ndarray:
-    """Territory position of each point (-1 outside) using grid arithmetic."""
+_BIN_CHUNK = 65_536  # points per chunk: the scratch arrays stay in cache
+
+
+def _positions_grid(territories: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray,
+                    grid: dict) -> np.ndarray:
+    """Territory position of each point (-1 outside) using grid arithmetic.
+
+    Points are binned in chunks into preallocated buffers; only points whose
+    cell is cut by the boundary (``grid_clipped``) get an exact
+    point-in-polygon test (:func:`shapely.intersects_xy`, vectorised, so a
+    point on the boundary counts as inside).
+    """
     cols = territories["grid_col"].to_numpy(np.int64)
     rows = territories["grid_row"].to_numpy(np.int64)
-    pos = np.full(len(xy), -1, dtype=np.int64)
-    if len(cols) == 0:
+    n = len(x)
+    pos = np.full(n, -1, dtype=np.int64)
+    if len(cols) == 0 or n == 0:
         return pos
     table, c0, r0 = _cell_lookup(cols, rows)
     nr, nc = table.shape
-    bc, br = _bin_points(xy[:, 0], xy[:, 1], grid)
-    # one bounds check on unsigned offsets; NaN coordinates fall outside
-    bounds = np.array([c0, r0, nc, nr], dtype=float)
-    with np.errstate(invalid="ignore"):
-        ok = ((bc - bounds[0]) < bounds[2]) & ((br - bounds[1]) < bounds[3])
-        ok &= (bc >= bounds[0]) & (br >= bounds[1])
-    flat = table.ravel()
-    pos[ok] = flat[(br[ok] - r0).astype(np.int64) * nc + (bc[ok] - c0).astype(np.int64)]
+    # pad the table with a -1 border so out-of-range cells need no separate test
+    flat = np.full((nr + 2) * (nc + 2), -1, dtype=np.int64)
+    flat.reshape(nr + 2, nc + 2)[1:-1, 1:-1] = table
+    size = min(n, _BIN_CHUNK)
+    col, row, t1, t2, t3 = (np.empty(size) for _ in range(5))
+    for start in range(0, n, size):  # loop over chunks of points, vectorised inside
+        stop = min(n, start + size)
+        m = stop - start
+        bc, br = col[:m], row[:m]
+        _bin_into(x[start:stop], y[start:stop], grid, bc, br, t1[:m], t2[:m], t3[:m])
+        # shift into the padded table and clamp to its -1 border: cells off the grid
+        # land on the border; fmax/fmin also send NaN (no coordinates) to the border
+        np.subtract(bc, c0 - 1, out=bc)
+        np.subtract(br, r0 - 1, out=br)
+        np.fmin(np.fmax(bc, 0.0, out=bc), nc + 1, out=bc)
+        np.fmin(np.fmax(br, 0.0, out=br), nr + 1, out=br)
+        idx = br.astype(np.int64)
+        idx *= nc + 2
+        idx += bc.astype(np.int64)
+        pos[start:stop] = flat[idx]
     # points in cells cut by the boundary: exact test against the clipped cell
     clipped = territories["grid_clipped"].to_numpy(bool)
-    check = np.flatnonzero((pos >= 0) & clipped[np.maximum(pos, 0)])
-    if check.size:
-        geoms = np.asarray(territories.geometry.values)[pos[check]]
-        inside = shapely.intersects_xy(geoms, xy[check, 0], xy[check, 1])
-        pos[check[~inside]] = -1
+    if clipped.any():
+        clipped = np.r_[clipped, False]  # position -1 -> "not clipped"
+        check = np.flatnonzero(clipped[pos])
+        if check.size:
+            geoms = np.asarray(territories.geometry.values)
+            cells, inverse = np.unique(pos[check], return_inverse=True)
+            shapely.prepare(geoms[cells])
+            inside = shapely.intersects_xy(geoms[cells][inverse], x[check], y[check])
+            pos[check[~inside]] = -1
     return pos
 
 
@@ -436,27 +504,35 @@ def assign_deposits(territories: gpd.GeoDataFrame,
     require_metric_crs(territories, "territories.assign_deposits")
     require_same_crs("territories.assign_deposits", territories=territories, deposits=deposits)
     geoms = np.asarray(deposits.geometry.values)
-    xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)])  # NaN if not a point
-    odd = np.flatnonzero(np.isnan(xy[:, 0]))
+    try:
+        x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN if not a point
+    except shapely.errors.GEOSException:  # GEOS refuses x/y of an empty point
+        nonempty = np.where(shapely.is_empty(geoms), None, geoms)
+        x, y = shapely.get_x(nonempty), shapely.get_y(nonempty)
+    odd = np.flatnonzero(np.isnan(x))
     points = geoms
     if odd.size:  # missing, empty or non-point geometries
         g = geoms[odd]
         usable = ~(shapely.is_missing(g) | shapely.is_empty(g))
         rep = shapely.point_on_surface(g[usable])
-        xy[odd[usable]] = np.column_stack([shapely.get_x(rep), shapely.get_y(rep)])
+        x[odd[usable]] = shapely.get_x(rep)
+        y[odd[usable]] = shapely.get_y(rep)
         points = geoms.copy()
         points[odd[usable]] = rep
-    ok = np.isfinite(xy).all(axis=1)
     grid = _grid_info(territories)
     if grid is not None:
-        pos = _positions_grid(territories, xy, grid)
+        pos = _positions_grid(territories, x, y, grid)
     else:
+        ok = np.isfinite(x) & np.isfinite(y)
         pos = np.full(len(geoms), -1, dtype=np.int64)
         if ok.any():
             pos[ok] = _positions_tree(territories, points[ok])
+    ids = territories.index
+    categories = ids if ids.is_unique else pd.Index(ids.unique())
+    codes = pos.astype(np.int32) if len(categories) < 2**31 - 1 else pos
     out = deposits.copy()
-    out["territory_id"] = pd.Categorical.from_codes(
-        pos, categories=pd.Index(territories.index.unique()))
+    out["territory_id"] = pd.Categorical.from_codes(codes, categories=categories,
+                                                    validate=False)
     n_out = int((pos < 0).sum())
     if n_out:
         warnings.warn(
