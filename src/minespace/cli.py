@@ -99,7 +99,7 @@ CONFIG_ARG = click.argument("config", type=click.Path(path_type=Path),
 @CONFIG_ARG
 @click.option("--force", is_flag=True, help="Rerun every stage.")
 @click.option("--only", metavar="STAGE", help="Run only this stage "
-              "(load, territories, concentration, accessibility, maps).")
+              "(load, territories, concentration, accessibility, clusters, maps).")
 @click.pass_context
 def build(ctx: click.Context, config: Path, force: bool, only: str | None) -> None:
     """Regenerate the processed layers described by CONFIG (default: minespace.toml)."""

@@ -36,9 +36,11 @@ class Problem:
     ----------
     source : str
         File name (or ``"<GeoDataFrame>"`` for in-memory input).
-    row : object or None
-        Feature id or 0-based row number; ``None`` when the problem concerns the
-        whole layer (a missing column, no CRS).
+    row : str or None
+        Where: ``"feature 3 (id 'M0215')"`` (vector files, 0-based), ``"line 7"``
+        (CSV, header = line 1) or ``"row 2"`` (frames), several joined by commas for
+        duplicates; ``None`` when the problem concerns the whole layer (a missing
+        column, no CRS).
     column : str or None
         Column concerned, ``"geometry"`` for geometry problems.
     message : str

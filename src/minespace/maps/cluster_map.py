@@ -167,7 +167,9 @@ def cluster_map(
     hotspot_column : str
         Column of *territories* with ``"hot"``/``"cold"`` labels, if present.
     rasters : dict of str to Raster, optional
-        Named rasters (kernel density, travel time) drawn as image overlays.
+        Named rasters drawn as image overlays: :class:`~minespace.io.Raster` (e.g. from
+        :func:`~minespace.read_raster` or raster travel time) or a kernel-density grid
+        (:func:`minespace.density.kernel_density`).
     deposits_by, size_by : str
         Deposit colour and size columns.
     projects : bool
@@ -344,10 +346,25 @@ def _hotspots(m, territories: gpd.GeoDataFrame, column: str) -> str:
                                                     ("cold spot", HOTSPOT_COLORS["cold"])])
 
 
-def _raster(m, name: str, raster: Raster, cmap: str = "magma_r") -> str:
+def _as_raster(obj) -> Raster:
+    """A :class:`Raster` from a Raster or any grid with ``values``/``transform``/``crs``
+    (e.g. :class:`minespace.density.DensityGrid`)."""
+    if isinstance(obj, Raster):
+        return obj
+    if all(hasattr(obj, a) for a in ("values", "transform", "crs")):
+        import pyproj
+
+        return Raster(data=np.ma.masked_invalid(np.asarray(obj.values, dtype=float)),
+                      transform=obj.transform, crs=pyproj.CRS.from_user_input(obj.crs),
+                      nodata=None, source=type(obj).__name__)
+    raise TypeError(f"rasters values must be Raster or grid objects, not {type(obj).__name__}")
+
+
+def _raster(m, name: str, raster, cmap: str = "magma_r") -> str:
     import rasterio
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+    raster = _as_raster(raster)
     src = raster.data.filled(np.nan).astype("float32")
     h, w = src.shape
     left, bottom, right, top = raster.bounds

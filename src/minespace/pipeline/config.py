@@ -79,6 +79,7 @@ class ConcentrationConfig:
     weight: str | None = None
     permutations: int = 999
     random_state: int = 0
+    hotspot_band_km: float | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,9 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     if permutations < 0:
         raise ConfigError("concentration.permutations", permutations, allowed="an integer >= 0")
     random_state = con.get("random_state", (int,), 0)
+    band = con.get("hotspot_band_km", (int, float), None)
+    if band is not None and not band > 0:
+        raise ConfigError("concentration.hotspot_band_km", band, allowed="a distance in km > 0")
     con.finish()
 
     acc = _Section(data.get("accessibility", {}), "accessibility")
@@ -335,7 +339,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                   territories=territories,
                   concentration=ConcentrationConfig(by=by, weight=weight,
                                                     permutations=permutations,
-                                                    random_state=random_state),
+                                                    random_state=random_state,
+                                                    hotspot_band_km=band),
                   accessibility=accessibility, clusters=clusters, maps=maps, source=source)
 
 

@@ -147,7 +147,12 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     out = con.specialization(out, inside, by=by, weight=cc.weight)
     table = con.concentration(territories, inside, by=by, weight=cc.weight)
     measure = cc.weight if cc.weight is not None else "count"
-    out = hotspots.getis_ord(out, measure, permutations=cc.permutations,
+    # Gi* over a distance band (default three cell widths for generated grids): with
+    # sparse deposits, first-order contiguity has too little power once FDR is applied
+    band = cc.hotspot_band_km or (3 * config.territories.cell_km
+                                  if config.territories.kind != "polygons" else None)
+    w = terr.distance_band(out, distance_km=band) if band else None
+    out = hotspots.getis_ord(out, measure, w=w, permutations=cc.permutations,
                              random_state=cc.random_state)
     grid = density.kernel_density(inside, weight=cc.weight, mask=inputs["load"]["boundary"])
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
