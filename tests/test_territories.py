@@ -136,6 +136,37 @@ def test_assign_polygons_fallback_equals_grid_path():
     assert a.astype(object).fillna("-").tolist() == b.astype(object).fillna("-").tolist()
 
 
+def test_assign_arbitrary_polygons_matches_sjoin_first_match():
+    """Holes, a multipolygon, overlaps and points on boundaries vs geopandas sjoin."""
+    ring = box(0, 0, 10_000, 10_000).difference(box(3000, 3000, 7000, 7000))  # with a hole
+    multi = shapely.MultiPolygon([box(3500, 3500, 4500, 4500), box(12_000, 0, 14_000, 2000)])
+    overlap = box(8000, 8000, 13_000, 13_000)  # overlaps the first polygon
+    tri = Polygon([(15_000, 0), (20_000, 0), (15_000, 5000)])
+    polys = gpd.GeoDataFrame({"name": ["ring", "multi", "overlap", "tri"]},
+                             geometry=[ring, multi, overlap, tri], crs=CRS)
+    terr = T.from_polygons(polys, id="name")
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(-1000, 21_000, (4000, 2))
+    edge = np.array([[0, 5000], [3000, 5000], [10_000, 9000], [8000, 8000], [15_000, 2500],
+                     [17_500, 2500], [12_000, 1000], [5000, 7000]], float)  # on boundaries
+    xy = np.r_[xy, edge]
+    deps = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeaturesDroppedWarning)
+        out = T.assign_deposits(terr, deps)
+    joined = gpd.sjoin(deps, terr[["geometry"]], predicate="intersects", how="left")
+    rank = {t: k for k, t in enumerate(terr.index)}
+    joined["rank"] = joined["territory_id"].map(rank)
+    first = joined.sort_values("rank").groupby(level=0)["territory_id"].first()
+    expected = first.reindex(deps.index)  # missing when outside every polygon
+    got = out["territory_id"].astype(object)
+    assert got.isna().tolist() == expected.isna().tolist()
+    both = expected.notna()
+    assert (got[both] == expected[both]).all()
+    assert got.iloc[-8:].notna().all()  # boundary points count as inside
+    assert (got == "overlap").any() and (got == "multi").any()
+
+
 def test_assign_all_inside_no_warning_and_missing_geometry():
     terr = T.square_grid(_boundary(box(0, 0, 2000, 2000)), cell_km=1)
     deps = gpd.GeoDataFrame({"k": [1, 2, 3]}, geometry=[shapely.Point(100, 100),

@@ -437,19 +437,29 @@ def _positions_grid(territories: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray,
     return pos
 
 
-def _positions_tree(territories: gpd.GeoDataFrame, points: np.ndarray) -> np.ndarray:
+def _positions_tree(territories: gpd.GeoDataFrame, points: np.ndarray, x: np.ndarray,
+                    y: np.ndarray) -> np.ndarray:
     """Territory position of each point (-1 outside) with an STRtree query.
 
-    A point on a shared edge, or in overlapping territories, goes to the first
-    territory in row order.
+    A point on a territory's boundary counts as inside it; a point on a shared
+    edge, or in overlapping territories, goes to the first territory in row
+    order. The STRtree is built on the points and queried once with all
+    polygons for bounding-box candidates; the exact test then runs on the
+    candidate pairs with :func:`shapely.intersects_xy` against prepared
+    polygons (one vectorised call; no geometry objects are created).
     """
     n_poly = len(territories)
-    # tree on the points, queried with the (prepared) polygons: faster than the reverse
+    polys = np.asarray(territories.geometry.values)
     tree = shapely.STRtree(points)
-    poly_idx, pt_idx = tree.query(np.asarray(territories.geometry.values),
-                                  predicate="intersects")
+    poly_idx, pt_idx = tree.query(polys)  # bounding-box candidates, no predicate
+    was_prepared = shapely.is_prepared(polys)
+    shapely.prepare(polys)
+    try:
+        inside = shapely.intersects_xy(polys[poly_idx], x[pt_idx], y[pt_idx])
+    finally:
+        shapely.destroy_prepared(polys[~was_prepared])  # leave the caller's objects as found
     pos = np.full(len(points), n_poly, dtype=np.int64)
-    np.minimum.at(pos, pt_idx, poly_idx)
+    np.minimum.at(pos, pt_idx[inside], poly_idx[inside])
     pos[pos == n_poly] = -1
     return pos
 
@@ -526,7 +536,7 @@ def assign_deposits(territories: gpd.GeoDataFrame,
         ok = np.isfinite(x) & np.isfinite(y)
         pos = np.full(len(geoms), -1, dtype=np.int64)
         if ok.any():
-            pos[ok] = _positions_tree(territories, points[ok])
+            pos[ok] = _positions_tree(territories, points[ok], x[ok], y[ok])
     ids = territories.index
     categories = ids if ids.is_unique else pd.Index(ids.unique())
     codes = pos.astype(np.int32) if len(categories) < 2**31 - 1 else pos
