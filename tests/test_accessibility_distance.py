@@ -137,3 +137,41 @@ def test_segment_index_exact_in_every_pass(k):
     np.testing.assert_allclose(shapely.distance(shapely.points(proj), lines[line]), 0,
                                atol=1e-6)
     np.testing.assert_allclose(np.hypot(*(xy - proj).T), dist, atol=1e-9)
+
+
+def test_grid_pruned_path_exact_many_points_few_lines():
+    """Many points against few segments take the grid-pruned search; it must equal
+    shapely's distance, including multi-lines, a zero-length segment and exact ties."""
+    import shapely
+
+    from minespace.accessibility.distance import _grid_ok, _PointGrid, _segments
+
+    rng = np.random.default_rng(3)
+    lines = list(shapely.linestrings(rng.uniform(0, 1e5, (12, 4, 2))))
+    lines.append(shapely.multilinestrings([[(0, 0), (0, 5e4)], [(6e4, 6e4), (9e4, 9e4)]]))
+    lines.append(LineString([(5e4, 5e4), (5e4, 5e4), (5e4, 7e4)]))   # repeated vertex
+    lines.append(LineString([(2e4, -1e4), (2e4, 1.1e5)]))            # x = 20 km ...
+    lines.append(LineString([(4e4, -1e4), (4e4, 1.1e5)]))            # ... and x = 40 km
+    xy = np.vstack([rng.uniform(-2e4, 1.2e5, (6000, 2)),
+                    np.c_[np.full(50, 3e4), rng.uniform(0, 1e5, 50)]])  # equidistant: ties
+    kinds = np.array(["rail", "road_trunk"] * 8)
+    layer = gpd.GeoDataFrame({"kind": kinds}, geometry=lines, crs=CRS)
+    pts = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=CRS)
+    a, _, _ = _segments(np.asarray(layer.geometry.array))
+    assert _grid_ok(len(xy), len(a))
+    out = corridor_distances(pts, layer)
+    full = shapely.distance(shapely.points(xy)[:, None], np.asarray(lines)[None, :])
+    for k in ("rail", "road_trunk"):
+        np.testing.assert_allclose(out[f"dist_{k}_km"] * 1000, full[:, kinds == k].min(1),
+                                   rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out["dist_corridor_km"] * 1000, full.min(1), rtol=0, atol=1e-6)
+    # ties (points on x = 30 km, 10 km from both verticals) go to the lowest line
+    best = np.where(np.isclose(full, full.min(1, keepdims=True), rtol=0, atol=1e-6),
+                    np.arange(full.shape[1]), 99).min(1)
+    np.testing.assert_array_equal(out["nearest_corridor_id"].to_numpy(dtype=int), best)
+    # closest points lie on the chosen segment at the reported distance
+    seg = _segments(np.asarray(lines), None)
+    line, dist, proj = _PointGrid(xy, 500).nearest(*seg)
+    np.testing.assert_allclose(np.hypot(*(xy - proj).T), dist, atol=1e-9)
+    np.testing.assert_allclose(shapely.distance(shapely.points(proj), np.asarray(lines)[line]),
+                               0, atol=1e-6)

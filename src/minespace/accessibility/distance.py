@@ -24,14 +24,33 @@ def _segments(lines: np.ndarray, max_len: float | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two-point segments of (multi)lines: start (n, 2), end (n, 2), owner line position.
 
-    With *max_len*, longer segments are first split (``shapely.segmentize``).
+    With *max_len*, longer segments are split into ceil(L / max_len) equal collinear
+    pieces (numpy arithmetic, no new geometries).
     """
-    if max_len is not None:
-        lines = shapely.segmentize(lines, max_len)
-    parts, part_owner = shapely.get_parts(lines, return_index=True)
-    coords, part = shapely.get_coordinates(parts, return_index=True)
+    types = shapely.get_type_id(lines)
+    if (types == 1).all():              # plain LineStrings: no get_parts needed
+        coords, part = shapely.get_coordinates(lines, return_index=True)
+        part_owner = None
+    else:
+        parts, part_owner = shapely.get_parts(lines, return_index=True)
+        coords, part = shapely.get_coordinates(parts, return_index=True)
     same = part[:-1] == part[1:]
-    return coords[:-1][same], coords[1:][same], part_owner[part[:-1][same]]
+    a, b, owner = coords[:-1][same], coords[1:][same], part[:-1][same]
+    if part_owner is not None:
+        owner = part_owner[owner]
+    if max_len is not None and len(a):
+        n_sub = np.maximum(np.ceil(np.hypot(*(b - a).T) / max_len), 1).astype(np.int64)
+        if (n_sub > 1).any():
+            seg = np.repeat(np.arange(len(a)), n_sub)
+            first = np.repeat(np.cumsum(n_sub) - n_sub, n_sub)
+            j = (np.arange(len(seg)) - first).astype(float)
+            t0, t1 = j / n_sub[seg], (j + 1) / n_sub[seg]
+            d = b - a
+            last = j + 1 == n_sub[seg]
+            new_b = a[seg] + t1[:, None] * d[seg]
+            new_b[last] = b[seg[last]]          # keep the exact end vertex
+            a, b, owner = a[seg] + t0[:, None] * d[seg], new_b, owner[seg]
+    return a, b, owner
 
 
 def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray
@@ -103,13 +122,125 @@ class _SegmentIndex:
         return line, dist, proj
 
 
-def _nearest_line(xy: np.ndarray, lines: np.ndarray
+class _PointGrid:
+    """Points binned on a square grid of about *n_cells* occupied cells (for
+    :meth:`nearest`); build once, query against several segment sets."""
+
+    def __init__(self, xy: np.ndarray, n_cells: int) -> None:
+        self.xy = np.asarray(xy, float)
+        n = len(self.xy)
+        lo = self.xy.min(axis=0) if n else np.zeros(2)
+        span = np.maximum((self.xy.max(axis=0) if n else lo) - lo, 1e-9)
+        cell = max(float(np.sqrt(span[0] * span[1] / max(n_cells, 1))),
+                   float(span.max()) / 4096, 1e-6)
+        nx_, ny_ = int(span[0] // cell) + 1, int(span[1] // cell) + 1
+        ci = np.minimum(((self.xy[:, 0] - lo[0]) // cell).astype(np.int64), nx_ - 1)
+        cj = np.minimum(((self.xy[:, 1] - lo[1]) // cell).astype(np.int64), ny_ - 1)
+        key = ci * ny_ + cj
+        self.order = np.argsort(key, kind="stable")
+        cells, self.start, self.count = np.unique(key[self.order], return_index=True,
+                                                  return_counts=True)
+        self.centre = lo + (np.stack([cells // ny_, cells % ny_], axis=1) + 0.5) * cell
+        # half-diagonal, padded for rounding
+        self.r = cell * np.sqrt(0.5) * (1 + 1e-9) + 1e-9 * float(span.max())
+        self.px, self.py = self.xy[:, 0], self.xy[:, 1]
+
+    def nearest(self, a: np.ndarray, b: np.ndarray, owner: np.ndarray, *,
+                chunk: int = 4_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact nearest segment (a → b) of every point: (owner, distance, closest point).
+
+        For a cell with centre c and half-diagonal r, each of its points p has
+        |d(p, s) − d(c, s)| ≤ r for every segment s (triangle inequality), so only
+        segments with d(c, s) ≤ min_s' d(c, s') + 2r can be nearest to one of its
+        points. Those (point, candidate) pairs are evaluated exactly, in memory
+        chunks of about *chunk* pairs. Ties go to the lowest owner.
+        """
+        n = len(self.xy)
+        line = np.zeros(n, np.int64)
+        dist = np.full(n, np.inf)
+        proj = np.zeros((n, 2))
+        if n == 0 or len(a) == 0:
+            return line, dist, proj
+        ncell = len(self.centre)
+        ax, ay = a[:, 0], a[:, 1]
+        dx, dy = b[:, 0] - ax, b[:, 1] - ay
+        len2 = dx * dx + dy * dy
+        inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
+        step = max(1, chunk // len(a))
+        cand_cell, cand_seg = [], []
+        for c0 in range(0, ncell, step):    # memory chunks over cells, not rows
+            cx, cy = self.centre[c0:c0 + step, 0:1], self.centre[c0:c0 + step, 1:2]
+            ex, ey = cx - ax, cy - ay
+            t = np.clip((ex * dx + ey * dy) * inv, 0.0, 1.0)
+            ex -= t * dx
+            ey -= t * dy
+            d2 = ex * ex + ey * ey
+            dc = np.sqrt(d2, out=d2)
+            cc, ss = np.nonzero(dc <= dc.min(axis=1, keepdims=True) + 2 * self.r)
+            cand_cell.append(cc + c0)
+            cand_seg.append(ss)
+        cand_cell, cand_seg = np.concatenate(cand_cell), np.concatenate(cand_seg)
+        k = np.bincount(cand_cell, minlength=ncell)
+        cand_start = np.cumsum(k) - k
+        block = self.count * k              # (point, candidate) pairs per cell
+        ends = np.cumsum(block)
+        c0 = 0
+        while c0 < ncell:                   # memory chunks over cells, not rows
+            c1 = int(np.searchsorted(ends, (ends[c0 - 1] if c0 else 0) + chunk, "right"))
+            c1 = max(c1, c0 + 1)
+            blk = block[c0:c1]
+            e_cell = np.repeat(np.arange(c0, c1), blk)
+            j = np.arange(len(e_cell)) - np.repeat(np.cumsum(blk) - blk, blk)
+            kk = k[e_cell]
+            q = j % kk
+            pt = self.order[self.start[e_cell] + j // kk]
+            sg = cand_seg[cand_start[e_cell] + q]
+            ex, ey = self.px[pt] - ax[sg], self.py[pt] - ay[sg]
+            t = np.clip((ex * dx[sg] + ey * dy[sg]) * inv[sg], 0.0, 1.0)
+            ex -= t * dx[sg]
+            ey -= t * dy[sg]
+            d = np.sqrt(ex * ex + ey * ey)
+            g0 = np.flatnonzero(q == 0)     # each point's candidates are contiguous
+            best = np.minimum.reduceat(d, g0)
+            glen = np.diff(np.r_[g0, len(d)])
+            own = np.where(d == np.repeat(best, glen), owner[sg], np.iinfo(np.int64).max)
+            low = np.minimum.reduceat(own, g0)
+            hit = np.flatnonzero(own == np.repeat(low, glen))
+            grp = np.repeat(np.arange(len(g0)), glen)[hit]
+            first = hit[np.r_[True, grp[1:] != grp[:-1]]]
+            p = pt[g0]
+            line[p], dist[p] = low, best
+            sf = sg[first]
+            proj[p, 0] = ax[sf] + t[first] * dx[sf]
+            proj[p, 1] = ay[sf] + t[first] * dy[sf]
+            c0 = c1
+        return line, dist, proj
+
+
+def _grid_ok(n_points: int, n_segments: int) -> bool:
+    """Whether grid pruning suits: few segments for many points."""
+    return 0 < n_segments <= 5_000 and n_points >= 8 * n_segments
+
+
+def _grid_cells(n_points: int, n_segments: int) -> int:
+    return max(1, min(n_points // 24, 10_000_000 // max(n_segments, 1)))
+
+
+def _nearest_line(xy: np.ndarray, lines: np.ndarray, grid: _PointGrid | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest line to each point (see :class:`_SegmentIndex`)."""
+    """Nearest line to each point: grid pruning (:class:`_PointGrid`) when the lines
+    have few segments for the number of points, else :class:`_SegmentIndex`.
+    Both are exact, ties to the lowest line position."""
+    a, b, owner = _segments(lines)
+    if _grid_ok(len(xy), len(a)):
+        if grid is None:
+            grid = _PointGrid(xy, _grid_cells(len(xy), len(a)))
+        return grid.nearest(a, b, owner)
     return _SegmentIndex(lines).query(xy)
 
 
-def _nearest(points: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _nearest(points: np.ndarray, targets: np.ndarray, grid: _PointGrid | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest target of each point and the distance (CRS units).
 
     Ties are broken by the lowest target position. Empty *targets* give -1 / NaN.
@@ -121,7 +252,8 @@ def _nearest(points: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nd
     if n == 0 or len(targets) == 0:
         return idx, dist
     if np.isin(shapely.get_type_id(targets), (1, 5)).all():  # LineString, MultiLineString
-        line, d, _ = _nearest_line(shapely.get_coordinates(points), targets)
+        xy = grid.xy if grid is not None else shapely.get_coordinates(points)
+        line, d, _ = _nearest_line(xy, targets, grid)
         return line, d
     tree = shapely.STRtree(targets)
     (src, tgt), d = tree.query_nearest(points, all_matches=True, return_distance=True)
@@ -195,9 +327,15 @@ def corridor_distances(
     best_d = np.full(len(points), np.inf)
     idx = np.full(len(points), -1, dtype=np.int64)
     by_kind: dict[str, np.ndarray] = {}
+    grid = None     # points binned once for all kinds (few segments, many points)
+    if len(lines) and np.isin(shapely.get_type_id(lines), (1, 5)).all():
+        n_seg = int((shapely.get_num_coordinates(lines) - shapely.get_num_geometries(lines)
+                     ).sum())
+        if _grid_ok(len(points), n_seg):
+            grid = _PointGrid(shapely.get_coordinates(points), _grid_cells(len(points), n_seg))
     for k in present:  # loop over a handful of kinds, not rows
         of_kind = positions[kind.astype(str) == k]
-        i, d = _nearest(points, lines[of_kind])
+        i, d = _nearest(points, lines[of_kind], grid)
         by_kind[k] = d
         better = (d < best_d) | ((d == best_d) & (of_kind[i] < idx))
         best_d = np.where(better, d, best_d)
