@@ -171,3 +171,63 @@ def test_gi_star_normal_approximation_without_permutations():
     np.testing.assert_allclose(out["gi_star_p"], 2 * scipy.stats.norm.sf(np.abs(out["gi_star_z"])))
     # only t5 (z = 2.024, p = 0.043) is significant at 0.1 without FDR
     assert out["hotspot"].tolist() == ["not significant"] * 5 + ["hot"]
+
+
+def test_weights_read_from_dicts_equal_libpysal_sparse():
+    """_w_csr (no W.sparse cache) equals libpysal's own sparse matrix."""
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(0, 10_000, (60, 2))
+    ids = [int(k) * 7 + 3 for k in range(60)]  # integer ids
+    knn = libpysal.weights.KNN(pts, k=4, ids=ids, silence_warnings=True)
+    weights = {i: rng.uniform(0.5, 2.0, len(nb)).tolist() for i, nb in knn.neighbors.items()}
+    order = [ids[k] for k in rng.permutation(60)]  # id_order differs from the dict order
+
+    def make():
+        return libpysal.weights.W(knn.neighbors, weights, id_order=order,
+                                  silence_warnings=True)
+
+    fresh = make()
+    assert getattr(fresh, "_sparse", None) is None
+    mine = H._w_csr(fresh)
+    np.testing.assert_array_equal(mine.toarray(), make().sparse.toarray())
+    fresh.transform = "r"
+    ref = make()
+    ref.transform = "r"
+    np.testing.assert_array_equal(H._w_csr(fresh).toarray(), ref.sparse.toarray())
+    # a W whose sparse matrix is already built: reused, not modified
+    raw = make()
+    expected = raw.sparse.toarray()  # builds libpysal's cache
+    cached = H._w_csr(raw)
+    np.testing.assert_array_equal(cached.toarray(), expected)
+    cached.data[:] = -1.0
+    assert (raw.sparse.data > 0).all()
+
+
+def test_permutations_chunked_over_units_identical_and_cached_w(monkeypatch):
+    """Chunk size and the W.sparse cache do not change any statistic; esda agrees."""
+    terr = _grid(2)
+    y = terr["value"].to_numpy()
+    base = H.local_moran(terr, "value", w=T.contiguity(terr), permutations=199,
+                         random_state=5)
+    gi = H.getis_ord(terr, "value", w=T.contiguity(terr), permutations=199, random_state=5)
+    w_cached = T.contiguity(terr)
+    _ = w_cached.sparse  # libpysal's cached matrix: the other code path
+    monkeypatch.setattr(H, "_CHUNK_ELEMENTS", 1)  # one unit per chunk
+    small = H.local_moran(terr, "value", w=w_cached, permutations=199, random_state=5)
+    gi_small = H.getis_ord(terr, "value", w=w_cached, permutations=199, random_state=5)
+    for col in ("moran_i", "moran_lag", "moran_p", "lisa"):
+        assert base[col].tolist() == small[col].tolist()
+    for col in ("gi_star", "gi_star_z", "gi_star_p", "hotspot"):
+        assert gi[col].tolist() == gi_small[col].tolist()
+    w_cached.transform = "r"
+    ref = esda.Moran_Local(y, w_cached, transformation="r", permutations=199, seed=1,
+                           n_jobs=1, keep_simulations=True)
+    np.testing.assert_allclose(small["moran_i"], ref.Is, rtol=1e-10)
+    np.testing.assert_allclose(small["moran_lag"], w_cached.sparse @ (y - y.mean()),
+                               rtol=1e-10, atol=1e-12)
+    # two-sided folded p-values: independent Monte-Carlo estimates of the same p
+    p_ref = np.minimum(1.0, 2 * (np.minimum((ref.rlisas >= ref.Is[:, None]).sum(axis=1),
+                                            (ref.rlisas <= ref.Is[:, None]).sum(axis=1))
+                                 + 1) / 200)
+    diff = np.abs(small["moran_p"].to_numpy() - p_ref)
+    assert diff.mean() < 0.05

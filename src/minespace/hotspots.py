@@ -105,14 +105,50 @@ def _weights_matrix(territories: gpd.GeoDataFrame, w) -> sparse.csr_matrix:
     pos = pd.Index(ids).get_indexer(territories.index)
     if len(ids) != len(territories) or (pos < 0).any():
         raise ValueError("the ids of w must be exactly the territory ids (territories.index)")
-    mat = w.sparse.tocsr()
+    mat = _w_csr(w)
     if not np.array_equal(pos, np.arange(len(pos))):
         mat = mat[pos][:, pos].tocsr()
-    mat = mat.astype(float)  # a copy: w is never modified
+    if mat.dtype != np.float64:
+        mat = mat.astype(float)
     if mat.diagonal().any():
         mat.setdiag(0.0)
         mat.eliminate_zeros()
     mat.sort_indices()
+    return mat
+
+
+def _w_csr(w) -> sparse.csr_matrix:
+    """CSR matrix of a libpysal W in ``w.id_order``, built without ``w.sparse``.
+
+    ``W.sparse`` caches several per-unit Python structures on the W (id maps,
+    offset lists; ~30 MB for 100,000 units) that stay alive with it; reading the
+    ``neighbors``/``weights`` dicts directly needs only the flat arrays. An
+    already built ``w.sparse`` is reused (copied, so *w* is never modified).
+    """
+    from itertools import chain
+
+    cached = getattr(w, "_sparse", None)
+    if cached is not None:
+        return cached.tocsr(copy=True)
+    ids = list(w.id_order)
+    n = len(ids)
+    card = np.fromiter(map(len, map(w.neighbors.__getitem__, ids)), dtype=np.int64, count=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(card, out=indptr[1:])
+    nnz = int(indptr[-1])
+    # id -> position through a plain dict, streamed (no list of all neighbour ids)
+    position = dict(zip(ids, range(n), strict=True))
+    try:
+        indices = np.fromiter(
+            map(position.__getitem__, chain.from_iterable(map(w.neighbors.__getitem__, ids))),
+            dtype=np.int64, count=nnz)
+    except KeyError as err:
+        raise ValueError(f"w has a neighbour that is not among its ids: {err}") from None
+    del position
+    data = np.fromiter(chain.from_iterable(map(w.weights.__getitem__, ids)), dtype=float,
+                       count=nnz)
+    mat = sparse.csr_matrix((data, indices, indptr), shape=(n, n))
+    mat.sum_duplicates()
     return mat
 
 
@@ -150,21 +186,28 @@ def _permutation_counts(y: np.ndarray, mat: sparse.csr_matrix, lag_obs: np.ndarr
     if kmax == 0:
         return ge, le
     pids = _permuted_ids(n - 1, kmax, permutations, rng)
-    wpad = np.zeros((n, kmax))
-    slot = np.arange(mat.nnz) - np.repeat(mat.indptr[:-1], card)
-    wpad[np.repeat(np.arange(n), card), slot] = mat.data
     scale = np.abs(y).max() * np.abs(mat.data).sum() / max(n, 1) + 1e-300
-    eps = 1e-9 * (np.abs(lag_obs) + scale)
     chunk = max(1, _CHUNK_ELEMENTS // (permutations * kmax))
     # value of "other unit p" for unit i is y[p] if p < i else y[p + 1]: gather both once
     y_lo = y[pids]
     y_hi = y[np.minimum(pids + 1, n - 1)]
+    wpad = np.zeros((chunk, kmax))  # the chunk's weights, padded to kmax with zeros
+    slot_all = np.arange(kmax)
     for start in range(0, n, chunk):  # loop over chunks of units, vectorised inside
-        units = np.arange(start, min(n, start + chunk))
+        stop = min(n, start + chunk)
+        units = np.arange(start, stop)
+        m = stop - start
+        lo, hi = mat.indptr[start], mat.indptr[stop]
+        card = np.diff(mat.indptr[start:stop + 1])
+        wc = wpad[:m]
+        wc[:] = 0.0
+        wc[slot_all[None, :] < card[:, None]] = mat.data[lo:hi]  # row-major = CSR order
         vals = np.where(pids[None, :, :] < units[:, None, None], y_lo[None], y_hi[None])
-        sims = np.einsum("urk,uk->ur", vals, wpad[units])
-        ge[units] = (sims >= (lag_obs[units] - eps[units])[:, None]).sum(axis=1)
-        le[units] = (sims <= (lag_obs[units] + eps[units])[:, None]).sum(axis=1)
+        sims = np.einsum("urk,uk->ur", vals, wc)
+        obs = lag_obs[start:stop]
+        eps = 1e-9 * (np.abs(obs) + scale)
+        ge[start:stop] = (sims >= (obs - eps)[:, None]).sum(axis=1)
+        le[start:stop] = (sims <= (obs + eps)[:, None]).sum(axis=1)
     return ge, le
 
 
@@ -232,15 +275,23 @@ def _local_moran(y: np.ndarray, mat: sparse.csr_matrix) -> tuple[np.ndarray, np.
                                                                  sparse.csr_matrix]:
     """Local Moran I_i = (n − 1) z_i Σ_j w_ij z_j / Σ_k z_k² with row-standardised w."""
     n = len(y)
-    rs = np.asarray(mat.sum(axis=1)).ravel()
-    inv = np.divide(1.0, rs, out=np.zeros(n), where=rs > 0)
-    wr = sparse.diags(inv) @ mat
+    wr = _row_standardised(mat)
     z = y - y.mean()
     lag = wr @ z
     den = (z * z).sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         i = (n - 1) * z * lag / den
-    return i, lag, wr.tocsr()
+    return i, lag, wr
+
+
+def _row_standardised(mat: sparse.csr_matrix) -> sparse.csr_matrix:
+    """w_ij / Σ_j w_ij as a CSR matrix sharing *mat*'s index arrays (new data only)."""
+    n = mat.shape[0]
+    rs = np.add.reduceat(np.r_[mat.data, 0.0], np.minimum(mat.indptr[:-1], mat.nnz))
+    rs[np.diff(mat.indptr) == 0] = 0.0
+    inv = np.divide(1.0, rs, out=np.zeros(n), where=rs > 0)
+    data = mat.data * np.repeat(inv, np.diff(mat.indptr))
+    return sparse.csr_matrix((data, mat.indices, mat.indptr), shape=mat.shape, copy=False)
 
 
 # --------------------------------------------------------------------------- public
