@@ -226,3 +226,91 @@ def test_speed_precedence():
     # data speed kept; default overridden; missing -> DEFAULT_SPEEDS_KMH (trunk 80);
     # unknown kind without speed -> NaN; unknown kind with a data speed -> kept
     np.testing.assert_allclose(speed, [35.0, 40.0, 80.0, np.nan, 12.0])
+
+
+def _random_network(seed, n=150, keep=0.5):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 50_000, (n, 2))
+    tri = Delaunay(xy)
+    e = np.concatenate([tri.simplices[:, [0, 1]], tri.simplices[:, [1, 2]],
+                        tri.simplices[:, [0, 2]]])
+    e = np.unique(np.sort(e, axis=1), axis=0)
+    e = e[rng.random(len(e)) < keep]
+    speed = rng.choice([30.0, 50.0, 80.0], len(e))
+    lines = [LineString([xy[a], xy[b]]) for a, b in e]
+    return rng, xy, e, speed, lines
+
+
+def _nx_with_legs(xy, e, speed, lines, features, access_kmh=20.0):
+    """networkx graph of the corridors plus each feature joined by explicit access legs
+    to both ends of its nearest line (brute force), as the module docstring states."""
+    import shapely
+
+    G = nx.Graph()
+    G.add_nodes_from(range(len(xy)))
+    t_edge = []
+    for (a, b), s in zip(e, speed, strict=True):
+        t = 60.0 * np.hypot(*(xy[a] - xy[b])) / 1000.0 / s
+        G.add_edge(int(a), int(b), w=t)
+        t_edge.append(t)
+    geoms = np.asarray(lines)
+    for name, p in features.items():
+        d = shapely.distance(Point(p), geoms)
+        i = int(np.argmin(d))
+        frac = shapely.line_locate_point(geoms[i], Point(p), normalized=True)
+        leg = 60.0 * d[i] / 1000.0 / access_kmh
+        a, b = int(e[i][0]), int(e[i][1])
+        for node, w in ((a, leg + frac * t_edge[i]), (b, leg + (1 - frac) * t_edge[i])):
+            if G.has_edge(name, node):
+                w = min(w, G[name][node]["w"])
+            G.add_edge(name, node, w=w)
+    return G
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_vectorised_attachment_matches_networkx_with_explicit_legs(seed):
+    """Origins off the network (exact nearest-edge legs), on nodes (grid-key lookup,
+    including a sub-centimetre offset) and destinations of both kinds, against
+    networkx on the same graph with the access legs added explicitly."""
+    rng, xy, e, speed, lines = _random_network(seed)
+    corridors = _lines([("road", s, g) for s, g in zip(speed, lines, strict=True)])
+    used = np.unique(e)
+    net = build_network(corridors, snap_m=0.0)
+    off = rng.uniform(0, 50_000, (60, 2))                       # general path
+    on = (net.node_xy[rng.choice(len(net.nodes), 30, replace=False)]  # node lookup path
+          + rng.uniform(-0.004, 0.004, (30, 2)))
+    o_xy = np.vstack([off, on])
+    d_xy = np.vstack([xy[used[:3]], rng.uniform(0, 50_000, (3, 2))])
+    o_names = [f"o{i}" for i in range(len(o_xy))]
+    d_names = [f"d{i}" for i in range(len(d_xy))]
+    G = _nx_with_legs(xy, e, speed, lines, dict(zip(o_names + d_names,
+                                                    np.vstack([o_xy, d_xy]), strict=True)))
+    full = np.array([[nx.shortest_path_length(G, o, d, weight="w")
+                      if nx.has_path(G, o, d) else np.nan for d in d_names] for o in o_names])
+    assert (net.match_nodes(on) >= 0).all() and (net.match_nodes(off) < 0).all()
+    origins, towns = _points(o_xy, o_names), _points(d_xy, d_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MinespaceWarning)
+        out = network_travel_time(origins, towns, net)
+        T = travel_time_matrix(origins, towns, net)
+        T_small = travel_time_matrix(origins.iloc[:4], towns, net)  # other direction
+    # the network is noded on a 1 cm grid: differences of a few 1e-5 minutes
+    np.testing.assert_allclose(T.to_numpy(), full, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(T_small.to_numpy(), full[:4], rtol=0, atol=1e-3)
+    best = np.where(np.isfinite(full), full, np.inf).min(1)
+    np.testing.assert_allclose(out["time_to_agglomeration_min"],
+                               np.where(np.isfinite(best), best, np.nan), rtol=0, atol=1e-3)
+    reach = out["reachable"].to_numpy()
+    chosen = T.to_numpy()[np.flatnonzero(reach),
+                          [d_names.index(d) for d in out["nearest_agglomeration_id"][reach]]]
+    np.testing.assert_allclose(chosen, out["time_to_agglomeration_min"][reach], atol=1e-9)
+    assert np.isfinite(full).any() and reach.any()
+
+
+def test_match_nodes_grid_cell():
+    corridors = _lines([("rail", 60.0, LineString([(0, 0), (1_000, 0)]))])
+    net = build_network(corridors)
+    got = net.match_nodes(np.array([[0.004, -0.004], [1_000.0, 0.0], [0.006, 0.0],
+                                    [500.0, 0.0], [1e12, 1e12]]))
+    assert got[0] >= 0 and got[1] >= 0 and got[0] != got[1]
+    assert (got[2:] == -1).all()

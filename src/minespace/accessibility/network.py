@@ -21,9 +21,17 @@ direction. Origins are represented by a point (polygons by a point on their
 surface); polygon destinations (agglomerations) are reached at their nearest
 point to the network (a leg of 0 when the network enters them). An origin inside
 or within ``direct_max_km`` of a destination may also go straight there at the
-access speed. Shortest times are computed with Dijkstra's algorithm
-(``scipy.sparse.csgraph.dijkstra``; multi-source with ``min_only=True`` for the
-nearest destination).
+access speed. A point inside the noding-grid cell of a node (within
+``grid_m / 2`` of it per axis) is joined to that node by its leg alone: the network
+is exact only to ``grid_m``, and the difference from the nearest-edge rule is
+of the order of grid_m / access speed (~2e-5 min at the defaults).
+
+Shortest times are computed with Dijkstra's algorithm
+(``scipy.sparse.csgraph.dijkstra``) run from the smaller side only: its features
+become virtual nodes joined to the ends of their edges; each feature of the other
+side then takes the better of its edge's two ends, min(τ(u) + w_u, τ(v) + w_v),
+in array arithmetic (one multi-source run with ``min_only=True`` for the nearest
+destination). Nothing loops over origins.
 """
 
 from __future__ import annotations
@@ -68,12 +76,15 @@ class CorridorNetwork:
     graph : scipy.sparse.csr_matrix
         Upper-triangular matrix of edge times in minutes (use ``directed=False``).
     crs : pyproj.CRS
+    grid_m : float
+        Noding grid (metres): node coordinates are multiples of it.
     """
 
     nodes: gpd.GeoSeries
     edges: gpd.GeoDataFrame
     graph: sparse.csr_matrix
     crs: pyproj.CRS
+    grid_m: float = 0.01
 
     @property
     def n_components(self) -> int:
@@ -98,6 +109,52 @@ class CorridorNetwork:
             cached = _SegmentIndex(np.asarray(self.edges.geometry.array), n_segments=n)
             object.__setattr__(self, "_segment_index", cached)
         return cached
+
+    def _cached(self, name: str, make):
+        cached = self.__dict__.get(name)
+        if cached is None:
+            cached = make()
+            object.__setattr__(self, name, cached)
+        return cached
+
+    @property
+    def node_xy(self) -> np.ndarray:
+        """(n, 2) node coordinates (cached)."""
+        return self._cached("_node_xy",
+                            lambda: shapely.get_coordinates(np.asarray(self.nodes.array)))
+
+    def match_nodes(self, xy: np.ndarray) -> np.ndarray:
+        """Node whose noding-grid cell holds each point (|dx|, |dy| ≤ grid_m / 2), else -1.
+
+        Vectorised: grid keys of the points are looked up (``searchsorted``) among the
+        sorted node keys.
+        """
+        def make():
+            keys = np.round(self.node_xy / self.grid_m)
+            if len(keys) == 0:
+                return False
+            lo, hi = keys.min(axis=0), keys.max(axis=0)
+            span = hi - lo + 1
+            if not (np.isfinite(span).all() and span[0] * span[1] < 2.0 ** 62):
+                return False
+            k1 = ((keys[:, 0] - lo[0]).astype(np.int64) * np.int64(span[1])
+                  + (keys[:, 1] - lo[1]).astype(np.int64))
+            order = np.argsort(k1, kind="stable")
+            return lo, span, k1[order], order
+
+        table = self._cached("_node_keys", make)
+        out = np.full(len(xy), -1, np.int64)
+        if table is False or len(xy) == 0:
+            return out
+        lo, span, sorted_keys, order = table
+        rel = np.round(np.asarray(xy, float) / self.grid_m) - lo
+        inside = ((rel >= 0) & (rel < span)).all(axis=1)
+        k1 = (rel[inside, 0].astype(np.int64) * np.int64(span[1])
+              + rel[inside, 1].astype(np.int64))
+        pos = np.minimum(np.searchsorted(sorted_keys, k1), len(sorted_keys) - 1)
+        found = sorted_keys[pos] == k1
+        out[np.flatnonzero(inside)[found]] = order[pos[found]]
+        return out
 
     def __repr__(self) -> str:
         return (f"CorridorNetwork({len(self.nodes)} nodes, {len(self.edges)} edges, "
@@ -224,7 +281,8 @@ def build_network(
     node_xy = uniq * grid_m
     nodes = gpd.GeoSeries(shapely.points(node_xy), crs=corridors.crs)
     graph = _graph(u, v, time_min, len(nodes))
-    return CorridorNetwork(nodes=nodes, edges=edges, graph=graph, crs=corridors.crs)
+    return CorridorNetwork(nodes=nodes, edges=edges, graph=graph, crs=corridors.crs,
+                           grid_m=float(grid_m))
 
 
 def _graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_matrix:
@@ -242,66 +300,97 @@ def _graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_ma
 
 
 def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
-            max_access_km: float | None) -> pd.DataFrame:
-    """Access legs of *geoms*: nearest edge, its end nodes and the times to reach them.
+            max_access_km: float | None) -> dict[str, np.ndarray]:
+    """Access legs of *geoms*: the network nodes they join and the times to reach them.
 
-    Returns columns ``u``, ``v``, ``wu``, ``wv`` (minutes) and ``access_km``; rows
-    farther than *max_access_km* from the network get no edge (``u = -1``).
+    Returns arrays ``u``, ``v``, ``wu``, ``wv`` (minutes) and ``access_km``: a
+    feature is joined to both ends u, v of its nearest edge, with the leg plus the
+    time along the edge to that end. A point lying in the noding-grid cell of a
+    node (within ``grid_m / 2`` per axis: the network is only exact to that grid)
+    is joined to that node alone (``u == v``). Rows farther than *max_access_km*
+    from the network get no edge (``u = -1``). Everything is array arithmetic:
+    grid-key lookup for points on nodes, the exact KD-tree segment search for
+    other points, an STRtree nearest query for polygons and lines.
     """
+    m = len(geoms)
+    u = np.full(m, -1, np.int64)
+    v = np.full(m, -1, np.int64)
+    wu, wv, dist = np.zeros(m), np.zeros(m), np.zeros(m)
+    if m == 0:
+        return {"u": u, "v": v, "wu": wu, "wv": wv, "access_km": dist}
     pieces = np.asarray(net.edges.geometry.array)
-    if len(geoms) == 0:
-        return pd.DataFrame({"u": np.empty(0, np.int64), "v": np.empty(0, np.int64),
-                             "wu": np.empty(0), "wv": np.empty(0), "access_km": np.empty(0)})
-    idx = np.zeros(len(geoms), np.int64)
-    dist = np.zeros(len(geoms))
-    on_piece = np.empty(len(geoms), dtype=object)
-    is_point = shapely.get_type_id(geoms) == 0
-    if is_point.any():  # KD-tree search over segments, exact
-        i, d, proj = net.segment_index.query(shapely.get_coordinates(geoms[is_point]))
-        idx[is_point], dist[is_point], on_piece[is_point] = i, d, shapely.points(proj)
-    if (~is_point).any():  # nearest point of the network to a polygon / line
-        (_, i), d = net.tree.query_nearest(geoms[~is_point], all_matches=False,
+    e_u, e_v = net.edges["u"].to_numpy(), net.edges["v"].to_numpy()
+    e_t = net.edges["time_min"].to_numpy()
+    to_min = 60.0 / 1000.0 / access_speed_kmh
+    point_rows = np.flatnonzero(shapely.get_type_id(geoms) == 0)
+    xy = shapely.get_coordinates(geoms[point_rows])
+    node = net.match_nodes(xy)
+    on = node >= 0
+    rows, nd = point_rows[on], node[on]          # on a node: one leg to it
+    dist[rows] = np.hypot(*(xy[on] - net.node_xy[nd]).T)
+    u[rows], v[rows] = nd, nd
+    wu[rows] = wv[rows] = dist[rows] * to_min
+    rows = point_rows[~on]                        # elsewhere: nearest edge, exact
+    if len(rows):
+        i, d, proj = net.segment_index.query(xy[~on])
+        frac = shapely.line_locate_point(pieces[i], shapely.points(proj), normalized=True)
+        dist[rows], u[rows], v[rows] = d, e_u[i], e_v[i]
+        wu[rows] = d * to_min + frac * e_t[i]
+        wv[rows] = d * to_min + (1.0 - frac) * e_t[i]
+    rows = np.setdiff1d(np.arange(m), point_rows, assume_unique=True)
+    if len(rows):  # nearest point of the network to a polygon / line
+        (_, i), d = net.tree.query_nearest(geoms[rows], all_matches=False,
                                            return_distance=True)
-        idx[~is_point], dist[~is_point] = i, d
-        on_piece[~is_point] = shapely.get_point(
-            shapely.shortest_line(pieces[i], geoms[~is_point]), 0)
-    frac = shapely.line_locate_point(pieces[idx], on_piece, normalized=True)
-    t_edge = net.edges["time_min"].to_numpy()[idx]
-    leg = 60.0 * dist / 1000.0 / access_speed_kmh
-    out = pd.DataFrame({"u": net.edges["u"].to_numpy()[idx],
-                        "v": net.edges["v"].to_numpy()[idx],
-                        "wu": leg + frac * t_edge, "wv": leg + (1.0 - frac) * t_edge,
-                        "access_km": dist / 1000.0})
+        on_piece = shapely.get_point(shapely.shortest_line(pieces[i], geoms[rows]), 0)
+        frac = shapely.line_locate_point(pieces[i], on_piece, normalized=True)
+        dist[rows], u[rows], v[rows] = d, e_u[i], e_v[i]
+        wu[rows] = d * to_min + frac * e_t[i]
+        wv[rows] = d * to_min + (1.0 - frac) * e_t[i]
+    access_km = dist / 1000.0
     if max_access_km is not None:
-        out.loc[out["access_km"] > max_access_km, "u"] = -1
-    return out
+        far = access_km > max_access_km
+        u[far] = v[far] = -1
+    return {"u": u, "v": v, "wu": wu, "wv": wv, "access_km": access_km}
 
 
-def _augmented(net: CorridorNetwork, legs: list[pd.DataFrame]) -> tuple[sparse.csr_matrix,
-                                                                        list[np.ndarray]]:
-    """Network graph plus one virtual node per attached feature (block by block)."""
-    n = len(net.nodes)
-    graph = net.graph.tocoo()
-    rows, cols, vals, blocks = [graph.row], [graph.col], [graph.data], []
-    for leg in legs:
-        ids = np.arange(n, n + len(leg))
-        blocks.append(ids)
-        ok = leg["u"].to_numpy() >= 0
-        for end, w in (("u", "wu"), ("v", "wv")):
-            rows.append(leg[end].to_numpy()[ok])
-            cols.append(ids[ok])
-            vals.append(np.maximum(leg[w].to_numpy()[ok], _MIN_WEIGHT))
-        n += len(leg)
-    r, c, w = (np.concatenate(x) for x in (rows, cols, vals))
-    # parallel edges (u == v pieces are dropped, so only network duplicates) -> min
-    return _graph(r, c, w, n), blocks
+def _with_sources(net: CorridorNetwork, leg: dict[str, np.ndarray]
+                  ) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Network graph plus one virtual node per attached feature of *leg* (the
+    Dijkstra sources); returns the graph and the virtual ids of attached rows
+    (-1 for unattached ones)."""
+    n, k = len(net.nodes), len(leg["u"])
+    ids = np.where(leg["u"] >= 0, n + np.arange(k), -1)
+    ok = ids >= 0
+    legs = _graph(np.r_[leg["u"][ok], leg["v"][ok]], np.r_[ids[ok], ids[ok]],
+                  np.r_[leg["wu"][ok], leg["wv"][ok]], n + k)
+    g = net.graph
+    base = sparse.csr_matrix((g.data, g.indices, np.r_[g.indptr, np.full(k, g.indptr[-1])]),
+                             shape=(n + k, n + k))
+    return (base + legs).tocsr(), ids
+
+
+def _finish(dist: np.ndarray, leg: dict[str, np.ndarray]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Times of *leg*'s features from node distances *dist* (..., N): the better of
+    their two ends (leg weights floored as in the graph); also which end (0 = u)."""
+    ok = leg["u"] >= 0
+    u, v = np.where(ok, leg["u"], 0), np.where(ok, leg["v"], 0)
+    tu = dist[..., u] + np.maximum(leg["wu"], _MIN_WEIGHT)
+    tv = dist[..., v] + np.maximum(leg["wv"], _MIN_WEIGHT)
+    use_v = tv < tu
+    t = np.where(use_v, tv, tu)
+    t[..., ~ok] = np.inf
+    return t, use_v
 
 
 def _direct(origins_pts: np.ndarray, destinations: np.ndarray, direct_max_km: float,
             access_speed_kmh: float) -> pd.DataFrame:
     """Off-network trips: pairs within *direct_max_km* and their time (minutes)."""
     tree = shapely.STRtree(destinations)
-    o, d = tree.query(origins_pts, predicate="dwithin", distance=direct_max_km * 1000.0)
+    if direct_max_km > 0:
+        o, d = tree.query(origins_pts, predicate="dwithin", distance=direct_max_km * 1000.0)
+    else:  # within 0 m = intersecting (inside or on a destination); a cheaper predicate
+        o, d = tree.query(origins_pts, predicate="intersects")
     dist = shapely.distance(origins_pts[o], destinations[d])
     return pd.DataFrame({"o": o, "d": d, "t": 60.0 * dist / 1000.0 / access_speed_kmh})
 
@@ -324,8 +413,7 @@ def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
     d_geoms = np.asarray(destinations.geometry.array)
     o_leg = _attach(net, o_pts, access_speed_kmh, max_access_km)
     d_leg = _attach(net, d_geoms, access_speed_kmh, max_access_km)
-    graph, (o_ids, d_ids) = _augmented(net, [o_leg, d_leg])
-    return net, o_pts, d_geoms, o_leg, graph, o_ids, d_ids
+    return net, o_pts, d_geoms, o_leg, d_leg
 
 
 def _warn_unreachable(func: str, bad: np.ndarray, index: pd.Index) -> None:
@@ -403,16 +491,22 @@ def network_travel_time(
     (True, True)
     """
     func = "network_travel_time"
-    _net, o_pts, d_geoms, o_leg, graph, o_ids, d_ids = _prepare(
+    net, o_pts, d_geoms, o_leg, d_leg = _prepare(
         func, origins, agglomerations, corridors, speeds_kmh, snap_m, access_speed_kmh,
         max_access_km)
     time = np.full(len(origins), np.inf)
     nearest = np.full(len(origins), -1, dtype=np.int64)
-    if len(d_ids) and len(o_ids):
-        dist, _, src = csgraph.dijkstra(graph, directed=False, indices=d_ids, min_only=True,
-                                        return_predecessors=True)
-        time = dist[o_ids]
-        nearest = np.where(np.isfinite(time), src[o_ids] - d_ids[0], -1)
+    if len(d_geoms) and len(origins):
+        # one multi-source Dijkstra over the network plus the destinations' virtual
+        # nodes; each origin then takes the better end of its edge (array arithmetic)
+        graph, d_ids = _with_sources(net, d_leg)
+        if (d_ids >= 0).any():
+            dist, _, src = csgraph.dijkstra(graph, directed=False, indices=d_ids[d_ids >= 0],
+                                            min_only=True, return_predecessors=True)
+            time, use_v = _finish(dist, o_leg)
+            end = np.where(use_v, o_leg["v"], o_leg["u"])
+            nearest = np.where(np.isfinite(time), src[np.maximum(end, 0)] - len(net.nodes),
+                               -1)
         direct = _direct(o_pts, d_geoms, direct_max_km, access_speed_kmh)
         if len(direct):
             best = direct.sort_values(["o", "t", "d"]).drop_duplicates("o")
@@ -427,7 +521,7 @@ def network_travel_time(
     out["nearest_agglomeration_id"] = pd.Series(
         np.where(reachable, ids[np.maximum(nearest, 0)] if len(ids) else None, None),
         index=out.index, dtype="object")
-    out["access_km"] = o_leg["access_km"].to_numpy()
+    out["access_km"] = o_leg["access_km"]
     out["reachable"] = reachable
     return out
 
@@ -477,21 +571,28 @@ def travel_time_matrix(
     (141, 19)
     """
     func = "travel_time_matrix"
-    _net, o_pts, d_geoms, _, graph, o_ids, d_ids = _prepare(
+    net, o_pts, d_geoms, o_leg, d_leg = _prepare(
         func, origins, destinations, corridors, speeds_kmh, snap_m, access_speed_kmh,
         max_access_km)
-    if len(o_ids) == 0 or len(d_ids) == 0:
-        values = np.full((len(o_ids), len(d_ids)), np.inf)
-    elif len(d_ids) <= len(o_ids):
-        values = csgraph.dijkstra(graph, directed=False, indices=d_ids)[:, o_ids].T
-    else:
-        values = csgraph.dijkstra(graph, directed=False, indices=o_ids)[:, d_ids]
+    values = np.full((len(o_pts), len(d_geoms)), np.inf)
+    if len(o_pts) and len(d_geoms):
+        # Dijkstra from the smaller side's virtual nodes; the other side takes the
+        # better end of its edge (array arithmetic)
+        swap = len(o_pts) < len(d_geoms)
+        src_leg, dst_leg = (o_leg, d_leg) if swap else (d_leg, o_leg)
+        graph, ids = _with_sources(net, src_leg)
+        ok = ids >= 0
+        if ok.any():
+            part = np.full((len(ids), len(dst_leg["u"])), np.inf)
+            part[ok] = _finish(csgraph.dijkstra(graph, directed=False, indices=ids[ok]),
+                               dst_leg)[0]
+            values = part if swap else part.T
     values = np.array(values, dtype=float)
     direct = _direct(o_pts, d_geoms, direct_max_km, access_speed_kmh)
     if len(direct):
         o, d, t = direct["o"].to_numpy(), direct["d"].to_numpy(), direct["t"].to_numpy()
         values[o, d] = np.minimum(values[o, d], t)
-    bad = ~np.isfinite(values).any(axis=1) if values.shape[1] else np.ones(len(o_ids), bool)
+    bad = ~np.isfinite(values).any(axis=1) if values.shape[1] else np.ones(len(o_pts), bool)
     _warn_unreachable(func, bad, origins.index)
     values[~np.isfinite(values)] = np.nan
     return pd.DataFrame(values, index=origins.index.copy(), columns=destinations.index.copy())
