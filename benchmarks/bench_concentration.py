@@ -1,6 +1,7 @@
 """Benchmarks for territories, hot spots and density against their peers.
 
-Run: ``python benchmarks/bench_concentration.py [--scale 0.1]``. Prints the time
+Run: ``python benchmarks/bench_concentration.py [--scale 0.1] [--repeat 5]
+[--only assignment]``. Prints the time
 (and, for hot spots, the peak traced memory) of minespace and of the peer in the
 same run, and their ratio. ``--scale`` shrinks every problem size (1.0 = the
 sizes of issue 4: 1e6 points, 1e5 territories, 999 permutations, 4000² raster).
@@ -33,7 +34,13 @@ def _row(name, ours, peer, extra=""):
           f"speed-up x{peer / ours:6.1f} {extra}")
 
 
-def bench_assignment(scale):
+def bench_assignment(scale, repeat=3):
+    """Assignment to generated grids and to the same cells as arbitrary polygons.
+
+    minespace and ``sjoin`` are run alternately *repeat* times (so that machine
+    load hits both alike); the median times and the median of the per-run
+    ratios are printed, with the range of the ratios.
+    """
     n_pts = int(1_000_000 * scale)
     n_cells = int(100_000 * scale)
     side = 300_000.0
@@ -44,14 +51,23 @@ def bench_assignment(scale):
     deps = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
     for make in (territories.hex_grid, territories.square_grid):
         terr = make(boundary, cell_km=cell_km)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, ours, _ = _timed(territories.assign_deposits, terr, deps)
-            plain = territories.from_polygons(terr[["geometry"]])
-            _, poly, _ = _timed(territories.assign_deposits, plain, deps)
-        _, peer, _ = _timed(gpd.sjoin, deps, terr[["geometry"]], predicate="within")
-        _row(f"assign {n_pts} pts -> {len(terr)} {make.__name__}", ours, peer)
-        _row("  same, arbitrary-polygon path (STRtree)", poly, peer)
+        plain = territories.from_polygons(terr[["geometry"]])
+        times = {"grid": [], "poly": [], "sjoin": []}
+        for _ in range(repeat):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                times["grid"].append(_timed(territories.assign_deposits, terr, deps)[1])
+                times["sjoin"].append(_timed(gpd.sjoin, deps, terr[["geometry"]],
+                                             predicate="within")[1])
+                times["poly"].append(_timed(territories.assign_deposits, plain, deps)[1])
+        peer = np.asarray(times["sjoin"])
+        for key, label in (("grid", f"assign {n_pts} pts -> {len(terr)} {make.__name__}"),
+                           ("poly", "  same cells as arbitrary polygons (STRtree)")):
+            ours = np.asarray(times[key])
+            ratios = peer / ours
+            _row(label, float(np.median(ours)), float(np.median(peer)),
+                 f"median ratio x{np.median(ratios):.1f} (range {ratios.min():.1f}-"
+                 f"{ratios.max():.1f}, {repeat} runs)")
     return terr
 
 
@@ -164,11 +180,21 @@ def bench_kde(scale):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="repetitions of the assignment benchmark (median reported)")
+    parser.add_argument("--only", choices=["assignment", "contiguity", "hotspots", "kde"],
+                        action="append", help="run only these parts (repeatable)")
     args = parser.parse_args()
-    terr = bench_assignment(args.scale)
-    bench_contiguity(terr)
-    bench_hotspots(args.scale)
-    bench_kde(args.scale)
+    parts = set(args.only or ["assignment", "contiguity", "hotspots", "kde"])
+    terr = None
+    if parts & {"assignment", "contiguity"}:
+        terr = bench_assignment(args.scale, args.repeat if "assignment" in parts else 1)
+    if "contiguity" in parts:
+        bench_contiguity(terr)
+    if "hotspots" in parts:
+        bench_hotspots(args.scale)
+    if "kde" in parts:
+        bench_kde(args.scale)
 
 
 if __name__ == "__main__":

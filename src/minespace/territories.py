@@ -314,64 +314,60 @@ def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
 
 
 def _bin_points(x: np.ndarray, y: np.ndarray, grid: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Grid (col, row) of each point by arithmetic (square floor or hex cube rounding)."""
+    """Grid (col, row) of each point by arithmetic (square floor, hex nearest centre)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     col, row = np.empty(len(x)), np.empty(len(x))
-    _bin_into(x, y, grid, col, row, *(np.empty(len(x)) for _ in range(3)))
+    _bin_into(x, y, grid, col, row, np.empty((4, len(x))))
     return col, row
 
 
 def _bin_into(x: np.ndarray, y: np.ndarray, grid: dict, col: np.ndarray, row: np.ndarray,
-              t1: np.ndarray, t2: np.ndarray, t3: np.ndarray) -> None:
+              scratch: np.ndarray) -> None:
     """Write the grid (col, row) of the points into *col*, *row* (float arrays).
 
-    Works in place in the caller's buffers (*t1*–*t3* are scratch space of the
-    same length) so that a chunked caller allocates nothing per chunk.
-    Squares: ``floor(x / s)``. Hexagons: axial (q, r) = cube rounding of the
-    fractional coordinates q = (√3/3·x − y/3)/R, r = (2/3·y)/R, where the
-    component with the largest rounding error is recomputed from the other two
-    (only one of q, r can change, so only the test on q then on r is needed).
+    Works in place in the caller's buffers (*scratch*: 4 rows of the points'
+    length) so that a chunked caller allocates almost nothing per chunk.
+    Squares: ``floor(x / s)``. Hexagons (pointy-topped, axial (col, row), centre
+    ``(w·(col + row/2), 1.5·R·row)``): in units u = x/w, v = y/(1.5·R) the
+    point lies between the centre rows r₀ = ⌊v⌋ and r₀ + 1; the nearest centre
+    of each row is found by rounding, and the nearer of the two (Euclidean
+    distance, i.e. the hexagon containing the point) wins. With t = v − r₀ and
+    da, db the offsets in u to those centres, row r₀ wins when
+    da² + ¾t² ≤ db² + ¾(1 − t)², i.e. da² − db² ≤ ¾ − 1.5·t (ties, points on
+    a shared edge, go to row r₀).
     """
     size = grid["size_m"]
     ox, oy = grid.get("origin", (0.0, 0.0))
-    np.subtract(x, ox, out=t1)
-    np.subtract(y, oy, out=t2)
+    u, t, da, qb = scratch[0], scratch[1], scratch[2], scratch[3]
     if grid["kind"] == "square":
-        np.floor(np.divide(t1, size, out=col), out=col)
-        np.floor(np.divide(t2, size, out=row), out=row)
+        np.subtract(x, ox, out=u)
+        np.subtract(y, oy, out=t)
+        np.floor(np.divide(u, size, out=col), out=col)
+        np.floor(np.divide(t, size, out=row), out=row)
         return
     radius = size / _SQRT3
-    # fractional q -> col, r -> row, s -> t3 (same arithmetic as the textbook formula)
-    np.multiply(t1, _SQRT3 / 3.0, out=col)
-    np.divide(t2, 3.0, out=t3)
-    np.subtract(col, t3, out=col)
-    np.divide(col, radius, out=col)           # q
-    np.multiply(t2, 2.0 / 3.0, out=row)
-    np.divide(row, radius, out=row)           # r
-    np.add(col, row, out=t3)
-    np.negative(t3, out=t3)                   # s = -q - r
-    # rounded values -> t1, t2 and rs; rounding errors (dq, dr, ds) -> col, row, t3
-    np.rint(col, out=t1)
-    np.rint(row, out=t2)
-    rs = np.rint(t3)
-    np.subtract(t1, col, out=col)
-    np.abs(col, out=col)
-    np.subtract(t2, row, out=row)
-    np.abs(row, out=row)
-    np.subtract(rs, t3, out=t3)
-    np.abs(t3, out=t3)
-    fix_q = col > row
-    fix_q &= col > t3
-    fix_r = row > t3
-    fix_r &= ~fix_q
-    # q = -r - s where q had the largest error; then r = -q - s where r had it
-    np.add(t2, rs, out=col)
-    np.negative(col, out=col)
-    np.copyto(col, t1, where=~fix_q)
-    np.add(col, rs, out=row)
-    np.negative(row, out=row)
-    np.copyto(row, t2, where=~fix_r)
+    np.subtract(x, ox, out=u)
+    np.divide(u, size, out=u)                 # u
+    np.subtract(y, oy, out=t)
+    np.divide(t, 1.5 * radius, out=t)         # v
+    np.floor(t, out=row)                      # r0
+    np.subtract(t, row, out=t)                # t = v - r0 in [0, 1)
+    np.multiply(row, 0.5, out=da)
+    np.subtract(u, da, out=u)                 # a = u - r0/2: col offset in row r0
+    np.rint(u, out=col)                       # qa
+    np.subtract(u, col, out=da)               # da
+    np.subtract(u, 0.5, out=u)                # b = a - 1/2: col offset in row r0 + 1
+    np.rint(u, out=qb)                        # qb
+    np.subtract(u, qb, out=u)                 # db
+    np.multiply(da, da, out=da)
+    np.multiply(u, u, out=u)
+    np.subtract(da, u, out=da)                # da² - db²
+    np.multiply(t, -1.5, out=t)
+    np.add(t, 0.75, out=t)                    # 3/4 - 1.5 t
+    upper = da > t                            # the centre in row r0 + 1 is nearer
+    np.copyto(col, qb, where=upper)
+    np.add(row, upper, out=row)
 
 
 def _cell_lookup(cols: np.ndarray, rows: np.ndarray):
@@ -407,12 +403,13 @@ def _positions_grid(territories: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray,
     flat = np.full((nr + 2) * (nc + 2), -1, dtype=np.int64)
     flat.reshape(nr + 2, nc + 2)[1:-1, 1:-1] = table
     size = min(n, _BIN_CHUNK)
-    col, row, t1, t2, t3 = (np.empty(size) for _ in range(5))
+    col, row = np.empty(size), np.empty(size)
+    scratch = np.empty((4, size))
     for start in range(0, n, size):  # loop over chunks of points, vectorised inside
         stop = min(n, start + size)
         m = stop - start
         bc, br = col[:m], row[:m]
-        _bin_into(x[start:stop], y[start:stop], grid, bc, br, t1[:m], t2[:m], t3[:m])
+        _bin_into(x[start:stop], y[start:stop], grid, bc, br, scratch[:, :m])
         # shift into the padded table and clamp to its -1 border: cells off the grid
         # land on the border; fmax/fmin also send NaN (no coordinates) to the border
         np.subtract(bc, c0 - 1, out=bc)
