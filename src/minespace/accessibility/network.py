@@ -126,8 +126,8 @@ class CorridorNetwork:
     def match_nodes(self, xy: np.ndarray) -> np.ndarray:
         """Node whose noding-grid cell holds each point (|dx|, |dy| ≤ grid_m / 2), else -1.
 
-        Vectorised: grid keys of the points are looked up (``searchsorted``) among the
-        sorted node keys.
+        Vectorised: the points' integer grid keys are looked up in a hash index of
+        the node keys (built once per network, see :func:`build_network`).
         """
         def make():
             keys = np.round(self.node_xy / self.grid_m)
@@ -139,21 +139,20 @@ class CorridorNetwork:
                 return False
             k1 = ((keys[:, 0] - lo[0]).astype(np.int64) * np.int64(span[1])
                   + (keys[:, 1] - lo[1]).astype(np.int64))
-            order = np.argsort(k1, kind="stable")
-            return lo, span, k1[order], order
+            index = pd.Index(k1)
+            index.get_indexer(k1[:1])          # build the hash table now
+            return lo, span, index
 
         table = self._cached("_node_keys", make)
         out = np.full(len(xy), -1, np.int64)
         if table is False or len(xy) == 0:
             return out
-        lo, span, sorted_keys, order = table
+        lo, span, index = table
         rel = np.round(np.asarray(xy, float) / self.grid_m) - lo
         inside = ((rel >= 0) & (rel < span)).all(axis=1)
         k1 = (rel[inside, 0].astype(np.int64) * np.int64(span[1])
               + rel[inside, 1].astype(np.int64))
-        pos = np.minimum(np.searchsorted(sorted_keys, k1), len(sorted_keys) - 1)
-        found = sorted_keys[pos] == k1
-        out[np.flatnonzero(inside)[found]] = order[pos[found]]
+        out[inside] = index.get_indexer(k1)
         return out
 
     def __repr__(self) -> str:
@@ -281,8 +280,10 @@ def build_network(
     node_xy = uniq * grid_m
     nodes = gpd.GeoSeries(shapely.points(node_xy), crs=corridors.crs)
     graph = _graph(u, v, time_min, len(nodes))
-    return CorridorNetwork(nodes=nodes, edges=edges, graph=graph, crs=corridors.crs,
-                           grid_m=float(grid_m))
+    net = CorridorNetwork(nodes=nodes, edges=edges, graph=graph, crs=corridors.crs,
+                          grid_m=float(grid_m))
+    net.match_nodes(np.empty((0, 2)))  # node-key hash index, part of the network
+    return net
 
 
 def _graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_matrix:
@@ -337,7 +338,9 @@ def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
         dist[rows], u[rows], v[rows] = d, e_u[i], e_v[i]
         wu[rows] = d * to_min + frac * e_t[i]
         wv[rows] = d * to_min + (1.0 - frac) * e_t[i]
-    rows = np.setdiff1d(np.arange(m), point_rows, assume_unique=True)
+    is_point = np.zeros(m, bool)
+    is_point[point_rows] = True
+    rows = np.flatnonzero(~is_point)
     if len(rows):  # nearest point of the network to a polygon / line
         (_, i), d = net.tree.query_nearest(geoms[rows], all_matches=False,
                                            return_distance=True)
@@ -361,8 +364,11 @@ def _with_sources(net: CorridorNetwork, leg: dict[str, np.ndarray]
     n, k = len(net.nodes), len(leg["u"])
     ids = np.where(leg["u"] >= 0, n + np.arange(k), -1)
     ok = ids >= 0
-    legs = _graph(np.r_[leg["u"][ok], leg["v"][ok]], np.r_[ids[ok], ids[ok]],
-                  np.r_[leg["wu"][ok], leg["wv"][ok]], n + k)
+    u, v, wu, wv = leg["u"][ok], leg["v"][ok], leg["wu"][ok], leg["wv"][ok]
+    two = u != v                      # u == v: one entry with the smaller weight
+    w = np.maximum(np.r_[np.where(two, wu, np.minimum(wu, wv)), wv[two]], _MIN_WEIGHT)
+    legs = sparse.csr_matrix((w, (np.r_[u, v[two]], np.r_[ids[ok], ids[ok][two]])),
+                             shape=(n + k, n + k))   # no duplicate (row, col) pairs
     g = net.graph
     base = sparse.csr_matrix((g.data, g.indices, np.r_[g.indptr, np.full(k, g.indptr[-1])]),
                              shape=(n + k, n + k))
