@@ -159,3 +159,50 @@ def test_crs_errors():
         friction_surface(_empty_corridors().to_crs(4326), bounds=(0, 0, 1, 1))
     with pytest.raises(ValueError, match="no source"):
         travel_time_raster(fr, gpd.GeoDataFrame(geometry=[Point(1e7, 1e7)], crs=CRS))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (3, 2), (6, 5), (4, 3, 2)])
+def test_lean_edge_map_equals_skimage(shape):
+    from skimage.graph import _mcp
+
+    from minespace.accessibility.raster import _lean_offset_edge_map
+
+    for offsets in (_mcp.make_offsets(len(shape), True), _mcp.make_offsets(len(shape), False),
+                    [tuple([-2] + [0] * (len(shape) - 1)), tuple([1] * len(shape)),
+                     tuple([0] * (len(shape) - 1) + [2])]):
+        offs = np.array(offsets, dtype=np.int8)
+        for mine, theirs in zip(_lean_offset_edge_map(shape, offs),
+                                _mcp._offset_edge_map(shape, offs), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+            assert mine.dtype == theirs.dtype and mine.flags.f_contiguous
+
+
+def test_lean_path_identical_to_mcp_with_masked_nan_negative_cells():
+    """The copy-free path (Fortran-order costs, lean edge maps) gives MCP_Geometric's
+    numbers exactly, treats masked / NaN / negative friction as impassable, leaves
+    the input and scikit-image's module untouched."""
+    from skimage.graph import _mcp
+
+    original = _mcp._offset_edge_map
+    rng = np.random.default_rng(11)
+    f = rng.uniform(0.0005, 0.02, (45, 33))
+    f[rng.random(f.shape) < 0.05] = np.nan
+    f[rng.random(f.shape) < 0.05] = -1.0
+    masked = rng.random(f.shape) < 0.05
+    f[20, 9] = 0.001
+    masked[20, 9] = False
+    data = np.ma.MaskedArray(f.astype(np.float32), mask=masked)
+    before = data.copy()
+    raster = Raster(data=data, transform=from_origin(0, 45 * CELL, CELL, CELL),
+                    crs=pyproj.CRS(CRS), nodata=None)
+    tt = travel_time_raster(raster, _src(20, 9, 45)).data
+    f32 = f.astype(np.float32).astype(np.float64)
+    costs = np.where(np.isfinite(f) & (f >= 0) & ~masked, f32, np.inf)
+    peer, _ = MCP_Geometric(costs * CELL, fully_connected=True).find_costs([(20, 9)])
+    ok = np.isfinite(peer) & np.isfinite(costs)
+    np.testing.assert_allclose(tt[ok], peer[ok], rtol=1e-12)
+    assert tt.mask[~ok].all() and not tt.mask[ok].any()
+    assert tt.data.flags.c_contiguous
+    assert _mcp._offset_edge_map is original
+    np.testing.assert_array_equal(np.ma.getmaskarray(data), np.ma.getmaskarray(before))
+    np.testing.assert_array_equal(data.data, before.data)

@@ -12,6 +12,7 @@ reached are masked in the result.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -148,16 +149,79 @@ def friction_surface(
                   nodata=None, source="friction_min_per_m")
 
 
-def _accumulate(friction: np.ndarray, starts: np.ndarray, res: tuple[float, float]
-                ) -> np.ndarray:
-    """Least cumulative cost from the start cells (8-connected, MCP_Geometric)."""
-    from skimage.graph import MCP_Geometric
+def _lean_offset_edge_map(shape, offsets):
+    """Memory-lean equivalent of scikit-image's ``graph._mcp._offset_edge_map``.
 
-    costs = np.where(np.isfinite(friction) & (friction >= 0), friction, np.inf)
-    mcp = MCP_Geometric(costs, fully_connected=True, sampling=(res[1], res[0]))
-    cum, _ = mcp.find_costs(starts)
-    cum = np.asarray(cum, float)
-    cum[~np.isfinite(costs)] = np.inf
+    Same values (for each axis d: k at the k-th cell from the upper edge, −k at the
+    k-th from the lower edge, for k up to the largest offset reaching out of
+    bounds; 0 elsewhere), written straight into two int8 arrays in Fortran order
+    (the order MCP flattens them in, so its reshape is a view). The original goes
+    through ``np.indices`` and two more integer arrays: 48 bytes per cell of
+    temporaries, most of MCP's peak memory.
+    """
+    shape = tuple(int(n) for n in shape)
+    offsets = np.asarray(offsets)
+    dim = len(shape)
+    pos = np.zeros((dim, *shape), dtype=np.int8, order="F")
+    neg = np.zeros((dim, *shape), dtype=np.int8, order="F")
+    for d in range(dim):                    # axes and offset magnitudes, not cells
+        for k in range(1, min(int(offsets[:, d].max()), shape[d]) + 1):
+            index = [d] + [slice(None)] * dim
+            index[1 + d] = shape[d] - k
+            pos[tuple(index)] = k
+        for k in range(1, min(-int(offsets[:, d].min()), shape[d]) + 1):
+            index = [d] + [slice(None)] * dim
+            index[1 + d] = k - 1
+            neg[tuple(index)] = -k
+    return pos, neg
+
+
+_MCP_LOCK = threading.Lock()
+
+
+def _lean_edge_map_ok(module) -> bool:
+    """Whether the lean edge map equals scikit-image's own on small grids."""
+    original = getattr(module, "_offset_edge_map", None)
+    if original is None:
+        return False
+    try:
+        offs = np.array(module.make_offsets(2, True), dtype=np.int8)
+        for shape in ((1, 1), (2, 3), (5, 4)):
+            for mine, theirs in zip(_lean_offset_edge_map(shape, offs), original(shape, offs),
+                                    strict=True):
+                if not np.array_equal(mine, theirs):
+                    return False
+    except Exception:  # any change upstream: use MCP unmodified
+        return False
+    return True
+
+
+def _accumulate(costs: np.ndarray, starts: np.ndarray, res: tuple[float, float]
+                ) -> np.ndarray:
+    """Least cumulative cost from the start cells (8-connected, MCP_Geometric).
+
+    *costs* (float64, Fortran order, inf = impassable) is handed to
+    ``MCP_Geometric`` as is (it flattens in Fortran order, so no copy), and MCP
+    builds its boundary maps with :func:`_lean_offset_edge_map` (identical values,
+    checked against scikit-image's own at run time; without a match MCP runs
+    unmodified). *costs* is consumed: impassable cells come back as inf.
+    """
+    from skimage.graph import MCP_Geometric
+    from skimage.graph import _mcp as mcp_module
+
+    with _MCP_LOCK:
+        original = getattr(mcp_module, "_offset_edge_map", None)
+        lean = _lean_edge_map_ok(mcp_module)
+        if lean:
+            mcp_module._offset_edge_map = _lean_offset_edge_map
+        try:
+            mcp = MCP_Geometric(costs, fully_connected=True, sampling=(res[1], res[0]))
+        finally:
+            if lean:
+                mcp_module._offset_edge_map = original
+    cum, traceback = mcp.find_costs(starts)
+    del traceback, mcp                       # frees MCP's own arrays
+    cum[np.isinf(costs)] = np.inf
     return cum
 
 
@@ -208,18 +272,29 @@ def travel_time_raster(
     if not pyproj.CRS(sources.crs).equals(pyproj.CRS(friction.crs)):
         raise CRSError(f"travel_time_raster: sources are in {sources.crs.to_string()} but the "
                        f"raster in {friction.crs.to_string()}; reproject the sources")
-    f = np.ma.filled(np.ma.asarray(friction.data, dtype=float), np.inf)
+    # one float64 working copy in Fortran order (MCP's flattening order), made
+    # passable-or-inf in place: masked, NaN, infinite or negative friction -> inf
+    data = np.ma.asarray(friction.data)
+    costs = np.empty(data.shape, dtype=np.float64, order="F")
+    np.copyto(costs, np.ma.getdata(data), casting="unsafe")
+    if np.ma.getmask(data) is not np.ma.nomask:
+        costs[np.ma.getmaskarray(data)] = np.inf
+    costs[~(costs >= 0)] = np.inf
     geoms = np.asarray(sources.geometry.array)
-    mask = rasterio.features.rasterize(((g, 1) for g in geoms), out_shape=f.shape,
+    mask = rasterio.features.rasterize(((g, 1) for g in geoms), out_shape=costs.shape,
                                        transform=friction.transform, fill=0, all_touched=True,
-                                       dtype="uint8").astype(bool)
-    mask &= np.isfinite(f)
+                                       dtype="uint8")
     starts = np.argwhere(mask)
+    del mask
+    starts = starts[np.isfinite(costs[starts[:, 0], starts[:, 1]])]
     if len(starts) == 0:
         raise ValueError("travel_time_raster: no source lies on a passable cell of the grid")
-    cum = _accumulate(f, starts, friction.res)
-    return Raster(data=np.ma.masked_invalid(cum), transform=friction.transform,
-                  crs=friction.crs, nodata=None, source="travel_time_min")
+    cum = _accumulate(costs, starts, friction.res)
+    del costs
+    cum = np.ascontiguousarray(cum)          # C order for consumers; MCP's arrays are gone
+    return Raster(data=np.ma.MaskedArray(cum, mask=~np.isfinite(cum), copy=False),
+                  transform=friction.transform, crs=friction.crs, nodata=None,
+                  source="travel_time_min")
 
 
 def write_geotiff(raster: Raster, path: str | os.PathLike) -> Path:
