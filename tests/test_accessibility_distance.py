@@ -175,3 +175,29 @@ def test_grid_pruned_path_exact_many_points_few_lines():
     np.testing.assert_allclose(np.hypot(*(xy - proj).T), dist, atol=1e-9)
     np.testing.assert_allclose(shapely.distance(shapely.points(proj), np.asarray(lines)[line]),
                                0, atol=1e-6)
+
+
+def test_segment_index_grid_pass_exact():
+    """With many segments the index first uses its segment hash (exact within a cell),
+    then the KD-tree passes for far points; all must equal shapely's distance."""
+    import shapely
+
+    from minespace.accessibility.distance import _SegmentIndex
+
+    rng = np.random.default_rng(7)
+    starts = rng.uniform(0, 2e4, (1500, 2))
+    lines = shapely.linestrings(np.stack([starts, starts + rng.normal(0, 300, (1500, 2))], 1))
+    xy = np.vstack([rng.uniform(-1e3, 2.1e4, (3000, 2)),       # near the segments
+                    rng.uniform(-2e4, 4e4, (500, 2)),          # some far outside
+                    shapely.get_coordinates(lines)[:200]])      # on vertices: exact ties
+    index = _SegmentIndex(lines)
+    assert index.grid is not None
+    line, dist, proj = index.query(xy)
+    full = shapely.distance(shapely.points(xy)[:, None], lines[None, :])
+    np.testing.assert_allclose(dist, full.min(1), rtol=0, atol=1e-9)
+    best = np.where(np.isclose(full, full.min(1, keepdims=True), rtol=0, atol=1e-9),
+                    np.arange(len(lines)), len(lines)).min(1)
+    np.testing.assert_array_equal(line, best)
+    np.testing.assert_allclose(np.hypot(*(xy - proj).T), dist, atol=1e-9)
+    _, _, _, settled = index.grid.query(xy)
+    assert settled.any() and not settled.all()      # both passes exercised

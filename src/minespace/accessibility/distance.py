@@ -38,19 +38,28 @@ def _segments(lines: np.ndarray, max_len: float | None = None
     a, b, owner = coords[:-1][same], coords[1:][same], part[:-1][same]
     if part_owner is not None:
         owner = part_owner[owner]
-    if max_len is not None and len(a):
-        n_sub = np.maximum(np.ceil(np.hypot(*(b - a).T) / max_len), 1).astype(np.int64)
-        if (n_sub > 1).any():
-            seg = np.repeat(np.arange(len(a)), n_sub)
-            first = np.repeat(np.cumsum(n_sub) - n_sub, n_sub)
-            j = (np.arange(len(seg)) - first).astype(float)
-            t0, t1 = j / n_sub[seg], (j + 1) / n_sub[seg]
-            d = b - a
-            last = j + 1 == n_sub[seg]
-            new_b = a[seg] + t1[:, None] * d[seg]
-            new_b[last] = b[seg[last]]          # keep the exact end vertex
-            a, b, owner = a[seg] + t0[:, None] * d[seg], new_b, owner[seg]
+    if max_len is not None:
+        a, b, owner = _split_segments(a, b, owner, max_len)
     return a, b, owner
+
+
+def _split_segments(a: np.ndarray, b: np.ndarray, owner: np.ndarray, max_len: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segments longer than *max_len* cut into ceil(L / max_len) equal collinear pieces."""
+    if len(a) == 0:
+        return a, b, owner
+    n_sub = np.maximum(np.ceil(np.hypot(*(b - a).T) / max_len), 1).astype(np.int64)
+    if not (n_sub > 1).any():
+        return a, b, owner
+    seg = np.repeat(np.arange(len(a)), n_sub)
+    first = np.repeat(np.cumsum(n_sub) - n_sub, n_sub)
+    j = (np.arange(len(seg)) - first).astype(float)
+    t0, t1 = j / n_sub[seg], (j + 1) / n_sub[seg]
+    d = b - a
+    last = j + 1 == n_sub[seg]
+    new_b = a[seg] + t1[:, None] * d[seg]
+    new_b[last] = b[seg[last]]          # keep the exact end vertex
+    return a[seg] + t0[:, None] * d[seg], new_b, owner[seg]
 
 
 def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray
@@ -63,6 +72,94 @@ def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray
     t = np.clip(t, 0.0, 1.0)
     q = a + t[..., None] * ab
     return np.sqrt(np.sum((p - q) ** 2, axis=-1)), q
+
+
+class _SegmentGrid:
+    """Segments hashed on a square grid of cell size *cell* (each segment in every
+    cell its bounding box overlaps).
+
+    A segment within distance c of a point p has its closest point in one of the
+    3 × 3 cells around p's cell, so among the segments listed there the nearest
+    is exact whenever it lies within c; :meth:`query` reports the others as
+    unsettled. All steps are array operations (sort, ``searchsorted``, ``repeat``).
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, owner: np.ndarray, cell: float) -> None:
+        a, b, owner = _split_segments(a, b, owner, cell)   # each piece spans <= 2 x 2 cells
+        self.a, self.b, self.owner, self.cell = a, b, owner, float(cell)
+        self.ax, self.ay = a[:, 0], a[:, 1]
+        self.dx, self.dy = b[:, 0] - self.ax, b[:, 1] - self.ay
+        len2 = self.dx ** 2 + self.dy ** 2
+        self.inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
+        self.packed = np.column_stack([self.ax, self.ay, self.dx, self.dy, self.inv])
+        self.lo = np.minimum(a, b).min(axis=0) - self.cell
+        i0 = np.floor((np.minimum(a, b) - self.lo) / self.cell).astype(np.int64)
+        i1 = np.floor((np.maximum(a, b) - self.lo) / self.cell).astype(np.int64)
+        self.width = int(i1[:, 1].max()) + 3
+        nx_, ny_ = i1[:, 0] - i0[:, 0] + 1, i1[:, 1] - i0[:, 1] + 1
+        cnt = nx_ * ny_
+        seg = np.repeat(np.arange(len(a)), cnt)
+        j = np.arange(len(seg)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        key = (i0[seg, 0] + j // ny_[seg]) * self.width + (i0[seg, 1] + j % ny_[seg])
+        order = np.argsort(key, kind="stable")
+        self.seg = seg[order]
+        self.keys, self.start, self.count = np.unique(key[order], return_index=True,
+                                                      return_counts=True)
+
+    def query(self, xy: np.ndarray, *, chunk: int = 1_000_000
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(owner, distance, closest point, settled) for points *xy*; rows not
+        settled (nearest farther than a cell, or no candidate) must be re-queried."""
+        n = len(xy)
+        line = np.zeros(n, np.int64)
+        dist = np.full(n, np.inf)
+        proj = np.zeros((n, 2))
+        if n == 0 or len(self.keys) == 0:
+            return line, dist, proj, np.zeros(n, bool)
+        ij = np.floor((xy - self.lo) / self.cell)
+        ok = ((ij >= 1) & (ij[:, 1:2] <= self.width - 2)).all(axis=1)
+        base = np.where(ok, ij[:, 0] * self.width + ij[:, 1], -10).astype(np.int64)
+        shifts = np.array([dx * self.width + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+        keys = base[:, None] + shifts[None, :]                  # (n, 9)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        cnt = np.where((self.keys[pos] == keys) & ok[:, None], self.count[pos], 0)
+        per_point = cnt.sum(axis=1)
+        ends = np.cumsum(per_point)
+        p0 = 0
+        while p0 < n:                        # memory chunks of points, not a row loop
+            p1 = int(np.searchsorted(ends, (ends[p0 - 1] if p0 else 0) + chunk, "right"))
+            p1 = max(p1, p0 + 1)
+            c = cnt[p0:p1].ravel()
+            if c.sum() == 0:
+                p0 = p1
+                continue
+            flat = np.repeat(np.arange(c.size), c)
+            within = np.arange(len(flat)) - np.repeat(np.cumsum(c) - c, c)
+            sg = self.seg[self.start[pos[p0:p1].ravel()[flat]] + within]
+            pt = p0 + flat // 9
+            sd = self.packed[sg]             # one gather of (ax, ay, dx, dy, 1/L²) rows
+            ex, ey = xy[pt, 0] - sd[:, 0], xy[pt, 1] - sd[:, 1]
+            t = np.clip((ex * sd[:, 2] + ey * sd[:, 3]) * sd[:, 4], 0.0, 1.0)
+            ex -= t * sd[:, 2]
+            ey -= t * sd[:, 3]
+            del sd
+            d = np.sqrt(ex * ex + ey * ey)
+            g0 = np.flatnonzero(np.r_[True, pt[1:] != pt[:-1]])  # each point's block
+            best = np.minimum.reduceat(d, g0)
+            glen = np.diff(np.r_[g0, len(d)])
+            own = np.where(d == np.repeat(best, glen), self.owner[sg], np.iinfo(np.int64).max)
+            low = np.minimum.reduceat(own, g0)
+            hit = np.flatnonzero(own == np.repeat(low, glen))
+            grp = np.repeat(np.arange(len(g0)), glen)[hit]
+            first = hit[np.r_[True, grp[1:] != grp[:-1]]]
+            p = pt[g0]
+            line[p], dist[p] = low, best
+            sf = sg[first]
+            proj[p, 0] = self.ax[sf] + t[first] * self.dx[sf]
+            proj[p, 1] = self.ay[sf] + t[first] * self.dy[sf]
+            p0 = p1
+        settled = dist < 0.999 * self.cell
+        return line, dist, proj, settled
 
 
 class _SegmentIndex:
@@ -88,6 +185,14 @@ class _SegmentIndex:
         seg_len = np.hypot(*(self.b - self.a).T)
         self.half = 0.5 * float(seg_len.max()) if len(seg_len) else 0.0
         self.tree = cKDTree(0.5 * (self.a + self.b))
+        self.grid = None
+        if len(self.a) >= 1_000:
+            # first pass: segment hash with ~3 segments per cell (about 30 candidates
+            # for a point); exact for points within a cell size of the network
+            lo, hi = np.minimum(self.a, self.b).min(0), np.maximum(self.a, self.b).max(0)
+            area = float(np.prod(np.maximum(hi - lo, 1e-6)))
+            cell = max(np.sqrt(area / len(self.a)), 1e-6)
+            self.grid = _SegmentGrid(self.a, self.b, self.owner, cell)
 
     def query(self, xy: np.ndarray, *, k: int = 8, budget: int = 20_000_000
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,6 +206,9 @@ class _SegmentIndex:
         dist = np.full(n, np.inf)
         proj = np.zeros((n, 2))
         todo = np.arange(n)
+        if self.grid is not None and n:
+            line, dist, proj, settled = self.grid.query(xy)
+            todo = np.flatnonzero(~settled)
         kk = min(k, m)
         while len(todo) and m:
             step = max(1, budget // kk)
