@@ -314,3 +314,20 @@ def test_match_nodes_grid_cell():
                                     [500.0, 0.0], [1e12, 1e12]]))
     assert got[0] >= 0 and got[1] >= 0 and got[0] != got[1]
     assert (got[2:] == -1).all()
+
+
+def test_overlapping_corridors_take_the_fastest_and_nodes_are_sorted():
+    """Speed attribution (sources within the noding grid of a piece's midpoint, at the
+    minimum distance) and node numbering (lexicographic by grid key)."""
+    corridors = _lines([
+        ("rail", 40.0, LineString([(0, 0), (10_000, 0)])),
+        ("road_trunk", 90.0, LineString([(0, 0), (10_000, 0)])),        # same track, faster
+        ("road_primary", 30.0, LineString([(5_000, -5_000), (5_000, 5_000)])),
+    ])
+    net = build_network(corridors)
+    on_track = net.edges["geometry"].apply(lambda g: g.bounds[1] == g.bounds[3] == 0.0)
+    np.testing.assert_allclose(net.edges.loc[on_track, "speed_kmh"], 90.0)
+    np.testing.assert_allclose(net.edges.loc[~on_track, "speed_kmh"], 30.0)
+    xy = net.node_xy
+    assert (np.lexsort((xy[:, 1], xy[:, 0])) == np.arange(len(xy))).all()
+    assert len(net.nodes) == 5 and len(net.edges) == 4

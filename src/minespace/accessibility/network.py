@@ -258,8 +258,22 @@ def build_network(
     pieces = shapely.get_parts(shapely.union_all(source, grid_size=grid_m))
     pieces = pieces[shapely.length(pieces) > 0]
     mid = shapely.line_interpolate_point(pieces, 0.5, normalized=True)
-    (pi, si), _ = shapely.STRtree(source).query_nearest(mid, all_matches=True,
-                                                          return_distance=True)
+    # the source line(s) each piece lies on: those nearest to its midpoint. Sources
+    # within the noding grid are found by a cheap "dwithin" query and filtered to
+    # the minimum distance; pieces with none that close use a nearest query
+    tree = shapely.STRtree(source)
+    pi, si = tree.query(mid, predicate="dwithin", distance=grid_m)
+    d = shapely.distance(mid[pi], source[si])
+    found = np.zeros(len(pieces), bool)
+    found[pi] = True
+    rest = np.flatnonzero(~found)
+    if len(rest):
+        (rp, rs), rd = tree.query_nearest(mid[rest], all_matches=True, return_distance=True)
+        pi, si, d = np.r_[pi, rest[rp]], np.r_[si, rs], np.r_[d, rd]
+    dmin = np.full(len(pieces), np.inf)
+    np.minimum.at(dmin, pi, d)
+    nearest = d == dmin[pi]
+    pi, si = pi[nearest], si[nearest]
     att = pd.DataFrame({"piece": pi, "speed": source_speed[si], "conn": is_conn[si]})
     att = att.sort_values(["piece", "speed"], ascending=[True, False]).drop_duplicates("piece")
     piece_speed = att.set_index("piece")["speed"].reindex(range(len(pieces))).to_numpy()
@@ -268,7 +282,16 @@ def build_network(
     ends = np.concatenate([shapely.get_coordinates(shapely.get_point(pieces, 0)),
                            shapely.get_coordinates(shapely.get_point(pieces, -1))])
     keys = np.round(ends / grid_m).astype(np.int64)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    lo = keys.min(axis=0)
+    span = keys.max(axis=0) - lo + 1
+    if float(span[0]) * float(span[1]) < 2.0 ** 62:
+        # one int64 key per grid point, ordered like (x, y) rows: same node numbers
+        # as np.unique(axis=0), with a 1-D sort
+        flat = (keys[:, 0] - lo[0]) * span[1] + (keys[:, 1] - lo[1])
+        flat_u, inverse = np.unique(flat, return_inverse=True)
+        uniq = np.stack([flat_u // span[1] + lo[0], flat_u % span[1] + lo[1]], axis=1)
+    else:
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     u, v = inverse[: len(pieces)], inverse[len(pieces):]
     length_km = shapely.length(pieces) / 1000.0
