@@ -154,7 +154,6 @@ def bench_fca(n_demand: int, n_supply: int, rng) -> None:
 def _raster_child(n: int, which: str, out) -> None:
     """One raster run in a fresh process: seconds, traced numpy peak and extra peak RSS
     (both beyond the input friction array, which both sides are given)."""
-    import resource
     import tracemalloc
 
     import pyproj
@@ -171,7 +170,11 @@ def _raster_child(n: int, which: str, out) -> None:
     fr = Raster(np.ma.asarray(f), from_origin(0, n * 100.0, 100.0, 100.0), pyproj.CRS(CRS),
                 None)
     src = gpd.GeoDataFrame(geometry=shapely.points([[n * 50.0 + 50, n * 50.0 + 50]]), crs=CRS)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    def hwm() -> int:   # peak RSS of this process image (VmHWM; ru_maxrss survives exec)
+        with open("/proc/self/status") as fh:
+            return next(int(x.split()[1]) for x in fh if x.startswith("VmHWM"))
+
+    base = hwm()
     tracemalloc.start()
     t0 = time.perf_counter()
     if which == "ours":
@@ -182,7 +185,7 @@ def _raster_child(n: int, which: str, out) -> None:
     dt = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024
+    rss = (hwm() - base) * 1024
     out.put((dt, peak, rss, np.ascontiguousarray(np.ma.filled(res, np.nan)[::97, ::89])))
 
 
