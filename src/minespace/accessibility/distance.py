@@ -145,18 +145,8 @@ class _SegmentGrid:
             del sd
             d = np.sqrt(ex * ex + ey * ey)
             g0 = np.flatnonzero(np.r_[True, pt[1:] != pt[:-1]])  # each point's block
-            best = np.minimum.reduceat(d, g0)
-            glen = np.diff(np.r_[g0, len(d)])
-            own = np.where(d == np.repeat(best, glen), self.owner[sg], np.iinfo(np.int64).max)
-            low = np.minimum.reduceat(own, g0)
-            hit = np.flatnonzero(own == np.repeat(low, glen))
-            grp = np.repeat(np.arange(len(g0)), glen)[hit]
-            first = hit[np.r_[True, grp[1:] != grp[:-1]]]
-            p = pt[g0]
-            line[p], dist[p] = low, best
-            sf = sg[first]
-            proj[p, 0] = self.ax[sf] + t[first] * self.dx[sf]
-            proj[p, 1] = self.ay[sf] + t[first] * self.dy[sf]
+            _take_nearest(d, g0, sg, t, pt, self.owner, self.ax, self.ay, self.dx, self.dy,
+                          line, dist, proj)
             p0 = p1
         settled = dist < 0.999 * self.cell
         return line, dist, proj, settled
@@ -309,21 +299,31 @@ class _PointGrid:
             ey -= t * dy[sg]
             d = np.sqrt(ex * ex + ey * ey)
             g0 = np.flatnonzero(q == 0)     # each point's candidates are contiguous
-            best = np.minimum.reduceat(d, g0)
-            glen = np.diff(np.r_[g0, len(d)])
-            own = np.where(d == np.repeat(best, glen), owner[sg], np.iinfo(np.int64).max)
-            low = np.minimum.reduceat(own, g0)
-            hit = np.flatnonzero(own == np.repeat(low, glen))
-            grp = np.repeat(np.arange(len(g0)), glen)[hit]
-            first = hit[np.r_[True, grp[1:] != grp[:-1]]]
-            p = pt[g0]
-            line[p], dist[p] = low, best
-            sf = sg[first]
-            proj[p, 0] = ax[sf] + t[first] * dx[sf]
-            proj[p, 1] = ay[sf] + t[first] * dy[sf]
+            _take_nearest(d, g0, sg, t, pt, owner, ax, ay, dx, dy, line, dist, proj)
             c0 = c1
         return line, dist, proj
 
+
+
+def _take_nearest(d, g0, sg, t, pt, owner, ax, ay, dx, dy, line, dist, proj) -> None:
+    """Write each point's nearest segment into *line*, *dist*, *proj* (in place).
+
+    Candidates (segment *sg*, distance *d*, position *t* along it) come in one
+    contiguous block per point, starting at *g0*; ties on the distance go to the
+    lowest line id (*owner*), then to the first candidate in the block.
+    """
+    best = np.minimum.reduceat(d, g0)
+    glen = np.diff(np.r_[g0, len(d)])
+    own = np.where(d == np.repeat(best, glen), owner[sg], np.iinfo(np.int64).max)
+    low = np.minimum.reduceat(own, g0)
+    hit = np.flatnonzero(own == np.repeat(low, glen))
+    grp = np.repeat(np.arange(len(g0)), glen)[hit]
+    first = hit[np.r_[True, grp[1:] != grp[:-1]]]
+    p = pt[g0]
+    line[p], dist[p] = low, best
+    sf = sg[first]
+    proj[p, 0] = ax[sf] + t[first] * dx[sf]
+    proj[p, 1] = ay[sf] + t[first] * dy[sf]
 
 def _grid_ok(n_points: int, n_segments: int) -> bool:
     """Whether grid pruning suits: few segments for many points."""
