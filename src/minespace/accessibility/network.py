@@ -50,7 +50,8 @@ from scipy.sparse import csgraph
 
 from .._checks import require_columns
 from ..errors import MinespaceWarning
-from ._common import check_layers, representative_points, resolve_speeds
+from ..io.raster import Raster
+from ._common import check_layers, origin_points, resolve_speeds
 from .distance import _SegmentIndex
 
 __all__ = ["CorridorNetwork", "build_network", "network_travel_time", "travel_time_matrix"]
@@ -425,7 +426,7 @@ def _direct(origins_pts: np.ndarray, destinations: np.ndarray, direct_max_km: fl
 
 
 def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
-             access_speed_kmh, max_access_km):
+             access_speed_kmh, max_access_km, population=None):
     check_layers(func, origins=origins, destinations=destinations,
                  corridors=corridors if isinstance(corridors, gpd.GeoDataFrame) else None)
     if not access_speed_kmh > 0:
@@ -438,7 +439,7 @@ def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
                            f"are in {origins.crs.to_string()}; rebuild it in one CRS")
     else:
         net = build_network(corridors, speeds_kmh=speeds_kmh, snap_m=snap_m)
-    o_pts = representative_points(origins)
+    o_pts = origin_points(origins, population, func=func)
     d_geoms = np.asarray(destinations.geometry.array)
     o_leg = _attach(net, o_pts, access_speed_kmh, max_access_km)
     d_leg = _attach(net, d_geoms, access_speed_kmh, max_access_km)
@@ -463,13 +464,15 @@ def network_travel_time(
     access_speed_kmh: float = ACCESS_SPEED_KMH,
     max_access_km: float | None = None,
     direct_max_km: float = 0.0,
+    population: Raster | None = None,
 ) -> gpd.GeoDataFrame:
     """Travel time from each origin to the nearest agglomeration over the corridors.
 
     Parameters
     ----------
     origins : GeoDataFrame
-        Deposits (points) or territories (polygons, by a point on their surface).
+        Deposits (points) or territories (polygons, by a point on their surface, or
+        their population-weighted point with *population*).
     agglomerations : GeoDataFrame
         Destinations (polygons or points), same metric CRS.
     corridors : GeoDataFrame or CorridorNetwork
@@ -485,6 +488,10 @@ def network_travel_time(
         Origins within this straight-line distance of a destination may also go
         straight there at the access speed (default 0: only origins inside or on
         an agglomeration, with time 0).
+    population : Raster, optional
+        Population counts in the origins' CRS: polygon origins then start from their
+        population-weighted point (see
+        :func:`~minespace.accessibility.population_weighted_points`).
 
     Returns
     -------
@@ -496,7 +503,7 @@ def network_travel_time(
     Raises
     ------
     CRSError
-        If the layers are not in one metric CRS.
+        If the layers (or *population*) are not in one metric CRS.
 
     Warns
     -----
@@ -522,7 +529,7 @@ def network_travel_time(
     func = "network_travel_time"
     net, o_pts, d_geoms, o_leg, d_leg = _prepare(
         func, origins, agglomerations, corridors, speeds_kmh, snap_m, access_speed_kmh,
-        max_access_km)
+        max_access_km, population)
     time = np.full(len(origins), np.inf)
     nearest = np.full(len(origins), -1, dtype=np.int64)
     if len(d_geoms) and len(origins):
@@ -565,10 +572,12 @@ def travel_time_matrix(
     access_speed_kmh: float = ACCESS_SPEED_KMH,
     max_access_km: float | None = None,
     direct_max_km: float = 0.0,
+    population: Raster | None = None,
 ) -> pd.DataFrame:
     """Origin × destination travel-time matrix (minutes) over the corridors.
 
-    Parameters are those of :func:`network_travel_time`.
+    Parameters are those of :func:`network_travel_time` (``population`` included:
+    polygon origins then start from their population-weighted point).
 
     Returns
     -------
@@ -582,7 +591,7 @@ def travel_time_matrix(
     Raises
     ------
     CRSError
-        If the layers are not in one metric CRS.
+        If the layers (or *population*) are not in one metric CRS.
 
     Notes
     -----
@@ -602,7 +611,7 @@ def travel_time_matrix(
     func = "travel_time_matrix"
     net, o_pts, d_geoms, o_leg, d_leg = _prepare(
         func, origins, destinations, corridors, speeds_kmh, snap_m, access_speed_kmh,
-        max_access_km)
+        max_access_km, population)
     values = np.full((len(o_pts), len(d_geoms)), np.inf)
     if len(o_pts) and len(d_geoms):
         # Dijkstra from the smaller side's virtual nodes; the other side takes the
