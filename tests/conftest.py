@@ -47,3 +47,42 @@ def corridors_m() -> gpd.GeoDataFrame:
                   shapely.LineString([(500_000, 6_005_000), (505_000, 6_005_000)])],
         crs="EPSG:32645",
     )
+
+
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+               "all_proxy")
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Block the network for this test, in-process and in the processes it starts.
+
+    HTTP(S) proxies point at the closed discard port (so a child process -- a Jupyter
+    kernel, a CLI subprocess -- fails at once instead of hanging), and in this process any
+    socket connection to a non-loopback address raises ``OSError``. Loopback stays open
+    (kernel and browser driver sockets).
+    """
+    import socket
+
+    for var in _PROXY_VARS:
+        monkeypatch.setenv(var, "http://127.0.0.1:9")   # discard port: refused at once
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "localhost,127.0.0.1")
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def _check(address) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in _LOOPBACK:
+            raise OSError(f"network access blocked in tests: {address!r}")
+
+    def guarded_connect(self, address):
+        _check(address)
+        return connect(self, address)
+
+    def guarded_connect_ex(self, address):
+        _check(address)
+        return connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)

@@ -3,8 +3,9 @@
 Each notebook is executed with nbclient in a fresh kernel started from *this* Python
 (the test writes a private kernelspec pointing at ``sys.executable``, so whatever
 ``python3`` kernel is installed elsewhere on the machine is never used), in a temporary
-working directory, with HTTP(S) proxies pointing at a closed port so that any attempt to
-reach the network fails instead of hanging. Any cell error fails the test.
+working directory, with the network blocked by the ``no_network`` fixture of conftest.py
+(HTTP(S) proxies pointing at a closed port, so that any attempt to reach the network
+fails instead of hanging). Any cell error fails the test.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def test_notebooks_exist():
 
 
 @pytest.fixture
-def kernel_env(tmp_path, monkeypatch):
+def kernel_env(tmp_path, monkeypatch, no_network):
     """A kernelspec for this interpreter, found first through JUPYTER_PATH; no network."""
     spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True)
@@ -45,11 +46,6 @@ def kernel_env(tmp_path, monkeypatch):
             "display_name": "minespace tests", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                "all_proxy"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")   # discard port: refused at once
-    for var in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(var, "localhost,127.0.0.1")  # the kernel's own sockets
     monkeypatch.setenv("MPLBACKEND", "Agg")
     workdir = tmp_path / "work"
     workdir.mkdir()
