@@ -1,7 +1,10 @@
 """Accessibility: distances, network travel time, gravity, catchments, raster time.
 
 Every function takes GeoDataFrames in one metric CRS and returns a new frame
-(inputs are never modified) with the unit in each added column's name.
+(inputs are never modified) with the unit in each added column's name. Polygon
+origins (territories) travel from a representative point, or from their
+population-weighted point when a population raster is passed as ``population=``
+(:func:`population_weighted_points`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from .network import (
     network_travel_time,
     travel_time_matrix,
 )
+from .origins import population_weighted_points
 from .raster import (
     OFFROAD_SPEED_KMH,
     friction_surface,
@@ -36,6 +40,7 @@ __all__ = [
     "friction_surface",
     "hansen_potential",
     "network_travel_time",
+    "population_weighted_points",
     "travel_time_matrix",
     "travel_time_raster",
     "two_step_fca",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import require_columns
+from ..io.raster import Raster
 from ._common import check_layers
 from ._cost import sparse_pairs
 
@@ -42,7 +43,7 @@ def _fca(i: np.ndarray, j: np.ndarray, w: np.ndarray, demand: np.ndarray,
     return access, ratio
 
 
-def _run(func, demand, supply, demand_col, supply_col, steps, cost, column):
+def _run(func, demand, supply, demand_col, supply_col, steps, cost, column, population):
     check_layers(func, demand=demand, supply=supply)
     require_columns(demand, [demand_col], "demand")
     require_columns(supply, [supply_col], "supply")
@@ -51,7 +52,7 @@ def _run(func, demand, supply, demand_col, supply_col, steps, cost, column):
     if np.isnan(p).any() or np.isnan(s).any() or (p < 0).any() or (s < 0).any():
         raise ValueError(f"{func}: '{demand_col}' and '{supply_col}' must be non-negative "
                          "numbers without missing values")
-    i, j, c = sparse_pairs(demand, supply, max(b for b, _ in steps), cost, func)
+    i, j, c = sparse_pairs(demand, supply, max(b for b, _ in steps), cost, func, population)
     w = _step_weights(c, steps)
     access, _ = _fca(i, j, w, p, s)
     out = demand.copy()
@@ -67,6 +68,7 @@ def two_step_fca(
     supply_col: str,
     max_cost: float,
     cost: pd.DataFrame | None = None,
+    population: Raster | None = None,
 ) -> gpd.GeoDataFrame:
     """Two-step floating catchment area accessibility (2SFCA).
 
@@ -86,6 +88,11 @@ def two_step_fca(
         (demand → supply) is used in both steps, so asymmetric costs are handled.
         Default: straight-line km between the features' points, found with a
         KD-tree (only pairs within ``max_cost`` are ever formed).
+    population : Raster, optional
+        Population counts in the same CRS: with the straight-line default, polygon
+        demand locations (territories) start from their population-weighted point
+        (see :func:`~minespace.accessibility.population_weighted_points`). With
+        *cost*, pass it to :func:`travel_time_matrix` instead.
 
     Returns
     -------
@@ -96,9 +103,10 @@ def two_step_fca(
     Raises
     ------
     CRSError
-        If the layers are not in one metric CRS.
+        If the layers (or *population*) are not in one metric CRS.
     KeyError, ValueError
-        For missing columns or ids, or negative / missing values.
+        For missing columns or ids, negative / missing values, or *population*
+        given together with *cost*.
 
     Notes
     -----
@@ -121,7 +129,7 @@ def two_step_fca(
     if not max_cost > 0:
         raise ValueError(f"two_step_fca: max_cost must be positive, got {max_cost}")
     return _run("two_step_fca", demand, supply, demand_col, supply_col,
-                ((float(max_cost), 1.0),), cost, "access_2sfca")
+                ((float(max_cost), 1.0),), cost, "access_2sfca", population)
 
 
 def enhanced_two_step_fca(
@@ -132,12 +140,13 @@ def enhanced_two_step_fca(
     supply_col: str,
     steps: Sequence[tuple[float, float]] = E2SFCA_STEPS,
     cost: pd.DataFrame | None = None,
+    population: Raster | None = None,
 ) -> gpd.GeoDataFrame:
     """Enhanced two-step floating catchment area accessibility (E2SFCA).
 
     Parameters
     ----------
-    demand, supply, demand_col, supply_col, cost
+    demand, supply, demand_col, supply_col, cost, population
         As in :func:`two_step_fca`.
     steps : sequence of (upper_bound, weight)
         Zones by increasing upper bound (inclusive) with their weight W_r; costs
@@ -153,9 +162,10 @@ def enhanced_two_step_fca(
     Raises
     ------
     CRSError
-        If the layers are not in one metric CRS.
+        If the layers (or *population*) are not in one metric CRS.
     KeyError, ValueError
-        For missing columns or ids, bad steps, or negative / missing values.
+        For missing columns or ids, bad steps, negative / missing values, or
+        *population* given together with *cost*.
 
     Notes
     -----
@@ -178,4 +188,4 @@ def enhanced_two_step_fca(
     """
     steps = tuple((float(b), float(w)) for b, w in steps)
     return _run("enhanced_two_step_fca", demand, supply, demand_col, supply_col, steps, cost,
-                "access_e2sfca")
+                "access_e2sfca", population)

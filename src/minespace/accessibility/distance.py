@@ -2,7 +2,9 @@
 
 All distances are Euclidean in the layers' metric CRS and reported in km.
 Polygon origins (territories) are represented by a representative point
-(:func:`shapely.point_on_surface`, always inside the polygon).
+(:func:`shapely.point_on_surface`, always inside the polygon), or by their
+population-weighted point when a population raster is given (``population=``,
+see :func:`~minespace.accessibility.population_weighted_points`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import pandas as pd
 import shapely
 
 from .._checks import require_columns
-from ._common import check_layers, representative_points
+from ..io.raster import Raster
+from ._common import check_layers, origin_points, representative_points
 
 __all__ = ["agglomeration_distances", "corridor_distances"]
 
@@ -378,6 +381,7 @@ def corridor_distances(
     corridors: gpd.GeoDataFrame,
     *,
     kinds: Sequence[str] | None = None,
+    population: Raster | None = None,
 ) -> gpd.GeoDataFrame:
     """Straight-line distance from each origin to the nearest corridor of each kind.
 
@@ -385,12 +389,17 @@ def corridor_distances(
     ----------
     origins : GeoDataFrame
         Points (deposits) or polygons (territories, represented by a point on
-        their surface), in a metric CRS.
+        their surface, or their population-weighted point with *population*), in a
+        metric CRS.
     corridors : GeoDataFrame
         Lines with a ``kind`` column (``rail``, ``road_trunk``...), same CRS.
     kinds : sequence of str, optional
         Kinds to report; default every kind present, sorted. A kind absent from
         *corridors* gets NaN.
+    population : Raster, optional
+        Population counts in the same CRS: polygon origins then start from their
+        population-weighted point (see
+        :func:`~minespace.accessibility.population_weighted_points`).
 
     Returns
     -------
@@ -402,7 +411,8 @@ def corridor_distances(
     Raises
     ------
     CRSError
-        If a layer is not in a metric CRS, or the two CRS differ.
+        If a layer is not in a metric CRS, or the CRS (population raster included)
+        differ.
     KeyError
         If *corridors* has no ``kind`` column.
 
@@ -425,7 +435,7 @@ def corridor_distances(
     """
     check_layers("corridor_distances", origins=origins, corridors=corridors)
     require_columns(corridors, ["kind"], "corridors")
-    points = representative_points(origins)
+    points = origin_points(origins, population, func="corridor_distances")
     lines = np.asarray(corridors.geometry.array)
     kind = corridors["kind"].astype("object").to_numpy()
     if kinds is None:
@@ -463,6 +473,8 @@ def corridor_distances(
 def agglomeration_distances(
     origins: gpd.GeoDataFrame,
     agglomerations: gpd.GeoDataFrame,
+    *,
+    population: Raster | None = None,
 ) -> gpd.GeoDataFrame:
     """Straight-line distance from each origin to the nearest agglomeration.
 
@@ -472,9 +484,14 @@ def agglomeration_distances(
     Parameters
     ----------
     origins : GeoDataFrame
-        Points or polygons (represented by a point on their surface), metric CRS.
+        Points or polygons (represented by a point on their surface, or their
+        population-weighted point with *population*), metric CRS.
     agglomerations : GeoDataFrame
         Polygons or points, same CRS.
+    population : Raster, optional
+        Population counts in the same CRS, for the origins' points (as in
+        :func:`corridor_distances`); the agglomerations' centres stay
+        representative points.
 
     Returns
     -------
@@ -487,7 +504,8 @@ def agglomeration_distances(
     Raises
     ------
     CRSError
-        If a layer is not in a metric CRS, or the two CRS differ.
+        If a layer is not in a metric CRS, or the CRS (population raster included)
+        differ.
 
     Notes
     -----
@@ -507,7 +525,7 @@ def agglomeration_distances(
     np.True_
     """
     check_layers("agglomeration_distances", origins=origins, agglomerations=agglomerations)
-    points = representative_points(origins)
+    points = origin_points(origins, population, func="agglomeration_distances")
     ids = agglomerations.index.to_numpy()
     edge_idx, edge_d = _nearest(points, np.asarray(agglomerations.geometry.array))
     centre_idx, centre_d = _nearest(points, representative_points(agglomerations))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import require_columns
+from ..io.raster import Raster
 from ._common import check_layers
 from ._cost import dense_cost
 
@@ -44,13 +45,15 @@ def hansen_potential(
     decay: Decay = "exponential",
     cost: pd.DataFrame | None = None,
     min_cost: float = 1.0,
+    population: Raster | None = None,
 ) -> gpd.GeoDataFrame:
     """Hansen gravity potential of each origin towards the destinations' mass.
 
     Parameters
     ----------
     origins : GeoDataFrame
-        Deposits or territories (polygons by a point on their surface).
+        Deposits or territories (polygons by a point on their surface, or by their
+        population-weighted point with *population*).
     destinations : GeoDataFrame
         Agglomerations (or any layer) with the *mass* column, same metric CRS.
     beta : float
@@ -67,6 +70,11 @@ def hansen_potential(
     min_cost : float
         Power decay only: costs below this are raised to it, so a destination at
         zero cost does not give an infinite potential (default 1 cost unit).
+    population : Raster, optional
+        Population counts in the same CRS: with the straight-line default, polygon
+        origins start from their population-weighted point (see
+        :func:`~minespace.accessibility.population_weighted_points`). With *cost*,
+        pass it to :func:`travel_time_matrix` instead.
 
     Returns
     -------
@@ -76,11 +84,12 @@ def hansen_potential(
     Raises
     ------
     CRSError
-        If the layers are not in one metric CRS.
+        If the layers (or *population*) are not in one metric CRS.
     KeyError
         If *mass* is missing, or *cost* lacks an origin or destination id.
     ValueError
-        For an unknown decay, a negative beta or negative costs.
+        For an unknown decay, a negative beta or negative costs, or *population*
+        given together with *cost*.
 
     Notes
     -----
@@ -100,7 +109,7 @@ def hansen_potential(
     require_columns(destinations, [mass], "destinations")
     if not beta >= 0:
         raise ValueError(f"hansen_potential: beta must be >= 0, got {beta}")
-    c = dense_cost(origins, destinations, cost, "hansen_potential")
+    c = dense_cost(origins, destinations, cost, "hansen_potential", population)
     o = pd.to_numeric(destinations[mass], errors="coerce").fillna(0.0).to_numpy(float)
     out = origins.copy()
     out["hansen_potential"] = _hansen(c, o, decay=decay, beta=beta, min_cost=min_cost)
