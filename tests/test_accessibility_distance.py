@@ -120,8 +120,9 @@ def test_vectorised_matches_bruteforce():
 
 
 @pytest.mark.parametrize("k", [1, 2, 8])
-def test_segment_index_exact_in_every_pass(k):
-    """Small k forces the wider pass and the STRtree fallback; all must be exact."""
+@pytest.mark.parametrize("piece", [None, 2500.0])
+def test_segment_index_exact_in_every_pass(k, piece):
+    """Small k and long pieces force the wider passes; all must be exact."""
     import shapely
 
     from minespace.accessibility.distance import _SegmentIndex
@@ -129,8 +130,13 @@ def test_segment_index_exact_in_every_pass(k):
     rng = np.random.default_rng(k)
     lines = shapely.linestrings(rng.uniform(0, 1e4, (25, 4, 2)))
     xy = rng.uniform(-2e3, 1.2e4, (500, 2))
-    line, dist, proj = _SegmentIndex(lines, n_segments=60).query(xy, k=k, budget=500)
+    line, dist, proj, along = _SegmentIndex(lines, piece=piece).query(xy, k=k, budget=500,
+                                                                     along=True)
     full = shapely.distance(shapely.points(xy)[:, None], lines[None, :])
+    # position along the chosen line, against GEOS' projection of the closest point
+    np.testing.assert_allclose(along, shapely.line_locate_point(lines[line],
+                                                                shapely.points(proj)),
+                               rtol=0, atol=1e-6)
     np.testing.assert_allclose(dist, full.min(1), atol=1e-9)
     np.testing.assert_allclose(full[np.arange(500), line], full.min(1), atol=1e-9)
     # the returned point lies on the chosen line at that distance
@@ -177,9 +183,9 @@ def test_grid_pruned_path_exact_many_points_few_lines():
                                0, atol=1e-6)
 
 
-def test_segment_index_grid_pass_exact():
-    """With many segments the index first uses its segment hash (exact within a cell),
-    then the KD-tree passes for far points; all must equal shapely's distance."""
+def test_segment_index_many_segments_exact():
+    """Many segments and points (Z-ordered queries, retries for far points, exact ties
+    on shared vertices): all must equal shapely's distance, ties to the lowest line."""
     import shapely
 
     from minespace.accessibility.distance import _SegmentIndex
@@ -187,11 +193,10 @@ def test_segment_index_grid_pass_exact():
     rng = np.random.default_rng(7)
     starts = rng.uniform(0, 2e4, (1500, 2))
     lines = shapely.linestrings(np.stack([starts, starts + rng.normal(0, 300, (1500, 2))], 1))
-    xy = np.vstack([rng.uniform(-1e3, 2.1e4, (3000, 2)),       # near the segments
+    xy = np.vstack([rng.uniform(-1e3, 2.1e4, (4000, 2)),       # near the segments
                     rng.uniform(-2e4, 4e4, (500, 2)),          # some far outside
                     shapely.get_coordinates(lines)[:200]])      # on vertices: exact ties
     index = _SegmentIndex(lines)
-    assert index.grid is not None
     line, dist, proj = index.query(xy)
     full = shapely.distance(shapely.points(xy)[:, None], lines[None, :])
     np.testing.assert_allclose(dist, full.min(1), rtol=0, atol=1e-9)
@@ -199,5 +204,3 @@ def test_segment_index_grid_pass_exact():
                     np.arange(len(lines)), len(lines)).min(1)
     np.testing.assert_array_equal(line, best)
     np.testing.assert_allclose(np.hypot(*(xy - proj).T), dist, atol=1e-9)
-    _, _, _, settled = index.grid.query(xy)
-    assert settled.any() and not settled.all()      # both passes exercised

@@ -331,3 +331,26 @@ def test_overlapping_corridors_take_the_fastest_and_nodes_are_sorted():
     xy = net.node_xy
     assert (np.lexsort((xy[:, 1], xy[:, 0])) == np.arange(len(xy))).all()
     assert len(net.nodes) == 5 and len(net.edges) == 4
+
+
+def test_in_boxes_keeps_every_point_inside_a_box():
+    """The mask pre-filter of direct trips is conservative: every point inside a
+    (grown) box is kept, including points exactly on box edges and degenerate boxes."""
+    from minespace.accessibility.network import _in_boxes
+
+    rng = np.random.default_rng(11)
+    lo = rng.uniform(0, 1e5, (40, 2))
+    boxes = np.c_[lo, lo + rng.uniform(0, 5e3, (40, 2))]
+    boxes[:5, 2:] = boxes[:5, :2]                              # point "boxes"
+    xy = np.vstack([rng.uniform(-1e4, 1.1e5, (20_000, 2)),
+                    boxes[:, :2], boxes[:, 2:],                # corners
+                    np.c_[boxes[:, 0], rng.uniform(boxes[:, 1], boxes[:, 3])]])  # edges
+    for pad in (0.0, 750.0):
+        inside = ((xy[:, None, 0] >= boxes[None, :, 0] - pad)
+                  & (xy[:, None, 0] <= boxes[None, :, 2] + pad)
+                  & (xy[:, None, 1] >= boxes[None, :, 1] - pad)
+                  & (xy[:, None, 1] <= boxes[None, :, 3] + pad)).any(axis=1)
+        kept = _in_boxes(xy, boxes, pad)
+        assert kept[inside].all()
+        assert kept.sum() < 2 * inside.sum()                   # and it does filter
+    assert not _in_boxes(xy, np.empty((0, 4)), 0.0).any()

@@ -23,12 +23,14 @@ from ._common import check_layers, origin_points, representative_points
 __all__ = ["agglomeration_distances", "corridor_distances"]
 
 
-def _segments(lines: np.ndarray, max_len: float | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _segments(lines: np.ndarray, max_len: float | None = None, *, along: bool = False
+              ) -> tuple[np.ndarray, ...]:
     """Two-point segments of (multi)lines: start (n, 2), end (n, 2), owner line position.
 
     With *max_len*, longer segments are split into ceil(L / max_len) equal collinear
-    pieces (numpy arithmetic, no new geometries).
+    pieces (numpy arithmetic, no new geometries). With *along*, a fourth array gives
+    the distance from the start of the segment's line part to the segment's start
+    (for a LineString: its position along the line).
     """
     types = shapely.get_type_id(lines)
     if (types == 1).all():              # plain LineStrings: no get_parts needed
@@ -38,22 +40,35 @@ def _segments(lines: np.ndarray, max_len: float | None = None
         parts, part_owner = shapely.get_parts(lines, return_index=True)
         coords, part = shapely.get_coordinates(parts, return_index=True)
     same = part[:-1] == part[1:]
-    a, b, owner = coords[:-1][same], coords[1:][same], part[:-1][same]
-    if part_owner is not None:
-        owner = part_owner[owner]
+    a, b, seg_part = coords[:-1][same], coords[1:][same], part[:-1][same]
+    owner = seg_part if part_owner is None else part_owner[seg_part]
+    s0 = None
+    if along:
+        length = np.hypot(*(b - a).T)
+        before = np.cumsum(length) - length            # exclusive running sum
+        first = np.r_[True, seg_part[1:] != seg_part[:-1]] if len(a) else np.zeros(0, bool)
+        start = np.maximum.accumulate(np.where(first, np.arange(len(a)), 0))
+        s0 = before - before[start]
     if max_len is not None:
-        a, b, owner = _split_segments(a, b, owner, max_len)
-    return a, b, owner
+        return _split_segments(a, b, owner, max_len, s0)
+    return (a, b, owner, s0) if along else (a, b, owner)
 
 
-def _split_segments(a: np.ndarray, b: np.ndarray, owner: np.ndarray, max_len: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segments longer than *max_len* cut into ceil(L / max_len) equal collinear pieces."""
+def _split_segments(a: np.ndarray, b: np.ndarray, owner: np.ndarray, max_len: float,
+                    s0: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Segments longer than *max_len* cut into ceil(L / max_len) equal collinear pieces.
+
+    Returns (a, b, owner) or, with *s0* (each segment's start along its line),
+    (a, b, owner, s0) with the pieces' own start positions.
+    """
+    def out(*arrays):
+        return arrays if s0 is not None else arrays[:3]
+
     if len(a) == 0:
-        return a, b, owner
+        return out(a, b, owner, s0)
     n_sub = np.maximum(np.ceil(np.hypot(*(b - a).T) / max_len), 1).astype(np.int64)
     if not (n_sub > 1).any():
-        return a, b, owner
+        return out(a, b, owner, s0)
     seg = np.repeat(np.arange(len(a)), n_sub)
     first = np.repeat(np.cumsum(n_sub) - n_sub, n_sub)
     j = (np.arange(len(seg)) - first).astype(float)
@@ -62,7 +77,10 @@ def _split_segments(a: np.ndarray, b: np.ndarray, owner: np.ndarray, max_len: fl
     last = j + 1 == n_sub[seg]
     new_b = a[seg] + t1[:, None] * d[seg]
     new_b[last] = b[seg[last]]          # keep the exact end vertex
-    return a[seg] + t0[:, None] * d[seg], new_b, owner[seg]
+    new_s0 = None
+    if s0 is not None:
+        new_s0 = s0[seg] + t0 * np.hypot(*d.T)[seg]
+    return out(a[seg] + t0[:, None] * d[seg], new_b, owner[seg], new_s0)
 
 
 def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray
@@ -77,131 +95,68 @@ def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray
     return np.sqrt(np.sum((p - q) ** 2, axis=-1)), q
 
 
-class _SegmentGrid:
-    """Segments hashed on a square grid of cell size *cell* (each segment in every
-    cell its bounding box overlaps).
-
-    A segment within distance c of a point p has its closest point in one of the
-    3 × 3 cells around p's cell, so among the segments listed there the nearest
-    is exact whenever it lies within c; :meth:`query` reports the others as
-    unsettled. All steps are array operations (sort, ``searchsorted``, ``repeat``).
-    """
-
-    def __init__(self, a: np.ndarray, b: np.ndarray, owner: np.ndarray, cell: float) -> None:
-        a, b, owner = _split_segments(a, b, owner, cell)   # each piece spans <= 2 x 2 cells
-        self.a, self.b, self.owner, self.cell = a, b, owner, float(cell)
-        self.ax, self.ay = a[:, 0], a[:, 1]
-        self.dx, self.dy = b[:, 0] - self.ax, b[:, 1] - self.ay
-        len2 = self.dx ** 2 + self.dy ** 2
-        self.inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
-        self.packed = np.column_stack([self.ax, self.ay, self.dx, self.dy, self.inv])
-        self.lo = np.minimum(a, b).min(axis=0) - self.cell
-        i0 = np.floor((np.minimum(a, b) - self.lo) / self.cell).astype(np.int64)
-        i1 = np.floor((np.maximum(a, b) - self.lo) / self.cell).astype(np.int64)
-        self.width = int(i1[:, 1].max()) + 3
-        nx_, ny_ = i1[:, 0] - i0[:, 0] + 1, i1[:, 1] - i0[:, 1] + 1
-        cnt = nx_ * ny_
-        seg = np.repeat(np.arange(len(a)), cnt)
-        j = np.arange(len(seg)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        key = (i0[seg, 0] + j // ny_[seg]) * self.width + (i0[seg, 1] + j % ny_[seg])
-        order = np.argsort(key, kind="stable")
-        self.seg = seg[order]
-        self.keys, self.start, self.count = np.unique(key[order], return_index=True,
-                                                      return_counts=True)
-
-    def query(self, xy: np.ndarray, *, chunk: int = 1_000_000
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(owner, distance, closest point, settled) for points *xy*; rows not
-        settled (nearest farther than a cell, or no candidate) must be re-queried."""
-        n = len(xy)
-        line = np.zeros(n, np.int64)
-        dist = np.full(n, np.inf)
-        proj = np.zeros((n, 2))
-        if n == 0 or len(self.keys) == 0:
-            return line, dist, proj, np.zeros(n, bool)
-        ij = np.floor((xy - self.lo) / self.cell)
-        ok = ((ij >= 1) & (ij[:, 1:2] <= self.width - 2)).all(axis=1)
-        base = np.where(ok, ij[:, 0] * self.width + ij[:, 1], -10).astype(np.int64)
-        shifts = np.array([dx * self.width + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
-        keys = base[:, None] + shifts[None, :]                  # (n, 9)
-        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        cnt = np.where((self.keys[pos] == keys) & ok[:, None], self.count[pos], 0)
-        per_point = cnt.sum(axis=1)
-        ends = np.cumsum(per_point)
-        p0 = 0
-        while p0 < n:                        # memory chunks of points, not a row loop
-            p1 = int(np.searchsorted(ends, (ends[p0 - 1] if p0 else 0) + chunk, "right"))
-            p1 = max(p1, p0 + 1)
-            c = cnt[p0:p1].ravel()
-            if c.sum() == 0:
-                p0 = p1
-                continue
-            flat = np.repeat(np.arange(c.size), c)
-            within = np.arange(len(flat)) - np.repeat(np.cumsum(c) - c, c)
-            sg = self.seg[self.start[pos[p0:p1].ravel()[flat]] + within]
-            pt = p0 + flat // 9
-            sd = self.packed[sg]             # one gather of (ax, ay, dx, dy, 1/L²) rows
-            ex, ey = xy[pt, 0] - sd[:, 0], xy[pt, 1] - sd[:, 1]
-            t = np.clip((ex * sd[:, 2] + ey * sd[:, 3]) * sd[:, 4], 0.0, 1.0)
-            ex -= t * sd[:, 2]
-            ey -= t * sd[:, 3]
-            del sd
-            d = np.sqrt(ex * ex + ey * ey)
-            g0 = np.flatnonzero(np.r_[True, pt[1:] != pt[:-1]])  # each point's block
-            _take_nearest(d, g0, sg, t, pt, self.owner, self.ax, self.ay, self.dx, self.dy,
-                          line, dist, proj)
-            p0 = p1
-        settled = dist < 0.999 * self.cell
-        return line, dist, proj, settled
+def _zorder(xy: np.ndarray) -> np.ndarray:
+    """Permutation sorting points along a Z-order (Morton) curve of 16 bits per axis."""
+    lo = xy.min(axis=0)
+    span = float((xy.max(axis=0) - lo).max()) or 1.0
+    g = ((xy - lo) * ((2 ** 16 - 1) / span)).astype(np.uint64)
+    for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+        g = (g | (g << np.uint64(shift))) & np.uint64(mask)
+    return np.argsort(g[:, 0] | (g[:, 1] << np.uint64(1)), kind="stable")
 
 
 class _SegmentIndex:
-    """Exact nearest-line search for many points (KD-tree over segment midpoints).
+    """Exact nearest-line search for many points (KD-tree over short sub-segments).
 
-    Lines are cut into their two-point segments (overly long ones split so that
-    there are at most ``n_segments``); segment midpoints go into a KD-tree.
-    The k nearest midpoints give candidate segments and an upper bound U of the
-    distance (exact point-segment distances in numpy). A segment closer than U
-    has its midpoint within U + h (h = half the longest segment), so a point is
+    Lines are cut into their two-point segments and these into equal collinear
+    pieces no longer than *piece* (default a quarter of the median segment length,
+    coarser when that would give more than *max_pieces*); the pieces' midpoints go
+    into a KD-tree. The k nearest midpoints give candidate pieces and an upper bound
+    U of the distance (exact point-segment distances in numpy). A piece closer than
+    U has its midpoint within U + h (h = half the longest piece), so a point is
     settled when its k-th midpoint is at least that far; unsettled points are
-    retried with 4k candidates, and so on (at worst all segments). The result is
-    exact; ties go to the lowest line position.
+    retried with 4k candidates, and so on (at worst all pieces). Short pieces keep
+    h small, so most points settle in the first pass of k = 8. The result is exact;
+    ties go to the lowest line position.
     """
 
-    def __init__(self, lines: np.ndarray, *, n_segments: int = 200_000) -> None:
+    def __init__(self, lines: np.ndarray, *, piece: float | None = None,
+                 max_pieces: int = 4_000_000) -> None:
         from scipy.spatial import cKDTree
 
-        a, _, _ = _segments(lines)
-        total = float(shapely.length(lines).sum())
-        max_len = max(total / n_segments, total / max(len(a), 1), 1e-6)
-        self.a, self.b, self.owner = _segments(lines, max_len)
-        seg_len = np.hypot(*(self.b - self.a).T)
-        self.half = 0.5 * float(seg_len.max()) if len(seg_len) else 0.0
-        self.tree = cKDTree(0.5 * (self.a + self.b))
-        self.grid = None
-        if len(self.a) >= 1_000:
-            # first pass: segment hash with ~3 segments per cell (about 30 candidates
-            # for a point); exact for points within a cell size of the network
-            lo, hi = np.minimum(self.a, self.b).min(0), np.maximum(self.a, self.b).max(0)
-            area = float(np.prod(np.maximum(hi - lo, 1e-6)))
-            cell = max(np.sqrt(area / len(self.a)), 1e-6)
-            self.grid = _SegmentGrid(self.a, self.b, self.owner, cell)
+        a, b, owner, s0 = _segments(lines, along=True)
+        seg_len = np.hypot(*(b - a).T)
+        if piece is None:
+            total = float(seg_len.sum())
+            median = float(np.median(seg_len)) if len(seg_len) else 0.0
+            piece = max(0.25 * median, total / max_pieces, 1e-6)
+        self.a, self.b, self.owner, self.s0 = _split_segments(a, b, owner, piece, s0)
+        self.ax, self.ay = self.a[:, 0], self.a[:, 1]
+        self.dx, self.dy = self.b[:, 0] - self.ax, self.b[:, 1] - self.ay
+        len2 = self.dx ** 2 + self.dy ** 2
+        self.length = np.sqrt(len2)
+        self.inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
+        self.half = 0.5 * float(self.length.max()) if len(self.a) else 0.0
+        self.packed = np.column_stack([self.ax, self.ay, self.dx, self.dy, self.inv])
+        self.tree = cKDTree(0.5 * (self.a + self.b), balanced_tree=False, compact_nodes=False)
 
-    def query(self, xy: np.ndarray, *, k: int = 8, budget: int = 20_000_000
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def query(self, xy: np.ndarray, *, k: int = 8, budget: int = 8_000_000,
+              along: bool = False) -> tuple[np.ndarray, ...]:
         """(line position, distance, closest point (n, 2)) for points *xy* (n, 2).
 
-        Unsettled points are retried with 4× more candidates until settled (at
-        worst every segment); *budget* caps the candidates held in memory at once.
+        With *along*, a fourth array gives the closest point's distance from the
+        start of its line part (CRS units). Unsettled points are retried with 4× more
+        candidates until settled (at worst every piece); *budget* caps the
+        candidates held in memory at once.
         """
         n, m = len(xy), len(self.a)
         line = np.zeros(n, np.int64)
         dist = np.full(n, np.inf)
         proj = np.zeros((n, 2))
-        todo = np.arange(n)
-        if self.grid is not None and n:
-            line, dist, proj, settled = self.grid.query(xy)
-            todo = np.flatnonzero(~settled)
+        pos = np.zeros(n) if along else None
+        # queries in Z order: neighbouring points walk the same tree nodes (cache
+        # friendly, about twice as fast as a random order for 1e5 points)
+        todo = _zorder(xy) if n > 4096 else np.arange(n)
         kk = min(k, m)
         while len(todo) and m:
             step = max(1, budget // kk)
@@ -210,17 +165,31 @@ class _SegmentIndex:
                 rows = todo[lo:lo + step]
                 mid_d, cand = self.tree.query(xy[rows], k=kk, workers=-1)
                 mid_d, cand = mid_d.reshape(len(rows), kk), cand.reshape(len(rows), kk)
-                d, q = _point_segment(xy[rows, None, :], self.a[cand], self.b[cand])
+                sd = self.packed[cand]         # one gather of (ax, ay, dx, dy, 1/L²)
+                ex = xy[rows, 0:1] - sd[..., 0]
+                ey = xy[rows, 1:2] - sd[..., 1]
+                dx, dy = sd[..., 2], sd[..., 3]
+                t = (ex * dx + ey * dy) * sd[..., 4]
+                np.clip(t, 0.0, 1.0, out=t)
+                ex -= t * dx
+                ey -= t * dy
+                del sd, dx, dy
+                d = np.sqrt(ex * ex + ey * ey)
                 best = d.min(axis=1)
                 own = np.where(d == best[:, None], self.owner[cand], np.iinfo(np.int64).max)
                 pick = own.argmin(axis=1)             # among exact ties, the lowest line
                 r = np.arange(len(rows))
-                line[rows], dist[rows], proj[rows] = own[r, pick], best, q[r, pick]
+                c, tp = cand[r, pick], t[r, pick]
+                line[rows], dist[rows] = own[r, pick], best
+                proj[rows, 0] = self.ax[c] + tp * self.dx[c]
+                proj[rows, 1] = self.ay[c] + tp * self.dy[c]
+                if along:
+                    pos[rows] = self.s0[c] + tp * self.length[c]
                 settled = (mid_d[:, -1] >= best + self.half) | (kk >= m)
                 unsure.append(rows[~settled])
             todo = np.concatenate(unsure)
             kk = min(4 * kk, m)
-        return line, dist, proj
+        return (line, dist, proj, pos) if along else (line, dist, proj)
 
 
 class _PointGrid:

@@ -88,6 +88,12 @@ class CorridorNetwork:
     grid_m: float = 0.01
 
     @property
+    def symmetric_graph(self) -> sparse.csr_matrix:
+        """The graph with both directions of every edge (cached): Dijkstra with
+        ``directed=True`` on it skips scipy's transpose of :attr:`graph`."""
+        return self._cached("_symmetric", lambda: (self.graph + self.graph.T).tocsr())
+
+    @property
     def n_components(self) -> int:
         """Number of connected parts of the network."""
         return int(csgraph.connected_components(self.graph, directed=False)[0])
@@ -106,8 +112,7 @@ class CorridorNetwork:
         """Nearest-edge search structure for points (built on first use, then cached)."""
         cached = self.__dict__.get("_segment_index")
         if cached is None:
-            n = min(200_000, max(1_000, 4 * len(self.edges)))
-            cached = _SegmentIndex(np.asarray(self.edges.geometry.array), n_segments=n)
+            cached = _SegmentIndex(np.asarray(self.edges.geometry.array))
             object.__setattr__(self, "_segment_index", cached)
         return cached
 
@@ -307,6 +312,7 @@ def build_network(
     net = CorridorNetwork(nodes=nodes, edges=edges, graph=graph, crs=corridors.crs,
                           grid_m=float(grid_m))
     net.match_nodes(np.empty((0, 2)))  # node-key hash index, part of the network
+    net.symmetric_graph                 # and both directions of the edges  # noqa: B018
     return net
 
 
@@ -325,7 +331,8 @@ def _graph(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_ma
 
 
 def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
-            max_access_km: float | None) -> dict[str, np.ndarray]:
+            max_access_km: float | None, xy: np.ndarray | None = None
+            ) -> dict[str, np.ndarray]:
     """Access legs of *geoms*: the network nodes they join and the times to reach them.
 
     Returns arrays ``u``, ``v``, ``wu``, ``wv`` (minutes) and ``access_km``: a
@@ -335,7 +342,9 @@ def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
     is joined to that node alone (``u == v``). Rows farther than *max_access_km*
     from the network get no edge (``u = -1``). Everything is array arithmetic:
     grid-key lookup for points on nodes, the exact KD-tree segment search for
-    other points, an STRtree nearest query for polygons and lines.
+    other points (which also gives the position along the edge), an STRtree
+    nearest query for polygons and lines. *xy*, when given, says that every geometry
+    is a point with these coordinates.
     """
     m = len(geoms)
     u = np.full(m, -1, np.int64)
@@ -343,12 +352,14 @@ def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
     wu, wv, dist = np.zeros(m), np.zeros(m), np.zeros(m)
     if m == 0:
         return {"u": u, "v": v, "wu": wu, "wv": wv, "access_km": dist}
-    pieces = np.asarray(net.edges.geometry.array)
     e_u, e_v = net.edges["u"].to_numpy(), net.edges["v"].to_numpy()
     e_t = net.edges["time_min"].to_numpy()
     to_min = 60.0 / 1000.0 / access_speed_kmh
-    point_rows = np.flatnonzero(shapely.get_type_id(geoms) == 0)
-    xy = shapely.get_coordinates(geoms[point_rows])
+    if xy is None:
+        point_rows = np.flatnonzero(shapely.get_type_id(geoms) == 0)
+        xy = shapely.get_coordinates(geoms[point_rows])
+    else:
+        point_rows = np.arange(m)
     node = net.match_nodes(xy)
     on = node >= 0
     rows, nd = point_rows[on], node[on]          # on a node: one leg to it
@@ -357,15 +368,16 @@ def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
     wu[rows] = wv[rows] = dist[rows] * to_min
     rows = point_rows[~on]                        # elsewhere: nearest edge, exact
     if len(rows):
-        i, d, proj = net.segment_index.query(xy[~on])
-        frac = shapely.line_locate_point(pieces[i], shapely.points(proj), normalized=True)
+        i, d, _, along = net.segment_index.query(xy[~on], along=True)
+        e_len = net.edges["length_km"].to_numpy()[i] * 1000.0
+        frac = np.clip(np.divide(along, e_len, out=np.zeros_like(along), where=e_len > 0),
+                       0.0, 1.0)
         dist[rows], u[rows], v[rows] = d, e_u[i], e_v[i]
         wu[rows] = d * to_min + frac * e_t[i]
         wv[rows] = d * to_min + (1.0 - frac) * e_t[i]
-    is_point = np.zeros(m, bool)
-    is_point[point_rows] = True
-    rows = np.flatnonzero(~is_point)
-    if len(rows):  # nearest point of the network to a polygon / line
+    if len(point_rows) < m:  # nearest point of the network to a polygon / line
+        rows = np.setdiff1d(np.arange(m), point_rows)
+        pieces = np.asarray(net.edges.geometry.array)
         (_, i), d = net.tree.query_nearest(geoms[rows], all_matches=False,
                                            return_distance=True)
         on_piece = shapely.get_point(shapely.shortest_line(pieces[i], geoms[rows]), 0)
@@ -382,21 +394,31 @@ def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
 
 def _with_sources(net: CorridorNetwork, leg: dict[str, np.ndarray]
                   ) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Network graph plus one virtual node per attached feature of *leg* (the
-    Dijkstra sources); returns the graph and the virtual ids of attached rows
-    (-1 for unattached ones)."""
+    """Directed graph for Dijkstra from the attached features of *leg*: the network
+    in both directions plus one virtual source node per feature, appended as rows
+    n, n+1, ... with arcs to its edge's ends (no arcs into sources: every source
+    starts at 0, so none is ever worth reaching). Returns the graph (use
+    ``directed=True``) and the virtual ids of attached rows (-1 for unattached ones).
+    Appending rows only extends the CSR arrays; nothing is re-sorted or summed.
+    """
     n, k = len(net.nodes), len(leg["u"])
     ids = np.where(leg["u"] >= 0, n + np.arange(k), -1)
-    ok = ids >= 0
-    u, v, wu, wv = leg["u"][ok], leg["v"][ok], leg["wu"][ok], leg["wv"][ok]
-    two = u != v                      # u == v: one entry with the smaller weight
-    w = np.maximum(np.r_[np.where(two, wu, np.minimum(wu, wv)), wv[two]], _MIN_WEIGHT)
-    legs = sparse.csr_matrix((w, (np.r_[u, v[two]], np.r_[ids[ok], ids[ok][two]])),
-                             shape=(n + k, n + k))   # no duplicate (row, col) pairs
-    g = net.graph
-    base = sparse.csr_matrix((g.data, g.indices, np.r_[g.indptr, np.full(k, g.indptr[-1])]),
-                             shape=(n + k, n + k))
-    return (base + legs).tocsr(), ids
+    ok = leg["u"] >= 0
+    u, v = leg["u"], leg["v"]
+    two = ok & (u != v)               # u == v: one arc with the smaller weight
+    wu = np.maximum(np.where(two, leg["wu"], np.minimum(leg["wu"], leg["wv"])), _MIN_WEIGHT)
+    wv = np.maximum(leg["wv"], _MIN_WEIGHT)
+    per_row = ok.astype(np.int64) + two
+    cols = np.empty((k, 2), np.int64)
+    vals = np.empty((k, 2))
+    cols[:, 0], cols[:, 1], vals[:, 0], vals[:, 1] = u, v, wu, wv
+    take = np.c_[ok, two].ravel()     # row-major: u first, then v, per source
+    g = net.symmetric_graph
+    indptr = np.r_[g.indptr, g.indptr[-1] + np.cumsum(per_row)]
+    graph = sparse.csr_matrix((np.r_[g.data, vals.ravel()[take]],
+                               np.r_[g.indices, cols.ravel()[take]], indptr),
+                              shape=(n + k, n + k))
+    return graph, ids
 
 
 def _finish(dist: np.ndarray, leg: dict[str, np.ndarray]
@@ -413,14 +435,50 @@ def _finish(dist: np.ndarray, leg: dict[str, np.ndarray]
     return t, use_v
 
 
-def _direct(origins_pts: np.ndarray, destinations: np.ndarray, direct_max_km: float,
-            access_speed_kmh: float) -> pd.DataFrame:
-    """Off-network trips: pairs within *direct_max_km* and their time (minutes)."""
+def _in_boxes(xy: np.ndarray, boxes: np.ndarray, pad: float, cells: int = 512
+              ) -> np.ndarray:
+    """Whether each point may lie in one of the *boxes* (minx, miny, maxx, maxy) grown
+    by *pad*: a conservative test on a mask of (cells + 1)² grid cells over the boxes'
+    extent (every point inside a box is kept; a few near ones too). Array arithmetic
+    only: the mask is a 2-D difference array of the boxes' cell ranges, summed."""
+    if len(boxes) == 0 or len(xy) == 0:
+        return np.zeros(len(xy), bool)
+    lo_b, hi_b = boxes[:, :2] - pad, boxes[:, 2:] + pad
+    lo = lo_b.min(axis=0)
+    cell = np.maximum((hi_b.max(axis=0) - lo) / cells, 1e-9)
+    # cell index floor((v - lo) / cell) is monotone in v, so a point inside a box
+    # falls in a cell of the box's range; indices run 0..cells inside the extent
+    i0 = np.floor((lo_b - lo) / cell).astype(np.int64)
+    i1 = np.floor((hi_b - lo) / cell).astype(np.int64) + 1
+    diff = np.zeros((cells + 2, cells + 2), np.int32)
+    np.add.at(diff, (i0[:, 0], i0[:, 1]), 1)
+    np.add.at(diff, (i1[:, 0], i0[:, 1]), -1)
+    np.add.at(diff, (i0[:, 0], i1[:, 1]), -1)
+    np.add.at(diff, (i1[:, 0], i1[:, 1]), 1)
+    covered = diff.cumsum(axis=0).cumsum(axis=1) > 0
+    ij = np.floor((xy - lo) / cell)
+    inside = ((ij >= 0) & (ij <= cells)).all(axis=1)
+    keep = np.zeros(len(xy), bool)
+    rows = np.flatnonzero(inside)
+    ij = ij[rows].astype(np.int64)
+    keep[rows] = covered[ij[:, 0], ij[:, 1]]
+    return keep
+
+
+def _direct(origins_pts: np.ndarray, origins_xy: np.ndarray, destinations: np.ndarray,
+            direct_max_km: float, access_speed_kmh: float) -> pd.DataFrame:
+    """Off-network trips: pairs within *direct_max_km* and their time (minutes).
+
+    Only origins inside a destination's bounding box grown by *direct_max_km* (a
+    cheap array test) go to the STRtree query."""
+    pad = direct_max_km * 1000.0
+    cand = np.flatnonzero(_in_boxes(origins_xy, shapely.bounds(destinations), pad))
     tree = shapely.STRtree(destinations)
     if direct_max_km > 0:
-        o, d = tree.query(origins_pts, predicate="dwithin", distance=direct_max_km * 1000.0)
+        o, d = tree.query(origins_pts[cand], predicate="dwithin", distance=pad)
     else:  # within 0 m = intersecting (inside or on a destination); a cheaper predicate
-        o, d = tree.query(origins_pts, predicate="intersects")
+        o, d = tree.query(origins_pts[cand], predicate="intersects")
+    o = cand[o]
     dist = shapely.distance(origins_pts[o], destinations[d])
     return pd.DataFrame({"o": o, "d": d, "t": 60.0 * dist / 1000.0 / access_speed_kmh})
 
@@ -440,10 +498,11 @@ def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
     else:
         net = build_network(corridors, speeds_kmh=speeds_kmh, snap_m=snap_m)
     o_pts = origin_points(origins, population, func=func)
+    o_xy = shapely.get_coordinates(o_pts)            # one point per row (checked above)
     d_geoms = np.asarray(destinations.geometry.array)
-    o_leg = _attach(net, o_pts, access_speed_kmh, max_access_km)
+    o_leg = _attach(net, o_pts, access_speed_kmh, max_access_km, xy=o_xy)
     d_leg = _attach(net, d_geoms, access_speed_kmh, max_access_km)
-    return net, o_pts, d_geoms, o_leg, d_leg
+    return net, (o_pts, o_xy), d_geoms, o_leg, d_leg
 
 
 def _warn_unreachable(func: str, bad: np.ndarray, index: pd.Index) -> None:
@@ -527,7 +586,7 @@ def network_travel_time(
     (True, True)
     """
     func = "network_travel_time"
-    net, o_pts, d_geoms, o_leg, d_leg = _prepare(
+    net, (o_pts, o_xy), d_geoms, o_leg, d_leg = _prepare(
         func, origins, agglomerations, corridors, speeds_kmh, snap_m, access_speed_kmh,
         max_access_km, population)
     time = np.full(len(origins), np.inf)
@@ -537,13 +596,13 @@ def network_travel_time(
         # nodes; each origin then takes the better end of its edge (array arithmetic)
         graph, d_ids = _with_sources(net, d_leg)
         if (d_ids >= 0).any():
-            dist, _, src = csgraph.dijkstra(graph, directed=False, indices=d_ids[d_ids >= 0],
+            dist, _, src = csgraph.dijkstra(graph, directed=True, indices=d_ids[d_ids >= 0],
                                             min_only=True, return_predecessors=True)
             time, use_v = _finish(dist, o_leg)
             end = np.where(use_v, o_leg["v"], o_leg["u"])
             nearest = np.where(np.isfinite(time), src[np.maximum(end, 0)] - len(net.nodes),
                                -1)
-        direct = _direct(o_pts, d_geoms, direct_max_km, access_speed_kmh)
+        direct = _direct(o_pts, o_xy, d_geoms, direct_max_km, access_speed_kmh)
         if len(direct):
             best = direct.sort_values(["o", "t", "d"]).drop_duplicates("o")
             o, t, d = best["o"].to_numpy(), best["t"].to_numpy(), best["d"].to_numpy()
@@ -609,7 +668,7 @@ def travel_time_matrix(
     (141, 19)
     """
     func = "travel_time_matrix"
-    net, o_pts, d_geoms, o_leg, d_leg = _prepare(
+    net, (o_pts, o_xy), d_geoms, o_leg, d_leg = _prepare(
         func, origins, destinations, corridors, speeds_kmh, snap_m, access_speed_kmh,
         max_access_km, population)
     values = np.full((len(o_pts), len(d_geoms)), np.inf)
@@ -622,11 +681,11 @@ def travel_time_matrix(
         ok = ids >= 0
         if ok.any():
             part = np.full((len(ids), len(dst_leg["u"])), np.inf)
-            part[ok] = _finish(csgraph.dijkstra(graph, directed=False, indices=ids[ok]),
+            part[ok] = _finish(csgraph.dijkstra(graph, directed=True, indices=ids[ok]),
                                dst_leg)[0]
             values = part if swap else part.T
     values = np.array(values, dtype=float)
-    direct = _direct(o_pts, d_geoms, direct_max_km, access_speed_kmh)
+    direct = _direct(o_pts, o_xy, d_geoms, direct_max_km, access_speed_kmh)
     if len(direct):
         o, d, t = direct["o"].to_numpy(), direct["d"].to_numpy(), direct["t"].to_numpy()
         values[o, d] = np.minimum(values[o, d], t)
