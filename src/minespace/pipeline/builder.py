@@ -108,11 +108,17 @@ def _fingerprint(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _stage_params(stage: Stage, config: Config, hashes: dict[str, str]) -> dict:
+def _stage_params(stage: Stage, config: Config, hashes: dict[str, str],
+                  raster_hashes: dict[str, str] | None = None) -> dict:
     if stage.name == "load":
         return {"crs": config.crs, "name": config.name, "dataset": config.dataset,
                 "layers": config.section("layers"), "files": hashes}
     params = config.section(stage.section) if stage.section else {}
+    used = {role: {"path": str(src.path), "band": src.band,
+                   "sha256": (raster_hashes or {})[role]}
+            for role, src in config.rasters.items() if role in stage.rasters}
+    if used:  # only then: builds without rasters keep their fingerprints
+        params = {**params, "rasters": used}
     if stage.name == "maps":
         params = {**params, "name": config.name}
     return params
@@ -224,6 +230,7 @@ def build(
     old_stages = old.get("stages", {})
     files = input_files(config)
     hashes = {str(p): file_sha256(p) for p in files}
+    raster_hashes = {role: file_sha256(src.path) for role, src in config.rasters.items()}
     staging = out_dir / f".staging-{uuid.uuid4().hex[:8]}"
     result = BuildResult(out_dir=out_dir)
     records: dict[str, dict] = {}
@@ -240,7 +247,7 @@ def build(
     try:
         staging.mkdir()
         for i, stage in enumerate(STAGES):
-            params = _stage_params(stage, config, hashes)
+            params = _stage_params(stage, config, hashes, raster_hashes)
             fp = _fingerprint({"stage": stage.name, "params": params,
                                "needs": [fingerprints[n] for n in stage.needs],
                                "version": _versions()["minespace"]})
@@ -289,7 +296,9 @@ def build(
             log.debug("nothing to do: all stages are up to date")
             manifest = old
         else:
-            manifest = _commit(config, staging, out_dir, records, hashes, result.ran)
+            inputs_hashed = {**hashes, **{str(src.path): raster_hashes[role]
+                                          for role, src in config.rasters.items()}}
+            manifest = _commit(config, staging, out_dir, records, inputs_hashed, result.ran)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result.manifest = manifest

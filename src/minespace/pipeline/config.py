@@ -27,6 +27,7 @@ __all__ = [
     "Config",
     "LayerSource",
     "MapsConfig",
+    "RasterSource",
     "TerritoriesConfig",
     "kuzbass_config",
     "load_config",
@@ -34,6 +35,9 @@ __all__ = [
 
 DATASETS = ("kuzbass",)
 LAYER_ROLES = ("deposits", "agglomerations", "corridors", "facilities", "boundary")
+#: Optional raster inputs: population counts (population-weighted territory origins)
+#: and elevation in metres (slope penalty of the raster travel time).
+RASTER_ROLES = ("population", "elevation")
 TERRITORY_KINDS = ("hex", "square", "polygons")
 DECAYS = ("exponential", "power")
 
@@ -63,6 +67,15 @@ class LayerSource:
     role: str
     path: Path
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RasterSource:
+    """One optional raster input: its file and band (1-based)."""
+
+    role: str
+    path: Path
+    band: int = 1
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,7 @@ class Config:
     crs: str = "auto"
     dataset: str | None = None
     layers: dict[str, LayerSource] = field(default_factory=dict)
+    rasters: dict[str, RasterSource] = field(default_factory=dict)
     territories: TerritoriesConfig = TerritoriesConfig()
     concentration: ConcentrationConfig = ConcentrationConfig()
     accessibility: AccessibilityConfig = AccessibilityConfig()
@@ -228,6 +242,28 @@ def _layer(base: Path, role: str, data: Any) -> LayerSource:
     return LayerSource(role=role, path=path, options=options)
 
 
+def _raster(base: Path, role: str, data: Any) -> RasterSource:
+    sec = _Section(data, f"input.{role}")
+    raw = sec.get("path", (str,), required=True)
+    path = _path(base, raw, f"input.{role}.path")
+    band = sec.get("band", (int,), 1)
+    sec.finish()
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as src:
+            count = src.count
+    except RasterioIOError as exc:
+        raise ConfigError(f"input.{role}.path", raw,
+                          message=f"not a readable raster (GeoTIFF or another GDAL format): "
+                          f"{exc}") from exc
+    if not 1 <= band <= count:
+        raise ConfigError(f"input.{role}.band", band, allowed=f"an integer from 1 to {count} "
+                          f"({path.name} has {count} band{'s' if count != 1 else ''})")
+    return RasterSource(role=role, path=path, band=band)
+
+
 def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Config:
     """Build a :class:`Config` from parsed TOML *data* (paths relative to *base*)."""
     top = _Section(data, "")
@@ -249,6 +285,11 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
         if role in inp.data:
             inp.seen.add(role)
             layers[role] = _layer(base, role, inp.data[role])
+    rasters = {}
+    for role in RASTER_ROLES:
+        if role in inp.data:
+            inp.seen.add(role)
+            rasters[role] = _raster(base, role, inp.data[role])
     inp.finish()
     if dataset is None:
         for role in ("deposits", "agglomerations", "corridors"):
@@ -336,7 +377,7 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     maps_sec.finish()
 
     return Config(name=name, out_dir=out_dir, crs=str(crs), dataset=dataset, layers=layers,
-                  territories=territories,
+                  rasters=rasters, territories=territories,
                   concentration=ConcentrationConfig(by=by, weight=weight,
                                                     permutations=permutations,
                                                     random_state=random_state,

@@ -24,6 +24,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from ..io.raster import Raster, read_raster
 from ..io.readers import read_agglomerations, read_corridors, read_deposits, read_facilities
 from ..region import Region
 from .config import Config
@@ -40,6 +41,7 @@ class Stage:
     section: str | None
     run: Callable[..., dict[str, Any]]
     description: str = ""
+    rasters: tuple[str, ...] = ()   # optional raster inputs read (hashed into the fingerprint)
 
 
 def slug(text: str) -> str:
@@ -162,6 +164,45 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
 
 # -- accessibility -----------------------------------------------------------------------
 
+def _input_raster(config: Config, role: str, crs, bounds) -> Raster | None:
+    """The configured raster of *role*, in the project CRS *crs*, cropped to *bounds*.
+
+    Cropping keeps whole cells (the window rounded outwards), so values and the
+    grid are the file's; a raster in another CRS is an error naming the CRS to
+    warp it to (rasters are never resampled silently).
+    """
+    import numpy as np
+    import pyproj
+    from affine import Affine
+
+    from ..errors import CRSError
+
+    src = config.rasters.get(role)
+    if src is None:
+        return None
+    raster = read_raster(src.path, band=src.band)
+    crs = pyproj.CRS(crs)
+    if not raster.crs.equals(crs):
+        target = crs.to_string()
+        raise CRSError(
+            f"input.{role}: {src.path.name} is in {raster.crs.to_string()} but the project "
+            f"works in {target}; warp the raster to it (gdalwarp -t_srs {target}"
+            f"{' -r sum' if role == 'population' else ' -r bilinear'} in.tif out.tif; "
+            f"{'sum keeps the population totals; ' if role == 'population' else ''}"
+            f"set project.crs = \"{target}\" so the choice stays fixed)")
+    h, w = raster.shape
+    minx, miny, maxx, maxy = bounds
+    cols, rows = ~raster.transform * (np.array([minx, minx, maxx, maxx]),
+                                      np.array([miny, maxy, miny, maxy]))
+    c0, c1 = max(int(np.floor(cols.min())), 0), min(int(np.ceil(cols.max())), w)
+    r0, r1 = max(int(np.floor(rows.min())), 0), min(int(np.ceil(rows.max())), h)
+    if r1 <= r0 or c1 <= c0:
+        raise ValueError(f"input.{role}: {src.path.name} does not overlap the study area")
+    return Raster(data=raster.data[r0:r1, c0:c1],
+                  transform=raster.transform * Affine.translation(c0, r0), crs=raster.crs,
+                  nodata=raster.nodata, source=raster.source)
+
+
 def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     from .. import accessibility as acc
     from ..io.raster import clip_raster
@@ -170,18 +211,27 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     territories = inputs["territories"]["territories"]
     ac = config.accessibility
     aggl, corridors = loaded["agglomerations"], loaded["corridors"]
+    bounds = tuple(loaded["boundary"].total_bounds)
+    # territories travel from their population-weighted point with input.population
+    pop = _input_raster(config, "population", territories.crs,
+                        tuple(territories.total_bounds))
     network = acc.build_network(corridors, speeds_kmh=ac.speeds or None, snap_m=ac.snap_m)
-    out = acc.corridor_distances(territories, corridors)
-    out = acc.agglomeration_distances(out, aggl)
-    out = acc.network_travel_time(out, aggl, network, access_speed_kmh=ac.access_speed_kmh)
+    out = acc.corridor_distances(territories, corridors, population=pop)
+    out = acc.agglomeration_distances(out, aggl, population=pop)
+    out = acc.network_travel_time(out, aggl, network, access_speed_kmh=ac.access_speed_kmh,
+                                  population=pop)
     cost = acc.travel_time_matrix(territories, aggl, network,
-                                  access_speed_kmh=ac.access_speed_kmh)
+                                  access_speed_kmh=ac.access_speed_kmh, population=pop)
     out = acc.hansen_potential(out, aggl, beta=ac.beta, decay=ac.decay, cost=cost)
-    # raster travel time: corridors burnt into an off-road friction grid over the study area
-    friction = acc.friction_surface(corridors, cell_m=ac.raster_cell_m,
-                                    bounds=tuple(loaded["boundary"].total_bounds),
+    out["origin"] = (acc.population_weighted_points(territories, pop)["origin"]
+                     if pop is not None else "representative")
+    # raster travel time: corridors burnt into an off-road friction grid over the study
+    # area; with input.elevation, the grid is the elevation raster's (cropped to the study
+    # area) and off-road speeds get the Tobler slope penalty
+    elevation = _input_raster(config, "elevation", territories.crs, bounds)
+    friction = acc.friction_surface(corridors, cell_m=ac.raster_cell_m, bounds=bounds,
                                     offroad_speed_kmh=ac.offroad_speed_kmh,
-                                    speeds_kmh=ac.speeds or None)
+                                    speeds_kmh=ac.speeds or None, elevation=elevation)
     minutes = clip_raster(acc.travel_time_raster(friction, aggl), loaded["boundary"])
     out = acc.zonal_travel_time(out, minutes)
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
@@ -235,7 +285,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("concentration", ("load", "territories"), "concentration", _concentration,
           "counts, location quotients, specialization, concentration"),
     Stage("accessibility", ("load", "territories"), "accessibility", _accessibility,
-          "distances, network travel time, gravity potential"),
+          "distances, network travel time, gravity potential",
+          rasters=("population", "elevation")),
     Stage("clusters", ("load", "concentration", "accessibility"), "clusters", _clusters,
           "contiguous regions, mining nodes, ranked candidate innovation clusters"),
     Stage("maps", ("load", "concentration", "accessibility", "clusters"), "maps", _maps,
