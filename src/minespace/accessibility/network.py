@@ -154,8 +154,15 @@ class CorridorNetwork:
         if table is False or len(xy) == 0:
             return out
         lo, span, index = table
-        rel = np.round(np.asarray(xy, float) / self.grid_m) - lo
+        rel = np.asarray(xy, float) / self.grid_m
+        np.round(rel, out=rel)
+        rel -= lo
         inside = ((rel >= 0) & (rel < span)).all(axis=1)
+        if inside.all():                   # the usual case: no masking copies
+            k1 = rel[:, 0].astype(np.int64)
+            k1 *= np.int64(span[1])
+            k1 += rel[:, 1].astype(np.int64)
+            return index.get_indexer(k1)
         k1 = (rel[inside, 0].astype(np.int64) * np.int64(span[1])
               + rel[inside, 1].astype(np.int64))
         out[inside] = index.get_indexer(k1)
@@ -362,10 +369,15 @@ def _attach(net: CorridorNetwork, geoms: np.ndarray, access_speed_kmh: float,
         point_rows = np.arange(m)
     node = net.match_nodes(xy)
     on = node >= 0
-    rows, nd = point_rows[on], node[on]          # on a node: one leg to it
-    dist[rows] = np.hypot(*(xy[on] - net.node_xy[nd]).T)
-    u[rows], v[rows] = nd, nd
-    wu[rows] = wv[rows] = dist[rows] * to_min
+    # on a node: one leg to it (the node sits at the point's grid key x grid_m)
+    snapped = np.round(xy / net.grid_m) * net.grid_m
+    leg_m = np.hypot(xy[:, 0] - snapped[:, 0], xy[:, 1] - snapped[:, 1])
+    if on.all():
+        dist[point_rows], u[point_rows], v[point_rows] = leg_m, node, node
+    else:
+        rows = point_rows[on]
+        dist[rows], u[rows], v[rows] = leg_m[on], node[on], node[on]
+    wu[:] = wv[:] = dist * to_min                 # rows set below are overwritten
     rows = point_rows[~on]                        # elsewhere: nearest edge, exact
     if len(rows):
         i, d, _, along = net.segment_index.query(xy[~on], along=True)
@@ -435,7 +447,7 @@ def _finish(dist: np.ndarray, leg: dict[str, np.ndarray]
     return t, use_v
 
 
-def _in_boxes(xy: np.ndarray, boxes: np.ndarray, pad: float, cells: int = 512
+def _in_boxes(xy: np.ndarray, boxes: np.ndarray, pad: float, cells: int | None = None
               ) -> np.ndarray:
     """Whether each point may lie in one of the *boxes* (minx, miny, maxx, maxy) grown
     by *pad*: a conservative test on a mask of (cells + 1)² grid cells over the boxes'
@@ -443,6 +455,8 @@ def _in_boxes(xy: np.ndarray, boxes: np.ndarray, pad: float, cells: int = 512
     only: the mask is a 2-D difference array of the boxes' cell ranges, summed."""
     if len(boxes) == 0 or len(xy) == 0:
         return np.zeros(len(xy), bool)
+    if cells is None:                 # mask about as large as the point set, <= 512²
+        cells = int(np.clip(np.sqrt(len(xy)), 16, 512))
     lo_b, hi_b = boxes[:, :2] - pad, boxes[:, 2:] + pad
     lo = lo_b.min(axis=0)
     cell = np.maximum((hi_b.max(axis=0) - lo) / cells, 1e-9)
@@ -455,14 +469,17 @@ def _in_boxes(xy: np.ndarray, boxes: np.ndarray, pad: float, cells: int = 512
     np.add.at(diff, (i1[:, 0], i0[:, 1]), -1)
     np.add.at(diff, (i0[:, 0], i1[:, 1]), -1)
     np.add.at(diff, (i1[:, 0], i1[:, 1]), 1)
-    covered = diff.cumsum(axis=0).cumsum(axis=1) > 0
-    ij = np.floor((xy - lo) / cell)
-    inside = ((ij >= 0) & (ij <= cells)).all(axis=1)
-    keep = np.zeros(len(xy), bool)
-    rows = np.flatnonzero(inside)
-    ij = ij[rows].astype(np.int64)
-    keep[rows] = covered[ij[:, 0], ij[:, 1]]
-    return keep
+    covered = np.zeros((cells + 3, cells + 3), bool)   # one empty border row/column
+    covered[1:, 1:] = diff.cumsum(axis=0).cumsum(axis=1) > 0
+    flat = np.zeros(len(xy), np.int64)
+    for axis, stride in ((0, cells + 3), (1, 1)):      # the two axes, not rows
+        c = xy[:, axis] - lo[axis]
+        c /= cell[axis]
+        np.floor(c, out=c)
+        np.clip(c, -1, cells + 1, out=c)               # outside: the empty border
+        c += 1
+        flat += c.astype(np.int64) * stride
+    return covered.ravel()[flat]
 
 
 def _direct(origins_pts: np.ndarray, origins_xy: np.ndarray, destinations: np.ndarray,
@@ -610,12 +627,13 @@ def network_travel_time(
             time[o[better]], nearest[o[better]] = t[better], d[better]
     reachable = np.isfinite(time)
     _warn_unreachable(func, ~reachable, origins.index)
-    ids = agglomerations.index.to_numpy()
+    ids = np.asarray(agglomerations.index, dtype=object)
+    nearest_id = (ids.take(np.maximum(nearest, 0)) if len(ids)
+                  else np.full(len(origins), None, dtype=object))
+    nearest_id[~reachable] = None
     out = origins.copy()
     out["time_to_agglomeration_min"] = np.where(reachable, time, np.nan)
-    out["nearest_agglomeration_id"] = pd.Series(
-        np.where(reachable, ids[np.maximum(nearest, 0)] if len(ids) else None, None),
-        index=out.index, dtype="object")
+    out["nearest_agglomeration_id"] = pd.Series(nearest_id, index=out.index, dtype="object")
     out["access_km"] = o_leg["access_km"]
     out["reachable"] = reachable
     return out
