@@ -130,7 +130,11 @@ class _SegmentIndex:
             total = float(seg_len.sum())
             median = float(np.median(seg_len)) if len(seg_len) else 0.0
             piece = max(0.25 * median, total / max_pieces, 1e-6)
-        self.a, self.b, self.owner, self.s0 = _split_segments(a, b, owner, piece, s0)
+        a, b, owner, s0 = _split_segments(a, b, owner, piece, s0)
+        if len(a) > 4096:   # pieces in Z order: nearby candidates sit nearby in memory
+            order = _zorder(0.5 * (a + b))
+            a, b, owner, s0 = a[order], b[order], owner[order], s0[order]
+        self.a, self.b, self.owner, self.s0 = a, b, owner, s0
         self.ax, self.ay = self.a[:, 0], self.a[:, 1]
         self.dx, self.dy = self.b[:, 0] - self.ax, self.b[:, 1] - self.ay
         len2 = self.dx ** 2 + self.dy ** 2
@@ -175,12 +179,16 @@ class _SegmentIndex:
                 ey -= t * dy
                 del sd, dx, dy
                 d = np.sqrt(ex * ex + ey * ey)
-                best = d.min(axis=1)
-                own = np.where(d == best[:, None], self.owner[cand], np.iinfo(np.int64).max)
-                pick = own.argmin(axis=1)             # among exact ties, the lowest line
+                pick = d.argmin(axis=1)
                 r = np.arange(len(rows))
+                best = d[r, pick]
+                tied = np.flatnonzero((d == best[:, None]).sum(axis=1) > 1)
+                if len(tied):                         # among exact ties, the lowest line
+                    own = np.where(d[tied] == best[tied, None], self.owner[cand[tied]],
+                                   np.iinfo(np.int64).max)
+                    pick[tied] = own.argmin(axis=1)
                 c, tp = cand[r, pick], t[r, pick]
-                line[rows], dist[rows] = own[r, pick], best
+                line[rows], dist[rows] = self.owner[c], best
                 proj[rows, 0] = self.ax[c] + tp * self.dx[c]
                 proj[rows, 1] = self.ay[c] + tp * self.dy[c]
                 if along:
