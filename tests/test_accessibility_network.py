@@ -354,3 +354,27 @@ def test_in_boxes_keeps_every_point_inside_a_box():
         assert kept[inside].all()
         assert kept.sum() < 2 * inside.sum()                   # and it does filter
     assert not _in_boxes(xy, np.empty((0, 4)), 0.0).any()
+
+
+def test_point_coordinates_fast_path_only_for_one_point_per_row():
+    """The one-pass point check accepts exactly layers of one point per row; anything
+    else falls back to the full checks (and an empty geometry still raises)."""
+    import shapely
+
+    from minespace.accessibility._common import point_coordinates
+
+    pts = [Point(1, 2), Point(3, 4)]
+    layer = gpd.GeoDataFrame(geometry=pts, crs=CRS)
+    np.testing.assert_array_equal(point_coordinates(layer), [[1, 2], [3, 4]])
+    one = shapely.multipoints([[5, 6]])
+    assert point_coordinates(gpd.GeoDataFrame(geometry=[pts[0], one], crs=CRS)).shape == (2, 2)
+    line = LineString([(0, 0), (1, 1)])
+    for bad in ([pts[0], None], [pts[0], Point()], [line, Point()], [pts[0], line],
+                [box(0, 0, 1, 1), pts[0]]):
+        assert point_coordinates(gpd.GeoDataFrame(geometry=bad, crs=CRS)) is None
+    net = build_network(gpd.GeoDataFrame({"kind": ["rail"]}, geometry=[
+        LineString([(0, 0), (10_000, 0)])], crs=CRS))
+    towns = gpd.GeoDataFrame(geometry=[Point(10_000, 0)], crs=CRS)
+    with pytest.raises(ValueError, match="missing or empty"):
+        network_travel_time(gpd.GeoDataFrame(geometry=[Point(0, 0), Point()], crs=CRS),
+                            towns, net)

@@ -16,26 +16,48 @@ from ..errors import CRSError, MinespaceWarning
 from ..io.raster import Raster
 from ..schema import DEFAULT_SPEEDS_KMH
 
-__all__ = ["ORIGIN_RULES", "check_layers", "origin_points", "representative_points",
-           "resolve_speeds"]
+__all__ = ["ORIGIN_RULES", "check_layers", "origin_points", "point_coordinates",
+           "representative_points", "resolve_speeds"]
 
 #: How an origin point was obtained (``origin`` column of population_weighted_points).
 ORIGIN_RULES: tuple[str, ...] = ("point", "population", "representative")
 
 
-def check_layers(func: str, **layers: gpd.GeoDataFrame | None) -> None:
-    """Type, metric-CRS and same-CRS checks for every given layer."""
+def check_layers(func: str, *, geometry_checked: tuple[str, ...] = (),
+                 **layers: gpd.GeoDataFrame | None) -> None:
+    """Type, metric-CRS and same-CRS checks for every given layer, and no missing or
+    empty geometry (except in the layers named in *geometry_checked*, which the
+    caller has checked already, e.g. with :func:`point_coordinates`)."""
     present = {k: v for k, v in layers.items() if v is not None}
     for name, layer in present.items():
         require_geodataframe(layer, name)
         require_metric_crs(layer, func)
     require_same_crs(func, **present)
     for name, layer in present.items():
+        if name in geometry_checked:
+            continue
         geoms = layer.geometry.array
         if len(layer) and (shapely.is_missing(np.asarray(geoms)).any()
                            or layer.geometry.is_empty.any()):
             raise ValueError(f"{func}: layer '{name}' has missing or empty geometries; "
                              "drop them first (layer[~layer.geometry.is_empty])")
+
+
+def point_coordinates(layer: gpd.GeoDataFrame) -> np.ndarray | None:
+    """(n, 2) coordinates if every geometry of *layer* is one point, else None.
+
+    One pass over the geometries: a non-empty point has exactly one coordinate, a
+    missing or empty geometry none, a line or polygon several; so the layer is all
+    points exactly when there are n coordinates, one per row (a one-point
+    MultiPoint counts as its point).
+    """
+    if not isinstance(layer, gpd.GeoDataFrame) or len(layer) == 0:
+        return None
+    coords, row = shapely.get_coordinates(np.asarray(layer.geometry.array),
+                                          return_index=True)
+    if len(coords) != len(layer) or not (row[1:] > row[:-1]).all():
+        return None
+    return coords
 
 
 def representative_points(layer: gpd.GeoDataFrame) -> np.ndarray:

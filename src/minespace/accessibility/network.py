@@ -51,7 +51,7 @@ from scipy.sparse import csgraph
 from .._checks import require_columns
 from ..errors import MinespaceWarning
 from ..io.raster import Raster
-from ._common import check_layers, origin_points, resolve_speeds
+from ._common import check_layers, origin_points, point_coordinates, resolve_speeds
 from .distance import _SegmentIndex
 
 __all__ = ["CorridorNetwork", "build_network", "network_travel_time", "travel_time_matrix"]
@@ -502,8 +502,10 @@ def _direct(origins_pts: np.ndarray, origins_xy: np.ndarray, destinations: np.nd
 
 def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
              access_speed_kmh, max_access_km, population=None):
+    o_xy = point_coordinates(origins)      # points (the usual origins): one GEOS pass
     check_layers(func, origins=origins, destinations=destinations,
-                 corridors=corridors if isinstance(corridors, gpd.GeoDataFrame) else None)
+                 corridors=corridors if isinstance(corridors, gpd.GeoDataFrame) else None,
+                 geometry_checked=("origins",) if o_xy is not None else ())
     if not access_speed_kmh > 0:
         raise ValueError(f"{func}: access_speed_kmh must be positive, got {access_speed_kmh}")
     if isinstance(corridors, CorridorNetwork):
@@ -514,8 +516,11 @@ def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
                            f"are in {origins.crs.to_string()}; rebuild it in one CRS")
     else:
         net = build_network(corridors, speeds_kmh=speeds_kmh, snap_m=snap_m)
-    o_pts = origin_points(origins, population, func=func)
-    o_xy = shapely.get_coordinates(o_pts)            # one point per row (checked above)
+    if o_xy is not None:      # points are their own origins (population or not)
+        o_pts = np.asarray(origins.geometry.array)
+    else:
+        o_pts = origin_points(origins, population, func=func)
+        o_xy = shapely.get_coordinates(o_pts)        # one point per row (checked above)
     d_geoms = np.asarray(destinations.geometry.array)
     o_leg = _attach(net, o_pts, access_speed_kmh, max_access_km, xy=o_xy)
     d_leg = _attach(net, d_geoms, access_speed_kmh, max_access_km)
