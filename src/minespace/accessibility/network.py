@@ -18,7 +18,9 @@ Origins and destinations are joined to the nearest point of the nearest edge by
 an *access leg* travelled at ``access_speed_kmh`` (default 20 km/h: local roads
 and tracks off the modelled corridors), then continue along that edge in either
 direction. Origins are represented by a point (polygons by a point on their
-surface); polygon destinations (agglomerations) are reached at their nearest
+surface, or by their population-weighted point when a ``population`` raster is
+given, see :func:`~minespace.accessibility.population_weighted_points`); polygon
+destinations (agglomerations) are reached at their nearest
 point to the network (a leg of 0 when the network enters them). An origin inside
 or within ``direct_max_km`` of a destination may also go straight there at the
 access speed. A point inside the noding-grid cell of a node (within
