@@ -198,7 +198,8 @@ def test_negative_cells_raise():
 
 def test_crs_mismatch_raises_with_advice():
     layer = _layer([shapely.box(0, 0, 4000, 4000)])
-    with pytest.raises(CRSError, match=r"reproject.*gdalwarp"):
+    with pytest.raises(CRSError, match=r"ms\.reproject_raster\(raster, layer\.crs, "
+                       r"kind=\"count\"\)"):
         acc.population_weighted_points(layer, _raster(HAND, crs="EPSG:32646"))
     with pytest.raises(CRSError, match="corridor_distances"):
         origin_points(layer, _raster(HAND, crs="EPSG:3857"), func="corridor_distances")

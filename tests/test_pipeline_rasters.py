@@ -228,10 +228,55 @@ def test_slope_slows_raster_travel_time(project):
     assert (tilted[both] >= level[both] - 1e-9).all() and (tilted[both] > level[both]).any()
 
 
-def test_population_raster_in_other_crs_is_an_error(project):
-    transform = from_origin(85.9, 55.2, 0.01, 0.01)
-    _write_tif(project.parent / "raw" / "pop.tif", np.ones((40, 60)), transform, crs=4326)
-    with pytest.raises(ms.PipelineError, match=r"gdalwarp -t_srs EPSG:32645 -r sum"):
+def _lonlat_grid(lon0=85.9, lat1=55.2, res=1 / 120, shape=(36, 72)):
+    """A 30" EPSG:4326 grid (WorldPop 1 km) over the test area, cell centres too."""
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    return (from_origin(lon0, lat1, res, res), lon0 + (cols + 0.5) * res,
+            lat1 - (rows + 0.5) * res)
+
+
+def test_rasters_in_other_crs_are_reprojected(project):
+    raw = project.parent / "raw"
+    transform, lon, lat = _lonlat_grid()
+    people = 30.0 + 20.0 * np.sin(lon * 40.0) * np.cos(lat * 30.0)
+    people[:5, :7] = -9999                                      # declared nodata
+    _write_tif(raw / "pop.tif", people, transform, crs=4326, nodata=-9999)
+    _write_tif(raw / "dem.tif", 300.0 + 800.0 * (lon - 85.9) + 500.0 * (lat - 55.0),
+               transform, crs=4326)
+    result = build(load_config(project))
+    assert result.ran[-1] == "maps"
+    acc = result.read("accessibility")
+    assert "population" in set(acc["origin"])
+    record = result.manifest["stages"]["accessibility"]
+    assert record["rasters"]["population"] == {
+        "crs": "EPSG:4326", "reprojected": True, "reprojected_from": "EPSG:4326",
+        "reprojected_to": "EPSG:32645", "kind": "count", "resampling": "sum",
+        "res_m": record["rasters"]["population"]["res_m"]}
+    assert record["rasters"]["elevation"]["resampling"] == "bilinear"
+    assert record["rasters"]["elevation"]["kind"] == "continuous"
+    notes = " ".join(record["warnings"])
+    assert "pop.tif is in EPSG:4326, reprojected to the project's EPSG:32645" in notes
+    assert "dem.tif is in EPSG:4326" in notes
+    manifest = json.loads((project.parent / "processed" / "manifest.json").read_text())
+    assert manifest["stages"]["accessibility"]["rasters"] == record["rasters"]
+    # the travel-time grid is the reprojected DEM's: metric, square cells
+    with rasterio.open(result.outputs["travel_time_raster"]) as tt:
+        assert tt.crs.to_epsg() == 32645
+        assert tt.res == pytest.approx(tuple(record["rasters"]["elevation"]["res_m"]))
+
+
+def test_rasters_in_project_crs_are_recorded_as_is(project):
+    rasters = build(load_config(project)).manifest["stages"]["accessibility"]["rasters"]
+    assert rasters == {"population": {"crs": "EPSG:32645", "reprojected": False},
+                       "elevation": {"crs": "EPSG:32645", "reprojected": False}}
+
+
+@pytest.mark.parametrize("crs,origin", [(4326, (10.0, 10.0)), (CRS, (1000.0, 1000.0))])
+def test_raster_off_the_study_area_is_an_error(project, crs, origin):
+    res = 0.01 if crs == 4326 else 1000.0
+    _write_tif(project.parent / "raw" / "pop.tif", np.ones((20, 20)),
+               from_origin(*origin, res, res), crs=crs)
+    with pytest.raises(ms.PipelineError, match=r"pop\.tif does not overlap the study area"):
         build(load_config(project))
 
 

@@ -46,6 +46,7 @@ from .io import (
     read_deposits,
     read_facilities,
     read_raster,
+    reproject_raster,
 )
 from .region import Region
 
@@ -81,6 +82,7 @@ __all__ = [
     "read_deposits",
     "read_facilities",
     "read_raster",
+    "reproject_raster",
     "territories",
     "to_map_crs",
 ]

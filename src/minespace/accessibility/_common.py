@@ -97,9 +97,9 @@ def _check_population(layer: gpd.GeoDataFrame, population: Raster, func: str) ->
         layer_crs = layer.crs.to_string() if layer.crs is not None else None
         raise CRSError(
             f"{func}: the population raster '{population.source}' is in {raster_crs} but the "
-            f"layer is in {layer_crs}; reproject the raster to the layer's CRS first "
-            "(minespace has no raster reprojection helper: use rasterio.warp.reproject or "
-            f"gdalwarp -t_srs {layer_crs} -r sum, which keeps population totals)")
+            f"layer is in {layer_crs}; reproject the raster to the layer's CRS first: "
+            "ms.reproject_raster(raster, layer.crs, kind=\"count\") keeps the population "
+            f"totals (or gdalwarp -t_srs {layer_crs} -r sum)")
 
 
 def _population_points(layer: gpd.GeoDataFrame, population: Raster, func: str

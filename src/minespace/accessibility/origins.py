@@ -43,8 +43,9 @@ def population_weighted_points(layer: gpd.GeoDataFrame,
     ------
     CRSError
         If *layer* is not in a metric CRS, or *population* is in another CRS
-        (reproject the raster, e.g. ``gdalwarp -t_srs EPSG:... -r sum``, which keeps
-        the population totals; minespace has no raster reprojection helper).
+        (rasters are not resampled silently: reproject it first with
+        ``ms.reproject_raster(population, layer.crs, kind="count")``, which keeps the
+        population totals).
     ValueError
         If *layer* has missing or empty geometries, or the raster has negative
         cells (an undeclared nodata value, most likely).

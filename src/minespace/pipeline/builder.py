@@ -279,6 +279,7 @@ def build(
             t0 = time.perf_counter()
             outputs, notes = _run_stage(stage, config, inputs, staging)
             seconds = time.perf_counter() - t0
+            extra = outputs.pop("_manifest", {})   # e.g. how raster inputs were used
             written = {}
             for name, value in outputs.items():
                 path, rows = _write_output(name, value, staging)
@@ -286,7 +287,7 @@ def build(
             live[stage.name] = outputs
             records[stage.name] = {"fingerprint": fp, "params": params, "seconds":
                                    round(seconds, 3), "ran_at": _now(), "outputs": written,
-                                   "warnings": notes}
+                                   "warnings": notes, **extra}
             result.ran.append(stage.name)
             result.results.update(outputs)
             log.info("stage %-13s ran in %.2f s (%s)", stage.name, seconds,

@@ -7,7 +7,9 @@ DAG::
        └──────────────────────────────────────────────────►
 
 A stage returns ``{output name: GeoDataFrame | DataFrame}``; the maps stage
-writes its HTML into the folder it is given. Each stage's fingerprint covers
+writes its HTML into the folder it is given. An optional ``"_manifest"`` entry
+(a JSON-able dict) is not an output: the builder adds it to the stage's manifest
+record. Each stage's fingerprint covers
 its config section (``section``) and its upstream fingerprints, so changing a
 parameter reruns that stage and what lies downstream of it only.
 """
@@ -24,7 +26,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from ..io.raster import Raster, read_raster
+from ..io.raster import Raster
 from ..io.readers import read_agglomerations, read_corridors, read_deposits, read_facilities
 from ..region import Region
 from .config import Config
@@ -164,43 +166,54 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
 
 # -- accessibility -----------------------------------------------------------------------
 
-def _input_raster(config: Config, role: str, crs, bounds) -> Raster | None:
-    """The configured raster of *role*, in the project CRS *crs*, cropped to *bounds*.
+#: How each raster role is resampled when it is in another CRS (see reproject_raster).
+RASTER_ROLE_KINDS = {"population": "count", "elevation": "continuous"}
 
-    Cropping keeps whole cells (the window rounded outwards), so values and the
-    grid are the file's; a raster in another CRS is an error naming the CRS to
-    warp it to (rasters are never resampled silently).
+
+def _input_raster(config: Config, role: str, crs, bounds) -> tuple[Raster | None, dict | None]:
+    """The configured raster of *role* in the project CRS *crs*, cropped to *bounds*.
+
+    Only the window of the file covering *bounds* is read. A raster in the project
+    CRS keeps its values and grid (whole cells, the window rounded outwards). A
+    raster in another CRS (WorldPop, GHSL, SRTM come in EPSG:4326) is windowed to
+    *bounds* transformed to its CRS with a 2-cell margin, reprojected with
+    :func:`~minespace.io.reproject_raster` (population as ``"count"``, totals kept;
+    elevation as ``"continuous"``, bilinear), cropped likewise, and a
+    :class:`~minespace.errors.MinespaceWarning` says so. Returns the raster and the
+    record the manifest keeps of it (``None, None`` without that input).
     """
-    import numpy as np
-    import pyproj
-    from affine import Affine
+    import warnings
 
-    from ..errors import CRSError
+    import pyproj
+
+    from ..errors import MinespaceWarning
+    from ..io.raster import RASTER_KINDS, _crop_raster, _read_raster_window, reproject_raster
 
     src = config.rasters.get(role)
     if src is None:
-        return None
-    raster = read_raster(src.path, band=src.band)
+        return None, None
     crs = pyproj.CRS(crs)
-    if not raster.crs.equals(crs):
-        target = crs.to_string()
-        raise CRSError(
-            f"input.{role}: {src.path.name} is in {raster.crs.to_string()} but the project "
-            f"works in {target}; warp the raster to it (gdalwarp -t_srs {target}"
-            f"{' -r sum' if role == 'population' else ' -r bilinear'} in.tif out.tif; "
-            f"{'sum keeps the population totals; ' if role == 'population' else ''}"
-            f"set project.crs = \"{target}\" so the choice stays fixed)")
-    h, w = raster.shape
-    minx, miny, maxx, maxy = bounds
-    cols, rows = ~raster.transform * (np.array([minx, minx, maxx, maxx]),
-                                      np.array([miny, maxy, miny, maxy]))
-    c0, c1 = max(int(np.floor(cols.min())), 0), min(int(np.ceil(cols.max())), w)
-    r0, r1 = max(int(np.floor(rows.min())), 0), min(int(np.ceil(rows.max())), h)
-    if r1 <= r0 or c1 <= c0:
+    raster = _read_raster_window(src.path, bounds, crs, band=src.band, margin_cells=2)
+    if raster is None:
         raise ValueError(f"input.{role}: {src.path.name} does not overlap the study area")
-    return Raster(data=raster.data[r0:r1, c0:c1],
-                  transform=raster.transform * Affine.translation(c0, r0), crs=raster.crs,
-                  nodata=raster.nodata, source=raster.source)
+    source_crs = raster.crs.to_string()
+    record: dict[str, Any] = {"crs": source_crs, "reprojected": False}
+    if not raster.crs.equals(crs):
+        kind = RASTER_ROLE_KINDS[role]
+        raster = reproject_raster(raster, crs, kind=kind)
+        record = {"crs": source_crs, "reprojected": True, "reprojected_from": source_crs,
+                  "reprojected_to": crs.to_string(), "kind": kind,
+                  "resampling": RASTER_KINDS[kind], "res_m": list(raster.res)}
+        warnings.warn(
+            f"input.{role}: {src.path.name} is in {source_crs}, reprojected to the project's "
+            f"{crs.to_string()} ({RASTER_KINDS[kind]} resampling"
+            f"{', population totals kept' if kind == 'count' else ''}; "
+            f"{raster.res[0]:.0f} x {raster.res[1]:.0f} m cells); warp it beforehand to "
+            "choose the grid yourself", MinespaceWarning, stacklevel=2)
+    raster = _crop_raster(raster, bounds)
+    if raster is None:
+        raise ValueError(f"input.{role}: {src.path.name} does not overlap the study area")
+    return raster, record
 
 
 def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
@@ -213,8 +226,8 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     aggl, corridors = loaded["agglomerations"], loaded["corridors"]
     bounds = tuple(loaded["boundary"].total_bounds)
     # territories travel from their population-weighted point with input.population
-    pop = _input_raster(config, "population", territories.crs,
-                        tuple(territories.total_bounds))
+    pop, pop_record = _input_raster(config, "population", territories.crs,
+                                    tuple(territories.total_bounds))
     network = acc.build_network(corridors, speeds_kmh=ac.speeds or None, snap_m=ac.snap_m)
     out = acc.corridor_distances(territories, corridors, population=pop)
     out = acc.agglomeration_distances(out, aggl, population=pop)
@@ -228,7 +241,7 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     # raster travel time: corridors burnt into an off-road friction grid over the study
     # area; with input.elevation, the grid is the elevation raster's (cropped to the study
     # area) and off-road speeds get the Tobler slope penalty
-    elevation = _input_raster(config, "elevation", territories.crs, bounds)
+    elevation, elevation_record = _input_raster(config, "elevation", territories.crs, bounds)
     friction = acc.friction_surface(corridors, cell_m=ac.raster_cell_m, bounds=bounds,
                                     offroad_speed_kmh=ac.offroad_speed_kmh,
                                     speeds_kmh=ac.speeds or None, elevation=elevation)
@@ -236,7 +249,11 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     out = acc.zonal_travel_time(out, minutes)
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
     path = acc.write_geotiff(minutes, workdir / "rasters" / "travel_time_min.tif")
-    return {"accessibility": out, "travel_time_raster": path}
+    used = {role: record for role, record in
+            (("population", pop_record), ("elevation", elevation_record)) if record}
+    # "_manifest": kept in the stage's manifest record (how each raster was used)
+    return {"accessibility": out, "travel_time_raster": path,
+            **({"_manifest": {"rasters": used}} if used else {})}
 
 
 # -- clusters ----------------------------------------------------------------------------------
