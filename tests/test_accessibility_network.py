@@ -378,3 +378,77 @@ def test_point_coordinates_fast_path_only_for_one_point_per_row():
     with pytest.raises(ValueError, match="missing or empty"):
         network_travel_time(gpd.GeoDataFrame(geometry=[Point(0, 0), Point()], crs=CRS),
                             towns, net)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_snapping_onto_diagonal_lines_connects_with_hand_times(seed):
+    """Near-misses onto the inside of oblique lines (where the computed nearest point
+    is only within rounding of the line) and onto a line's end vertex are joined;
+    times through the connector equal the geometry worked out independently."""
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        a, b = rng.uniform(0, 1e4, 2), rng.uniform(0, 1e4, 2)
+        if np.hypot(*(b - a)) < 2_000:
+            continue
+        t = rng.uniform(0.2, 0.8)
+        foot = a + t * (b - a)                                  # target inside B
+        normal = np.array([a[1] - b[1], b[0] - a[0]]) / np.hypot(*(b - a))
+        gap = rng.uniform(0.5, 20.0)
+        far = foot + normal * (gap + rng.uniform(500, 3_000))
+        corridors = _lines([("rail", 60.0, LineString([a, b])),
+                            ("road", 30.0, LineString([far, foot + normal * gap]))])
+        net = build_network(corridors, snap_m=25.0)
+        assert net.n_components == 1
+        # from the far end of the road to B's end b: road + gap at 30 km/h, then
+        # |foot - b| along the rail at 60 km/h (1 km at 60 km/h = 1 min)
+        expect = (np.hypot(*(far - foot)) / 1000 * 2.0 + np.hypot(*(b - foot)) / 1000)
+        out = network_travel_time(_points([tuple(far)], ["o"]), _points([tuple(b)], ["P"]),
+                                  net)
+        # tolerance: the network is exact to its 1 cm grid; each of the two end legs
+        # (<= 0.71 cm at 20 km/h) adds up to 2.1e-5 min
+        np.testing.assert_allclose(out["time_to_agglomeration_min"], [expect], atol=1e-4)
+    # a gap between two line ends: the connector ends exactly on the end vertex
+    corridors = _lines([("rail", 60.0, LineString([(0, 0), (3_000, 4_000)])),
+                        ("rail", 60.0, LineString([(3_006, 4_008), (9_000, 9_000)]))])
+    net = build_network(corridors, snap_m=25.0)
+    assert net.n_components == 1
+    assert shapely.length(net.edges.geometry).sum() == pytest.approx(
+        5_000 + 10 + np.hypot(5_994, 4_992))
+
+
+def test_shared_ends_against_brute_force():
+    """Junction ends (exactly on another line's end) are found by a sort; a closed
+    line's own two ends do not count as shared."""
+    from minespace.accessibility.network import _shared_ends
+
+    rng = np.random.default_rng(5)
+    xy = rng.integers(0, 30, (400, 2)).astype(float)    # many exact coincidences
+    owner = np.tile(np.arange(200), 2)
+    xy[200 + 7] = xy[7]                                  # line 7 is closed
+    brute = np.array([any((xy[j] == xy[i]).all() and owner[j] != owner[i]
+                          for j in range(len(xy))) for i in range(len(xy))])
+    np.testing.assert_array_equal(_shared_ends(xy, owner), brute)
+    assert brute.any() and not brute.all()
+
+
+def test_node_falls_back_to_snap_rounding_overlay(monkeypatch):
+    """If GEOS' noder fails, the snap-rounding overlay gives the same pieces."""
+    import shapely
+
+    from minespace.accessibility import network as network_module
+
+    rng = np.random.default_rng(9)
+    lines = shapely.linestrings(rng.uniform(0, 1e4, (30, 3, 2)))
+    fast = network_module._node(lines, 0.01)
+
+    def broken(*args, **kwargs):
+        raise shapely.errors.GEOSException("TopologyException: noding failed")
+
+    monkeypatch.setattr(shapely, "node", broken)
+    slow = network_module._node(lines, 0.01)
+    assert len(slow) == len(fast)
+    # snap rounding moves crossings by up to a grid cell: lengths agree to that
+    assert shapely.length(slow).sum() == pytest.approx(shapely.length(fast).sum(),
+                                                       abs=0.01 * len(fast))

@@ -235,8 +235,7 @@ def resolve_speeds(corridors: gpd.GeoDataFrame, speeds_kmh: Mapping[str, float] 
     if bad:
         raise ValueError(f"{func}: speeds must be positive km/h, got {bad}")
     table.update(override)
-    looked_up = kind.map(lambda k: table.get(k, np.nan) if k is not None else np.nan)
-    looked_up = looked_up.to_numpy(dtype=float)
+    looked_up = kind.map(pd.Series(table, dtype=float)).to_numpy(dtype=float)  # NaN: none
     overridden = kind.isin(list(override)).to_numpy() & ~from_data
     speed = np.where(from_data, data, np.nan)
     speed = np.where(overridden, looked_up, speed)
