@@ -421,7 +421,7 @@ def test_snapping_onto_diagonal_lines_connects_with_hand_times(seed):
 def test_shared_ends_against_brute_force():
     """Junction ends (exactly on another line's end) are found by a sort; a closed
     line's own two ends do not count as shared."""
-    from minespace.accessibility.network import _shared_ends
+    from minespace.accessibility.graph import _shared_ends
 
     rng = np.random.default_rng(5)
     xy = rng.integers(0, 30, (400, 2)).astype(float)    # many exact coincidences
@@ -437,17 +437,17 @@ def test_node_falls_back_to_snap_rounding_overlay(monkeypatch):
     """If GEOS' noder fails, the snap-rounding overlay gives the same pieces."""
     import shapely
 
-    from minespace.accessibility import network as network_module
+    from minespace.accessibility import graph as graph_module
 
     rng = np.random.default_rng(9)
     lines = shapely.linestrings(rng.uniform(0, 1e4, (30, 3, 2)))
-    fast = network_module._node(lines, 0.01)
+    fast = graph_module._node(lines, 0.01)
 
     def broken(*args, **kwargs):
         raise shapely.errors.GEOSException("TopologyException: noding failed")
 
     monkeypatch.setattr(shapely, "node", broken)
-    slow = network_module._node(lines, 0.01)
+    slow = graph_module._node(lines, 0.01)
     assert len(slow) == len(fast)
     # snap rounding moves crossings by up to a grid cell: lengths agree to that
     assert shapely.length(slow).sum() == pytest.approx(shapely.length(fast).sum(),
