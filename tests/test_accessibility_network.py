@@ -53,7 +53,7 @@ def test_toy_network_hand_times(toy):
     before = origins.copy()
     out = network_travel_time(origins, towns, corridors)
     np.testing.assert_allclose(out["time_to_agglomeration_min"], HAND.min(1), atol=1e-6)
-    assert list(out["nearest_agglomeration_id"]) == ["P", "P", "Q"]
+    assert list(out["nearest_agglomeration_by_time_id"]) == ["P", "P", "Q"]
     np.testing.assert_allclose(out["access_km"], [2.0, 1.0, 0.5])
     assert out["reachable"].all()
     assert origins.equals(before) and "reachable" not in origins
@@ -113,7 +113,7 @@ def test_disconnected_component_is_nan_with_one_warning(toy):
     assert "b" in str(record[0].message) and "c" in str(record[0].message)
     np.testing.assert_allclose(out["time_to_agglomeration_min"], [23.0, np.nan, np.nan])
     assert list(out["reachable"]) == [True, False, False]
-    assert out["nearest_agglomeration_id"].iloc[1] is None
+    assert out["nearest_agglomeration_by_time_id"].iloc[1] is None
     with pytest.warns(MinespaceWarning):
         T = travel_time_matrix(origins, towns, corridors)
     assert T.loc[["b", "c"]].isna().all().all()
@@ -301,8 +301,8 @@ def test_vectorised_attachment_matches_networkx_with_explicit_legs(seed):
     np.testing.assert_allclose(out["time_to_agglomeration_min"],
                                np.where(np.isfinite(best), best, np.nan), rtol=0, atol=1e-3)
     reach = out["reachable"].to_numpy()
-    chosen = T.to_numpy()[np.flatnonzero(reach),
-                          [d_names.index(d) for d in out["nearest_agglomeration_id"][reach]]]
+    first = out["nearest_agglomeration_by_time_id"][reach]
+    chosen = T.to_numpy()[np.flatnonzero(reach), [d_names.index(d) for d in first]]
     np.testing.assert_allclose(chosen, out["time_to_agglomeration_min"][reach], atol=1e-9)
     assert np.isfinite(full).any() and reach.any()
 
@@ -452,3 +452,19 @@ def test_node_falls_back_to_snap_rounding_overlay(monkeypatch):
     # snap rounding moves crossings by up to a grid cell: lengths agree to that
     assert shapely.length(slow).sum() == pytest.approx(shapely.length(fast).sum(),
                                                        abs=0.01 * len(fast))
+
+
+def test_time_nearest_and_straight_nearest_agglomeration_are_separate_columns(toy):
+    """A point whose straight-line nearest town (Q, 14.9 km) is not the one reached
+    first over the network (P): both answers are kept, neither overwrites the other."""
+    from minespace.accessibility import agglomeration_distances
+
+    corridors, towns, _ = toy
+    origin = _points([(16_000, 16_000)], ["o4"])
+    out = network_travel_time(agglomeration_distances(origin, towns), towns, corridors)
+    assert out["nearest_agglomeration_id"].iloc[0] == "Q"
+    assert out["nearest_agglomeration_by_time_id"].iloc[0] == "P"
+    # leg to the trunk's end (10, 10) km: sqrt(6² + 6²) km at 3 min/km, then trunk
+    # 10 km at 0.5 min/km and rail 10 km at 1 min/km
+    np.testing.assert_allclose(out["time_to_agglomeration_min"],
+                               [3 * np.hypot(6, 6) + 5 + 10], atol=1e-6)

@@ -290,7 +290,9 @@ def network_travel_time(
     -------
     GeoDataFrame
         A copy of *origins* with ``time_to_agglomeration_min``,
-        ``nearest_agglomeration_id`` (by time), ``access_km`` (origin's leg to the
+        ``nearest_agglomeration_by_time_id`` (the agglomeration reached first; the
+        straight-line nearest is :func:`agglomeration_distances`' ``nearest_agglomeration_id``),
+        ``access_km`` (origin's leg to the
         network) and ``reachable`` (bool). Unreachable origins get NaN / None.
 
     Raises
@@ -350,7 +352,8 @@ def network_travel_time(
     nearest_id[~reachable] = None
     out = origins.copy()
     out["time_to_agglomeration_min"] = np.where(reachable, time, np.nan)
-    out["nearest_agglomeration_id"] = pd.Series(nearest_id, index=out.index, dtype="object")
+    out["nearest_agglomeration_by_time_id"] = pd.Series(nearest_id, index=out.index,
+                                                        dtype="object")
     out["access_km"] = o_leg["access_km"]
     out["reachable"] = reachable
     return out
