@@ -239,11 +239,95 @@ def test_config_errors_name_key_and_value(project, edit, key, fragment):
     assert fragment in str(exc.value)
 
 
+# five mistakes in five sections: (old text, new text, dotted key, expected line)
+FIVE_MISTAKES = [
+    ('name = "Test area"', 'name = "Test area"\nout_dirr = "x"', "project.out_dirr",
+     '[project] out_dirr: unknown key; did you mean "out_dir"?'),
+    ('path = "raw/towns.geojson"', 'path = "raw/town.geojson"', "input.agglomerations.path",
+     '[input.agglomerations] path = "raw/town.geojson": file not found'),
+    ('kind = "square"', 'kind = "hexagon"', "territories.kind",
+     '[territories] kind = "hexagon": invalid value; did you mean "hex"? (allowed: hex,'),
+    ('by = "commodity"', "by = 3", "concentration.by",
+     "[concentration] by = 3: must be str or list, got int"),
+    ("[maps]", "[accessibility]\nbeta = -1\n[maps]", "accessibility.beta",
+     "[accessibility] beta = -1: must be > 0"),
+]
+
+
+def _five_mistakes(project):
+    text = project.read_text()
+    for old, new, _, _ in FIVE_MISTAKES:
+        assert old in text
+        text = text.replace(old, new, 1)
+    project.write_text(text)
+
+
+def test_config_error_lists_every_problem(project):
+    _five_mistakes(project)
+    with pytest.raises(ms.ConfigError) as exc:
+        load_config(project)
+    assert [p.key for p in exc.value.problems] == [key for _, _, key, _ in FIVE_MISTAKES]
+    lines = str(exc.value).splitlines()
+    assert lines[0] == "5 problems found in the configuration:"
+    for line, (_, _, _, expected) in zip(lines[1:], FIVE_MISTAKES, strict=True):
+        assert line.startswith(f"  - minespace.toml: {expected}")
+    # the first problem stays available as before
+    assert exc.value.key == "project.out_dirr" and "out_dir" in exc.value.allowed
+
+
+def test_config_error_suggests_close_keys(project):
+    project.write_text(project.read_text().replace("cell_km = 5", "cell_kms = 5")
+                       .replace("[maps]", "[map]"))
+    with pytest.raises(ms.ConfigError) as exc:
+        load_config(project)
+    assert [str(p) for p in exc.value.problems] == [
+        'map: unknown key; did you mean "maps"? (allowed: accessibility, clusters, '
+        "concentration, input, maps, project, territories)",
+        '[territories] cell_kms: unknown key; did you mean "cell_km"? (allowed: cell_km, id, '
+        "kind, path)",
+    ]
+
+
+def test_config_error_checks_every_raster_and_layer(project, tmp_path):
+    text = project.read_text().replace('path = "raw/lines.geojson"', 'path = "raw/roads.shp"')
+    (tmp_path / "raw" / "dem.tif").write_text("not a raster")
+    project.write_text(text + '[input.population]\npath = "raw/pop.tif"\n'
+                       '[input.elevation]\npath = "raw/dem.tif"\nband = "1"\n')
+    with pytest.raises(ms.ConfigError) as exc:
+        load_config(project)
+    found = {p.key: p.message for p in exc.value.problems}
+    assert list(found) == ["input.corridors.path", "input.population.path",
+                           "input.elevation.band", "input.elevation.path"]
+    assert found["input.corridors.path"].startswith("file not found")
+    assert found["input.population.path"].startswith("file not found")
+    assert found["input.elevation.band"] == "must be int, got str"
+    assert found["input.elevation.path"].startswith("not a readable raster")
+
+
+def test_config_error_not_a_table_reported_once(project):
+    project.write_text(project.read_text().replace(
+        '[input.boundary]\npath = "raw/area.geojson"', '[input]\nboundary = "raw/area.geojson"'))
+    with pytest.raises(ms.ConfigError) as exc:
+        load_config(project)
+    assert [str(p) for p in exc.value.problems] == [
+        '[input] boundary = "raw/area.geojson": must be a table, got str']
+
+
+def test_clusters_weights_keep_project_name(project):
+    # the weights loop used to reuse the variable holding project.name
+    project.write_text(project.read_text() + "[clusters]\nweights = { coherence = 2 }\n")
+    config = load_config(project)
+    assert config.name == "Test area" and config.clusters.weights == {"coherence": 2.0}
+
+
 def test_invalid_toml(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text("[project\nname = ")
-    with pytest.raises(ms.ConfigError, match="invalid TOML"):
+    path.write_text("[project]\nname = \"x\"\n[territories\ncell_km = 5\n")
+    with pytest.raises(ms.ConfigError) as exc:
         load_config(path)
+    message = str(exc.value)
+    assert message.startswith("bad.toml: invalid TOML: ")
+    assert "(at line 3, column 13)" in message and len(exc.value.problems) == 1
 
 
 def test_shipped_config_is_valid():
@@ -264,12 +348,23 @@ def test_cli_build_and_exit_codes(project):
     bad_cfg = project.parent / "bad.toml"
     bad_cfg.write_text(project.read_text().replace("kind = \"square\"", "kind = \"circle\""))
     res = runner.invoke(cli, ["build", str(bad_cfg)])
-    assert res.exit_code == 2 and "territories.kind" in res.output
+    assert res.exit_code == 2 and "[territories] kind" in res.output
     mines = gpd.read_file(project.parent / "raw" / "mines.gpkg")
     mines.loc[1, "mine_id"] = "M0"
     mines.to_file(project.parent / "raw" / "mines.gpkg", layer="mines")
     res = runner.invoke(cli, ["validate", str(project)])
     assert res.exit_code == 3 and "duplicate id 'M0'" in res.output
+
+
+def test_cli_lists_every_config_problem(project):
+    _five_mistakes(project)
+    for command in ("build", "validate"):
+        res = CliRunner().invoke(cli, [command, str(project)])
+        assert res.exit_code == 2, res.output
+        assert res.output.startswith("minespace: invalid configuration:\n5 problems found")
+        for _, _, _, expected in FIVE_MISTAKES:
+            assert f"minespace.toml: {expected}" in res.output
+    assert not (project.parent / "processed").exists()
 
 
 def test_cli_validate_ok(project):

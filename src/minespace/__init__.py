@@ -31,6 +31,7 @@ from . import (
 from .crs import choose_metric_crs, is_metric, to_map_crs
 from .errors import (
     ConfigError,
+    ConfigProblem,
     CRSError,
     FeaturesDroppedWarning,
     GeometryRepairedWarning,
@@ -57,6 +58,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "CRSError",
     "ConfigError",
+    "ConfigProblem",
     "FeaturesDroppedWarning",
     "GeometryRepairedWarning",
     "LayerError",

@@ -8,12 +8,14 @@ generic handlers keep working.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "CRSError",
     "ConfigError",
+    "ConfigProblem",
     "FeaturesDroppedWarning",
     "GeometryRepairedWarning",
     "LayerError",
@@ -89,8 +91,56 @@ class CRSError(MinespaceError, ValueError):
     """A coordinate reference system is missing, unsuitable or inconsistent."""
 
 
+def _toml_value(value: object) -> str:
+    """A config value written as in the TOML file (strings quoted, booleans lower case)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a pipeline configuration.
+
+    Attributes
+    ----------
+    key : str
+        Dotted key, e.g. ``"territories.cell_km"`` (``""`` for the file as a whole).
+    value : object
+        The offending value (``None`` when missing or not worth repeating).
+    allowed : iterable of str or str or None
+        Allowed values or a description of the allowed range.
+    message : str
+        What is wrong (and, for a typo, the key it probably meant).
+    """
+
+    key: str
+    value: object = None
+    allowed: Iterable[str] | str | None = None
+    message: str = ""
+
+    def __str__(self) -> str:
+        section, _, name = self.key.rpartition(".")
+        where = f"[{section}] {name}" if section else self.key
+        if self.value is not None:
+            where += f" = {_toml_value(self.value)}"
+        text = self.message or "invalid value"
+        if where:
+            text = f"{where}: {text}"
+        if self.allowed is not None:
+            allowed = self.allowed
+            if not isinstance(allowed, str):
+                allowed = ", ".join(map(str, allowed))
+            text += f" (allowed: {allowed})"
+        return text
+
+
 class ConfigError(MinespaceError, ValueError):
     """A configuration value is missing or invalid.
+
+    Raised once per config with every problem found: :attr:`problems` lists them
+    (:class:`ConfigProblem`), the message has one line per problem, and
+    :attr:`key`, :attr:`value` and :attr:`allowed` are those of the first.
 
     Parameters
     ----------
@@ -102,24 +152,33 @@ class ConfigError(MinespaceError, ValueError):
         Allowed values or a description of the allowed range.
     message : str, optional
         Extra explanation.
+    problems : sequence of ConfigProblem, optional
+        Several problems at once (then *key*, *value*, *allowed*, *message* are ignored).
+    source : str, optional
+        Config file name, written before every line.
     """
 
     def __init__(
         self,
-        key: str,
+        key: str = "",
         value: object = None,
         allowed: Iterable[str] | str | None = None,
         message: str = "",
+        *,
+        problems: Sequence[ConfigProblem] = (),
+        source: str | None = None,
     ) -> None:
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-        text = message or f"invalid value {value!r}"
-        text = f"{key}: {text}"
-        if allowed is not None:
-            allowed_text = allowed if isinstance(allowed, str) else ", ".join(map(str, allowed))
-            text += f" (allowed: {allowed_text})"
-        super().__init__(text)
+        self.problems: list[ConfigProblem] = list(problems) or [
+            ConfigProblem(key, value, allowed, message)]
+        self.source = source
+        first = self.problems[0]
+        self.key, self.value, self.allowed = first.key, first.value, first.allowed
+        prefix = f"{source}: " if source else ""
+        lines = [prefix + str(p) for p in self.problems]
+        if len(lines) > 1:
+            lines = [f"{len(lines)} problems found in the configuration:",
+                     *("  - " + line for line in lines)]
+        super().__init__("\n".join(lines))
 
 
 class PipelineError(MinespaceError, RuntimeError):

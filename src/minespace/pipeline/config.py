@@ -1,20 +1,23 @@
 """Pipeline configuration: frozen dataclasses read from TOML, validated up front.
 
-Every problem names the dotted key, the bad value and the allowed values
-(:class:`~minespace.errors.ConfigError`). Unknown keys are errors: a typo must
-not silently fall back to a default. Relative paths are relative to the config
-file's folder.
+The whole config is checked in one pass and every problem is raised together in
+one :class:`~minespace.errors.ConfigError` (key, bad value, allowed values, one line
+each). Unknown keys are errors, with a suggestion for typos: a typo must not
+silently fall back to a default. Relative paths are relative to the config file's
+folder.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigProblem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -164,90 +167,107 @@ def _plain(value):
 
 # -- parsing helpers -----------------------------------------------------------------------
 
-class _Section:
-    """Reads keys from one TOML table, tracking unknown keys and types."""
+def _did_you_mean(word: object, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f"; did you mean {json.dumps(close[0])}?" if close else ""
 
-    def __init__(self, data: Any, key: str):
-        if not isinstance(data, dict):
-            raise ConfigError(key, data, message=f"must be a table, got {type(data).__name__}")
-        self.data = data
+
+class _Section:
+    """Reads keys from one TOML table, recording every problem in a shared list.
+
+    A bad value is recorded and replaced by its default, so the rest of the config
+    is still checked; :func:`parse_config` raises once at the end.
+    """
+
+    def __init__(self, data: Any, key: str, problems: list[ConfigProblem]):
         self.key = key
+        self.problems = problems
         self.seen: set[str] = set()
+        self.is_table = isinstance(data, dict)
+        if not self.is_table:
+            problems.append(ConfigProblem(key, data,
+                                          message=f"must be a table, got {type(data).__name__}"))
+            data = {}
+        self.data = data
+
+    def report(self, name: str, value: object = None, allowed=None, message: str = "") -> None:
+        key = f"{self.key}.{name}" if self.key else name
+        self.problems.append(ConfigProblem(key, value, allowed, message))
 
     def get(self, name: str, types: tuple[type, ...], default: Any = None, *,
             required: bool = False, allowed: tuple | None = None) -> Any:
         self.seen.add(name)
-        full = f"{self.key}.{name}" if self.key else name
         if name not in self.data:
-            if required:
-                raise ConfigError(full, None, allowed=allowed, message="missing required key")
+            if required and self.is_table:  # a non-table was reported already
+                self.report(name, allowed=allowed, message="missing required key")
             return default
         value = self.data[name]
-        if isinstance(value, bool) and bool not in types:
-            ok = False
-        else:
-            ok = isinstance(value, types)
-        if not ok:
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(full, value, message=f"must be {names}, got {type(value).__name__}"
-                              f" {value!r}")
+            self.report(name, value, message=f"must be {names}, got {type(value).__name__}")
+            return default
         if allowed is not None and value not in allowed:
-            raise ConfigError(full, value, allowed=allowed)
+            self.report(name, value, allowed=allowed,
+                        message="invalid value" + _did_you_mean(value, allowed))
+            return default
         return value
 
     def positive(self, name: str, default: float) -> float:
         value = self.get(name, (int, float), default)
         if not value > 0:
-            raise ConfigError(f"{self.key}.{name}", value, allowed="a number > 0")
+            self.report(name, value, message="must be > 0")
+            return float(default)
         return float(value)
 
+    def int_at_least(self, name: str, default: int, low: int) -> int:
+        value = self.get(name, (int,), default)
+        if value < low:
+            self.report(name, value, message=f"must be an integer >= {low}")
+            return default
+        return value
+
+    def path(self, name: str, raw: str | None, base: Path, *,
+             must_exist: bool = True) -> Path | None:
+        """*raw* relative to *base*; ``None`` when not given or (recorded) not found."""
+        if raw is None:
+            return None
+        path = Path(raw)
+        if not path.is_absolute():
+            path = base / path
+        if must_exist and not path.exists():
+            self.report(name, raw, message=f"file not found: {path}")
+            return None
+        return path
+
     def finish(self, allowed_keys=None) -> None:
-        known = set(allowed_keys) if allowed_keys is not None else self.seen
-        unknown = sorted(set(self.data) - known)
-        if unknown:
-            where = self.key or "top level"
-            raise ConfigError(f"{self.key + '.' if self.key else ''}{unknown[0]}", None,
-                              allowed=sorted(known),
-                              message=f"unknown key in {where}")
+        known = sorted(allowed_keys if allowed_keys is not None else self.seen)
+        for name in sorted(set(self.data) - set(known)):
+            self.report(name, allowed=known, message="unknown key" + _did_you_mean(name, known))
 
 
-def _int_at_least(sec: _Section, name: str, default: int, low: int) -> int:
-    value = sec.get(name, (int,), default)
-    if value < low:
-        raise ConfigError(f"{sec.key}.{name}", value, allowed=f"an integer >= {low}")
-    return value
+_ON_INVALID = ("fix", "raise", "drop")
 
 
-def _path(base: Path, value: str, key: str, *, must_exist: bool = True) -> Path:
-    path = Path(value)
-    if not path.is_absolute():
-        path = base / path
-    if must_exist and not path.exists():
-        raise ConfigError(key, value, message=f"file not found: {path}")
-    return path
-
-
-def _layer(base: Path, role: str, data: Any) -> LayerSource:
-    sec = _Section(data, f"input.{role}")
-    path = _path(base, sec.get("path", (str,), required=True), f"input.{role}.path")
+def _layer(base: Path, role: str, data: Any, problems: list) -> LayerSource:
+    sec = _Section(data, f"input.{role}", problems)
+    path = sec.path("path", sec.get("path", (str,), required=True), base)
     options = {}
     for name, types in _LAYER_KEYS[role].items():
-        value = sec.get(name, types)
+        value = sec.get(name, types, allowed=_ON_INVALID if name == "on_invalid" else None)
         if value is not None:
             options[name] = value
     sec.finish()
-    if "on_invalid" in options and options["on_invalid"] not in ("fix", "raise", "drop"):
-        raise ConfigError(f"input.{role}.on_invalid", options["on_invalid"],
-                          allowed=("fix", "raise", "drop"))
     return LayerSource(role=role, path=path, options=options)
 
 
-def _raster(base: Path, role: str, data: Any) -> RasterSource:
-    sec = _Section(data, f"input.{role}")
+def _raster(base: Path, role: str, data: Any, problems: list) -> RasterSource:
+    sec = _Section(data, f"input.{role}", problems)
     raw = sec.get("path", (str,), required=True)
-    path = _path(base, raw, f"input.{role}.path")
+    path = sec.path("path", raw, base)
     band = sec.get("band", (int,), 1)
     sec.finish()
+    if path is None:
+        return RasterSource(role=role, path=path, band=band)
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -255,120 +275,106 @@ def _raster(base: Path, role: str, data: Any) -> RasterSource:
         with rasterio.open(path) as src:
             count = src.count
     except RasterioIOError as exc:
-        raise ConfigError(f"input.{role}.path", raw,
-                          message=f"not a readable raster (GeoTIFF or another GDAL format): "
-                          f"{exc}") from exc
+        sec.report("path", raw, message="not a readable raster (GeoTIFF or another GDAL "
+                   f"format): {exc}")
+        return RasterSource(role=role, path=path, band=band)
     if not 1 <= band <= count:
-        raise ConfigError(f"input.{role}.band", band, allowed=f"an integer from 1 to {count} "
-                          f"({path.name} has {count} band{'s' if count != 1 else ''})")
+        sec.report("band", band, allowed=f"an integer from 1 to {count} "
+                   f"({path.name} has {count} band{'s' if count != 1 else ''})")
     return RasterSource(role=role, path=path, band=band)
 
 
 def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Config:
-    """Build a :class:`Config` from parsed TOML *data* (paths relative to *base*)."""
-    top = _Section(data, "")
-    top.finish(("project", "input", "territories", "concentration", "accessibility",
-                "clusters", "maps"))
+    """Build a :class:`Config` from parsed TOML *data* (paths relative to *base*).
 
-    project = _Section(data.get("project", {}), "project")
+    Raises one :class:`~minespace.errors.ConfigError` listing every problem found.
+    """
+    problems: list[ConfigProblem] = []
+
+    def section(name: str) -> _Section:
+        return _Section(data.get(name, {}), name, problems)
+
+    _Section(data, "", problems).finish(("project", "input", "territories", "concentration",
+                                         "accessibility", "clusters", "maps"))
+
+    project = section("project")
     name = project.get("name", (str,), "minespace project")
-    out_dir = _path(base, project.get("out_dir", (str,), "data/processed"), "project.out_dir",
-                    must_exist=False)
+    out_dir = project.path("out_dir", project.get("out_dir", (str,), "data/processed"), base,
+                           must_exist=False)
     crs = project.get("crs", (str, int), "auto")
     crs = f"EPSG:{crs}" if isinstance(crs, int) else crs
     project.finish()
 
-    inp = _Section(data.get("input", {}), "input")
+    inp = section("input")
     dataset = inp.get("dataset", (str,), None, allowed=DATASETS)
-    layers = {}
-    for role in LAYER_ROLES:
-        if role in inp.data:
-            inp.seen.add(role)
-            layers[role] = _layer(base, role, inp.data[role])
-    rasters = {}
-    for role in RASTER_ROLES:
-        if role in inp.data:
-            inp.seen.add(role)
-            rasters[role] = _raster(base, role, inp.data[role])
-    inp.finish()
-    if dataset is None:
+    layers = {role: _layer(base, role, inp.data[role], problems)
+              for role in LAYER_ROLES if role in inp.data}
+    rasters = {role: _raster(base, role, inp.data[role], problems)
+               for role in RASTER_ROLES if role in inp.data}
+    inp.finish(("dataset", *LAYER_ROLES, *RASTER_ROLES))
+    if "dataset" not in inp.data:
         for role in ("deposits", "agglomerations", "corridors"):
-            if role not in layers:
-                raise ConfigError(f"input.{role}", None, message="missing: give input.dataset "
-                                  "or the path of every required layer",
-                                  allowed=("deposits", "agglomerations", "corridors"))
+            if role not in inp.data:
+                inp.report(role, message="missing: give input.dataset or the path of every "
+                           "required layer", allowed=("deposits", "agglomerations", "corridors"))
     elif layers:
-        raise ConfigError("input.dataset", dataset, message="give either a bundled dataset or "
-                          f"layer files, not both (found {sorted(layers)})")
+        inp.report("dataset", inp.data["dataset"], message="give either a bundled dataset or "
+                   f"layer files, not both (found {sorted(layers)})")
 
-    ter = _Section(data.get("territories", {}), "territories")
+    ter = section("territories")
     kind = ter.get("kind", (str,), "hex", allowed=TERRITORY_KINDS)
     cell_km = ter.positive("cell_km", 15.0)
     t_path = ter.get("path", (str,), None)
     t_id = ter.get("id", (str,), None)
     ter.finish()
-    if kind == "polygons" and t_path is None:
-        raise ConfigError("territories.path", None,
-                          message="required when territories.kind = 'polygons'")
+    if kind == "polygons" and "path" not in ter.data:
+        ter.report("path", message="required when territories.kind = 'polygons'")
     territories = TerritoriesConfig(kind=kind, cell_km=cell_km, id=t_id,
-                                    path=_path(base, t_path, "territories.path")
-                                    if t_path else None)
+                                    path=ter.path("path", t_path, base) if t_path else None)
 
-    con = _Section(data.get("concentration", {}), "concentration")
-    by = con.get("by", (str, list), "commodity")
-    by = (by,) if isinstance(by, str) else tuple(by)
+    con = section("concentration")
+    raw_by = con.get("by", (str, list), "commodity")
+    by = (raw_by,) if isinstance(raw_by, str) else tuple(raw_by)
     if not by or not all(isinstance(b, str) and b for b in by):
-        raise ConfigError("concentration.by", by, allowed="a column name or a list of names")
+        con.report("by", raw_by, allowed="a column name or a list of names")
     weight = con.get("weight", (str,), None) or None
-    permutations = con.get("permutations", (int,), 999)
-    if permutations < 0:
-        raise ConfigError("concentration.permutations", permutations, allowed="an integer >= 0")
+    permutations = con.int_at_least("permutations", 999, 0)
     random_state = con.get("random_state", (int,), 0)
     band = con.get("hotspot_band_km", (int, float), None)
     if band is not None and not band > 0:
-        raise ConfigError("concentration.hotspot_band_km", band, allowed="a distance in km > 0")
+        con.report("hotspot_band_km", band, message="must be > 0 (a distance in km)")
     con.finish()
 
-    acc = _Section(data.get("accessibility", {}), "accessibility")
+    acc = section("accessibility")
     accessibility = AccessibilityConfig(
         snap_m=acc.positive("snap_m", 25.0),
         access_speed_kmh=acc.positive("access_speed_kmh", 20.0),
         beta=acc.positive("beta", 0.05),
         decay=acc.get("decay", (str,), "exponential", allowed=DECAYS),
-        speeds={str(k): float(v) for k, v in acc.get("speeds", (dict,), {}).items()},
+        speeds=_numbers(acc, "speeds", "a speed in km/h > 0", strict=True),
         raster_cell_m=acc.positive("raster_cell_m", 1000.0),
         offroad_speed_kmh=acc.positive("offroad_speed_kmh", 10.0),
     )
     acc.finish()
-    for k, v in accessibility.speeds.items():
-        if not v > 0:
-            raise ConfigError(f"accessibility.speeds.{k}", v, allowed="a speed in km/h > 0")
 
-    kl = _Section(data.get("clusters", {}), "clusters")
+    kl = section("clusters")
     from ..clustering import DEFAULT_WEIGHTS
 
-    weights = kl.get("weights", (dict,), {})
-    for name, value in weights.items():
-        if name not in DEFAULT_WEIGHTS:
-            raise ConfigError(f"clusters.weights.{name}", value, allowed=sorted(DEFAULT_WEIGHTS),
-                              message="unknown score component")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"clusters.weights.{name}", value, allowed="a number >= 0")
     clusters = ClustersConfig(
-        n_regions=_int_at_least(kl, "n_regions", 12, 2),
+        n_regions=kl.int_at_least("n_regions", 12, 2),
         travel_time_min=kl.positive("travel_time_min", 60.0),
         corridor_km=kl.positive("corridor_km", 10.0),
-        min_deposits=_int_at_least(kl, "min_deposits", 3, 1),
-        top_n=_int_at_least(kl, "top_n", 5, 1),
-        n_perturbations=_int_at_least(kl, "n_perturbations", 50, 0),
+        min_deposits=kl.int_at_least("min_deposits", 3, 1),
+        top_n=kl.int_at_least("top_n", 5, 1),
+        n_perturbations=kl.int_at_least("n_perturbations", 50, 0),
         random_state=kl.get("random_state", (int,), 0),
-        weights={str(k): float(v) for k, v in weights.items()},
+        weights=_numbers(kl, "weights", "a number >= 0", names=DEFAULT_WEIGHTS),
         node_eps_km=kl.positive("node_eps_km", 10.0),
-        node_min_samples=_int_at_least(kl, "node_min_samples", 3, 1),
+        node_min_samples=kl.int_at_least("node_min_samples", 3, 1),
     )
     kl.finish()
 
-    maps_sec = _Section(data.get("maps", {}), "maps")
+    maps_sec = section("maps")
     maps = MapsConfig(tiles=maps_sec.get("tiles", (bool,), True),
                       metric=maps_sec.get("metric", (str,), None),
                       scheme=maps_sec.get("scheme", (str,), "naturalbreaks",
@@ -376,6 +382,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                                                    "equalinterval", "fisherjenks")))
     maps_sec.finish()
 
+    if problems:
+        raise ConfigError(problems=problems, source=source.name if source else None)
     return Config(name=name, out_dir=out_dir, crs=str(crs), dataset=dataset, layers=layers,
                   rasters=rasters, territories=territories,
                   concentration=ConcentrationConfig(by=by, weight=weight,
@@ -383,6 +391,23 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                                                     random_state=random_state,
                                                     hotspot_band_km=band),
                   accessibility=accessibility, clusters=clusters, maps=maps, source=source)
+
+
+def _numbers(sec: _Section, name: str, allowed: str, *, strict: bool = False,
+             names=None) -> dict[str, float]:
+    """A table of numbers (> 0 if *strict*, else >= 0), keys limited to *names* if given."""
+    table = sec.get(name, (dict,), {})
+    out = {}
+    for key, value in table.items():
+        if names is not None and key not in names:
+            sec.report(f"{name}.{key}", value, allowed=sorted(names),
+                       message="unknown score component" + _did_you_mean(key, names))
+        elif (isinstance(value, bool) or not isinstance(value, (int, float))
+              or not (value > 0 if strict else value >= 0)):
+            sec.report(f"{name}.{key}", value, message=f"must be {allowed}")
+        else:
+            out[str(key)] = float(value)
+    return out
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -400,8 +425,8 @@ def load_config(path: str | os.PathLike) -> Config:
     Raises
     ------
     ConfigError
-        Naming the key, the bad value and the allowed values; also for a missing
-        file or invalid TOML.
+        Listing every problem found (one line each: file, key, bad value, what is
+        allowed); also for a missing file, or invalid TOML (with its line and column).
 
     Examples
     --------
@@ -413,12 +438,15 @@ def load_config(path: str | os.PathLike) -> Config:
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError("config", str(path), message=f"config file not found: {path}")
+        raise ConfigError(message=f"config file not found: {path}")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(message=f"cannot read config file {path}: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config", str(path), message=f"invalid TOML in {path.name}: {exc}") \
-            from exc
+        raise ConfigError(message=f"invalid TOML: {exc}", source=path.name) from exc
     return parse_config(data, base=path.resolve().parent, source=path.resolve())
 
 
