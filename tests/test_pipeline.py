@@ -11,7 +11,6 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
-import shapely
 from click.testing import CliRunner
 
 import minespace as ms
@@ -22,62 +21,9 @@ ALL = ["load", "territories", "concentration", "accessibility", "clusters", "map
 
 
 @pytest.fixture
-def project(tmp_path):
-    """A small project of our own files: 5 mines, 2 towns, 2 corridors, a boundary."""
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    mines = gpd.GeoDataFrame(
-        {"mine_id": [f"M{i}" for i in range(6)],
-         "mineral": ["coal", "coal", "iron", "coal", "iron", "coal"],
-         "production": [1.0, 2.0, 0.5, 3.0, 1.5, 0.7]},
-        geometry=[shapely.Point(86.02 + 0.05 * i, 55.02 + 0.03 * (i % 3)) for i in range(6)],
-        crs=4326)
-    mines.to_file(raw / "mines.gpkg", layer="mines")
-    towns = gpd.GeoDataFrame({"town": ["Alpha", "Beta"], "pop": [50_000, 12_000]},
-                             geometry=[shapely.box(86.05, 55.05, 86.08, 55.07),
-                                       shapely.box(86.25, 55.0, 86.27, 55.02)], crs=4326)
-    towns.to_file(raw / "towns.geojson")
-    lines = gpd.GeoDataFrame({"class": ["rail", "road_primary"]},
-                             geometry=[shapely.LineString([(86.0, 55.06), (86.35, 55.01)]),
-                                       shapely.LineString([(86.15, 55.0), (86.15, 55.1)])],
-                             crs=4326)
-    lines.to_file(raw / "lines.geojson")
-    gpd.GeoDataFrame({"name": ["area"]}, geometry=[shapely.box(85.98, 54.98, 86.4, 55.12)],
-                     crs=4326).to_file(raw / "area.geojson")
-    config = tmp_path / "minespace.toml"
-    config.write_text(textwrap.dedent("""
-        [project]
-        name = "Test area"
-        out_dir = "processed"
-
-        [input.deposits]
-        path = "raw/mines.gpkg"
-        layer = "mines"
-        id = "mine_id"
-        commodity = "mineral"
-        weight = { output_mt = "production" }
-
-        [input.agglomerations]
-        path = "raw/towns.geojson"
-        name = "town"
-
-        [input.corridors]
-        path = "raw/lines.geojson"
-
-        [input.boundary]
-        path = "raw/area.geojson"
-
-        [territories]
-        kind = "square"
-        cell_km = 5
-
-        [concentration]
-        by = "commodity"
-
-        [maps]
-        tiles = false
-    """))
-    return config
+def project(small_project):
+    """A small project of our own files: 6 mines, 2 towns, 2 corridors, a boundary."""
+    return small_project()
 
 
 def _snapshot(out_dir):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import textwrap
 
-import geopandas as gpd
 import numpy as np
 import pyproj
 import pytest
@@ -39,24 +38,9 @@ def _grid():
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(small_project, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    gpd.GeoDataFrame(
-        {"mine_id": [f"M{i}" for i in range(6)],
-         "mineral": ["coal", "coal", "iron", "coal", "iron", "coal"]},
-        geometry=[shapely.Point(86.02 + 0.05 * i, 55.02 + 0.03 * (i % 3)) for i in range(6)],
-        crs=4326).to_file(raw / "mines.gpkg", layer="mines")
-    gpd.GeoDataFrame({"town": ["Alpha", "Beta"], "pop": [50_000, 12_000]},
-                     geometry=[shapely.box(86.05, 55.05, 86.08, 55.07),
-                               shapely.box(86.25, 55.0, 86.27, 55.02)],
-                     crs=4326).to_file(raw / "towns.geojson")
-    gpd.GeoDataFrame({"class": ["rail", "road_primary"]},
-                     geometry=[shapely.LineString([(86.0, 55.06), (86.35, 55.01)]),
-                               shapely.LineString([(86.15, 55.0), (86.15, 55.1)])],
-                     crs=4326).to_file(raw / "lines.geojson")
-    gpd.GeoDataFrame({"name": ["area"]}, geometry=[shapely.box(85.98, 54.98, 86.4, 55.12)],
-                     crs=4326).to_file(raw / "area.geojson")
     transform, shape = _grid()
     rng = np.random.default_rng(7)
     pop = rng.gamma(0.5, 40.0, shape)
@@ -65,46 +49,14 @@ def project(tmp_path):
     _write_tif(raw / "pop.tif", pop, transform, nodata=-9999)
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
     _write_tif(raw / "dem.tif", 200.0 + 40.0 * cols + 25.0 * rows, transform)
-    config = tmp_path / "minespace.toml"
-    config.write_text(textwrap.dedent("""
-        [project]
-        name = "Raster area"
-        out_dir = "processed"
-
-        [input.deposits]
-        path = "raw/mines.gpkg"
-        layer = "mines"
-        id = "mine_id"
-        commodity = "mineral"
-
-        [input.agglomerations]
-        path = "raw/towns.geojson"
-        name = "town"
-
-        [input.corridors]
-        path = "raw/lines.geojson"
-
-        [input.boundary]
-        path = "raw/area.geojson"
-
+    return small_project(name="Raster area", weight=False, extra=textwrap.dedent("""
         [input.population]
         path = "raw/pop.tif"
 
         [input.elevation]
         path = "raw/dem.tif"
         band = 1
-
-        [territories]
-        kind = "square"
-        cell_km = 5
-
-        [concentration]
-        by = "commodity"
-
-        [maps]
-        tiles = false
     """))
-    return config
 
 
 # -- config ----------------------------------------------------------------------------------
