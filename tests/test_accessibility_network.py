@@ -468,3 +468,16 @@ def test_time_nearest_and_straight_nearest_agglomeration_are_separate_columns(to
     # 10 km at 0.5 min/km and rail 10 km at 1 min/km
     np.testing.assert_allclose(out["time_to_agglomeration_min"],
                                [3 * np.hypot(6, 6) + 5 + 10], atol=1e-6)
+
+
+def test_empty_destination_layer_says_so(toy):
+    """No destinations: every time is NaN, with one warning naming the cause rather
+    than a list of 'unreachable' origins."""
+    corridors, towns, origins = toy
+    for func in (network_travel_time, travel_time_matrix):
+        with pytest.warns(MinespaceWarning, match="destination layer is empty") as record:
+            out = func(origins, towns.iloc[:0], corridors)
+        assert len(record) == 1
+        values = (out["time_to_agglomeration_min"] if func is network_travel_time
+                  else out.to_numpy())
+        assert len(out) == 3 and np.isnan(np.asarray(values, float)).all()

@@ -239,8 +239,13 @@ def _prepare(func, origins, destinations, corridors, speeds_kmh, snap_m,
     return net, (o_pts, o_xy), d_geoms, o_leg, d_leg
 
 
-def _warn_unreachable(func: str, bad: np.ndarray, index: pd.Index) -> None:
-    if bad.any():
+def _warn_unreachable(func: str, bad: np.ndarray, index: pd.Index,
+                      n_destinations: int) -> None:
+    if n_destinations == 0 and len(bad):
+        warnings.warn(f"{func}: the destination layer is empty, so no origin has a travel "
+                      "time (all NaN); check the agglomerations / destinations given",
+                      MinespaceWarning, stacklevel=3)
+    elif bad.any():
         listed = ", ".join(map(str, index[bad][:10])) + (" ..." if bad.sum() > 10 else "")
         warnings.warn(f"{func}: {int(bad.sum())} origin(s) cannot reach any destination over "
                       f"the network (disconnected part or too far from it): {listed}; their "
@@ -345,7 +350,7 @@ def network_travel_time(
             better = t < time[o]
             time[o[better]], nearest[o[better]] = t[better], d[better]
     reachable = np.isfinite(time)
-    _warn_unreachable(func, ~reachable, origins.index)
+    _warn_unreachable(func, ~reachable, origins.index, len(agglomerations))
     ids = np.asarray(agglomerations.index, dtype=object)
     nearest_id = (ids.take(np.maximum(nearest, 0)) if len(ids)
                   else np.full(len(origins), None, dtype=object))
@@ -428,6 +433,6 @@ def travel_time_matrix(
         o, d, t = direct["o"].to_numpy(), direct["d"].to_numpy(), direct["t"].to_numpy()
         values[o, d] = np.minimum(values[o, d], t)
     bad = ~np.isfinite(values).any(axis=1) if values.shape[1] else np.ones(len(o_pts), bool)
-    _warn_unreachable(func, bad, origins.index)
+    _warn_unreachable(func, bad, origins.index, len(destinations))
     values[~np.isfinite(values)] = np.nan
     return pd.DataFrame(values, index=origins.index.copy(), columns=destinations.index.copy())
