@@ -192,3 +192,223 @@ def test_cluster_map_layers_and_panel(analysis_map):
 
 _ZOOM_JS = """() => { for (var k in window) { var v = window[k];
     if (v && v instanceof L.Map) { return v.getZoom(); } } }"""
+
+
+# -- hostile names: no markup injection, no template evaluation ---------------------------------
+
+# Runs Python when a template engine renders it: creates a file "pwned" in the current
+# directory (no quotes: folium's tojson would escape them and break the template instead).
+_SAVE_TIME = ("{{ self.__init__.__globals__.__builtins__.open((dict(pwned=1)|list)[0], "
+              "(dict(w=1)|list)[0]).close() }}")
+
+
+def hostile(tag: str) -> str:
+    """A name that injects markup (an ``img``/``svg`` with id ``inj-<tag>``/``svg-<tag>``
+    and an ``alert('<tag>')``), closes the script element, and holds templates: ``{{ 7*7 }}``
+    must stay literal, ``zzpwn`` (a concatenation) must never appear, and nothing may run."""
+    return (f'<img src=x id=inj-{tag} onerror="alert(\'{tag}\')">'
+            f'<svg id=svg-{tag} onload="alert(\'{tag}\')"></svg></script><!-- '
+            "{{ 7*7 }} {{ (dict(zz=1)|list)[0] ~ (dict(pwn=1)|list)[0] }} " + _SAVE_TIME)
+
+
+# every overlay on, then every popup and tooltip content of every layer inserted as HTML
+# into the page (what Leaflet does when one opens), deposits and facilities included
+_EXERCISE_JS = """() => {
+  var map = null;
+  for (var k in window) { try { if (window[k] instanceof L.Map) { map = window[k]; } }
+                          catch (e) {} }
+  document.querySelectorAll('.leaflet-control-layers-overlays input').forEach(function (i) {
+    if (!i.checked) { i.click(); } });
+  var sink = document.createElement('div'); document.body.appendChild(sink);
+  var n = 0;
+  function put(c, l) {
+    if (typeof c === 'function') { c = c(l); }
+    if (c === null || c === undefined) { return; }
+    var d = document.createElement('div'); d.className = 'ms-sink'; d.innerHTML = c;
+    sink.appendChild(d); n++;
+  }
+  map.eachLayer(function (l) {
+    if (l.getPopup && l.getPopup()) { put(l.getPopup().getContent(), l); }
+    if (l.getTooltip && l.getTooltip()) { put(l.getTooltip().getContent(), l); }
+    if (l._d && l._d.a) { for (var i = 0; i < l._d.x.length; i++) { put(msPopup(l._d.a, i)); } }
+  });
+  return n;
+}"""
+
+_INJECTED_JS = """() => document.querySelectorAll(
+  'img[onerror], svg[onload], [id^="inj-"], [id^="svg-"], script[src]').length"""
+
+
+def _hostile_browser_check(path):
+    """Open *path*, exercise every label/popup/tooltip; what a hostile name achieved."""
+    def check(bp):
+        page = bp.page
+        page.wait_for_selector(".leaflet-control-layers")
+        labels = [s.strip() for s in
+                  page.locator(".leaflet-control-layers-overlays label").all_inner_texts()]
+        n = page.evaluate(_EXERCISE_JS)
+        page.wait_for_timeout(500)  # let image errors and svg loads fire
+        # all text shown or showable (closed <details> too), scripts left out
+        text = page.evaluate("""() => { var b = document.body.cloneNode(true);
+            b.querySelectorAll('script, style').forEach(function (s) { s.remove(); });
+            return b.textContent; }""")
+        dom = page.evaluate("() => document.documentElement.outerHTML")
+        return {"labels": labels, "n": n, "injected": page.evaluate(_INJECTED_JS),
+                "dialogs": list(bp.dialogs), "text": text, "dom": dom,
+                "errors": [e for e in bp.errors if "tile.openstreetmap" not in e
+                           and "ERR_FAILED" not in e]}
+
+    return ms.maps.open_map(path, check)
+
+
+@pytest.fixture(scope="module")
+def hostile_map(tmp_path_factory, chromium):
+    """The Kuzbass analysis map with a hostile string in every name field."""
+    import numpy as np
+
+    from minespace import territories as terr
+    from minespace.concentration import totals
+    from minespace.density import kernel_density
+
+    region = ms.datasets.kuzbass()
+    dep = region.deposits.copy()
+    by, size = hostile("bycol"), hostile("sizecol")
+    dep[by] = np.where(dep["commodity"] == dep["commodity"].iloc[0], hostile("byval"),
+                       dep["commodity"])
+    dep[size] = dep["output_mt"]
+    dep[hostile("depcol")] = 1.0
+    dep.loc[dep.index[0], "name"] = hostile("depname")
+    aggl = region.agglomerations.copy()
+    order = aggl["population"].sort_values(ascending=False).index
+    aggl.loc[order[0], "name"] = hostile("town")          # labelled
+    aggl.loc[order[-1], "name"] = hostile("smalltown")    # tooltip only
+    fac = region.facilities.copy()
+    fac.loc[fac.index[0], "name"] = hostile("fac")
+    fac.loc[fac.index[1], "kind"] = hostile("fackind")
+    corr = region.corridors.copy()
+    corr.loc[corr.index[0], "name"] = hostile("corr")
+    nb = region.neighbours.copy()
+    nb.loc[nb.index[0], "name"] = hostile("nb")
+    proj = region.projects.copy()
+    linked = proj.index[proj["deposit_id"].isin(dep.index)][0]
+    proj.loc[linked, "project"] = hostile("proj")
+    proj.loc[linked, "category"] = hostile("projcat")
+    evil = ms.Region(name=hostile("region"), boundary=region.boundary, deposits=dep,
+                     agglomerations=aggl, corridors=corr, facilities=fac, neighbours=nb,
+                     projects=proj, attribution=(hostile("attr"),))
+    metric, hot = hostile("metric"), hostile("hotcol")
+    hexes = totals(terr.hex_grid(region.boundary, cell_km=20), region.deposits)
+    hexes[hot] = np.where(hexes["count"] > 4, "hot", np.where(hexes["count"] == 0, "cold", "ns"))
+    hexes = hexes.rename(columns={"count": metric})
+    mining = hexes[hexes[metric] > 0]
+    lat = mining.geometry.centroid.to_crs(4326).y
+    candidates = gpd.GeoDataFrame(
+        {"rank": [1, 2], "score": [0.8, 0.4], "label": [hostile("candlabel"), "North"],
+         "explanation": [hostile("expl"), "few mines"], "towns": [hostile("towns"), ""],
+         hostile("candcol"): [1.0, 2.0]},
+        geometry=[mining[lat <= 54.6].union_all(), mining[lat > 54.6].union_all()],
+        crs=region.crs, index=pd.Index([hostile("candid"), "C2"], name="candidate_id"))
+    dens = kernel_density(region.deposits, mask=region.boundary)
+    raster = ms.read_raster(dens.to_geotiff(tmp_path_factory.mktemp("r") / "kde.tif"))
+    workdir = tmp_path_factory.mktemp("hostile")
+    path = workdir / "hostile.html"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)  # where the save-time payload would create "pwned"
+        m = ms.maps.cluster_map(evil, territories=hexes, metric=metric, candidates=candidates,
+                                hotspot_column=hot, rasters={hostile("raster"): raster},
+                                deposits_by=by, size_by=size, tiles=True)
+        ms.maps.save_map(m, path)
+    return path, {"metric": metric, "by": by, "raster": hostile("raster"),
+                  "candid": hostile("candid")}
+
+
+def test_hostile_names_nothing_runs_at_save_time(hostile_map):
+    path, _ = hostile_map
+    saved = path.read_text(encoding="utf-8")
+    assert not (path.parent / "pwned").exists()  # the payload's Python did not run
+    assert "zzpwn" not in saved                   # no template was evaluated ...
+    assert "{{ 7*7 }}" in saved                   # ... the text is kept as written
+    assert "<img src=x" not in saved and "<svg id=svg" not in saved  # never raw markup
+
+
+def test_hostile_names_inject_nothing_in_the_browser(hostile_map):
+    path, names = hostile_map
+    r = _hostile_browser_check(path)
+    assert r["dialogs"] == []
+    assert r["injected"] == 0
+    assert r["errors"] == []
+    assert r["n"] > 141  # every deposit popup, plus the shapes' popups and tooltips
+    assert "zzpwn" not in r["dom"]
+    # names are shown literally, templates and all
+    assert f"Territories: {names['metric']}" in r["labels"]
+    assert names["raster"] in r["labels"]
+    assert f"Deposits by {names['by']}" in r["labels"]
+    for tag in ("region", "bycol", "byval", "sizecol", "metric", "raster", "candlabel",
+                "towns", "attr", "fackind"):  # title, legend, panel, sources
+        assert f"inj-{tag} onerror" in r["text"], tag
+    assert "{{ 7*7 }}" in r["text"]
+
+
+def test_hostile_candidate_id_still_zooms(hostile_map):
+    """The panel finds a candidate whose id needs escaping (ids are matched unescaped)."""
+    path, _ = hostile_map
+
+    def click(bp):
+        page = bp.page
+        page.wait_for_selector(".ms-panel li")
+        # (long names make the boxes overlap: dispatch the click to the item itself)
+        page.locator(".ms-panel li").first.dispatch_event("click")
+        page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+        return page.locator(".leaflet-popup-content").inner_text()
+
+    popup = ms.maps.open_map(path, click)
+    assert "inj-candlabel" in popup and "inj-expl" in popup
+
+
+@pytest.mark.slow
+def test_hostile_names_through_the_cli(small_project, tmp_path, chromium):
+    """A project name, a weight name (its config key) and category values from the data,
+    through `minespace build` in a subprocess, then opened in Chromium."""
+    import json
+    import subprocess
+    import sys
+
+    config = small_project(name="placeholder", weight=False)
+    weight, project = hostile("weight"), hostile("project")
+    toml = config.read_text()
+    toml = toml.replace('name = "placeholder"', f"name = {json.dumps(project)}")
+    toml = toml.replace('commodity = "mineral"\n',
+                        f'commodity = "mineral"\nweight = {{ {json.dumps(weight)} = '
+                        '"production" }\n')
+    toml = toml.replace('by = "commodity"\n', f'by = "commodity"\nweight = {json.dumps(weight)}\n')
+    config.write_text(toml)
+    mines = gpd.read_file(tmp_path / "raw" / "mines.gpkg", layer="mines")
+    mines.loc[0, "mineral"] = hostile("cat")
+    mines.to_file(tmp_path / "raw" / "mines.gpkg", layer="mines")
+    proc = subprocess.run([sys.executable, "-c", "from minespace.cli import cli; cli()", "-q",
+                           "build", str(config)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "pwned").exists()
+    [path] = (tmp_path / "processed" / "maps").glob("*.html")
+    saved = path.read_text(encoding="utf-8")
+    assert "zzpwn" not in saved and "{{ 7*7 }}" in saved
+    r = _hostile_browser_check(path)
+    assert r["dialogs"] == [] and r["injected"] == 0 and r["errors"] == []
+    assert "zzpwn" not in r["dom"]
+    assert any(label.startswith("Territories: ") and "inj-weight onerror" in label
+               for label in r["labels"]), r["labels"]
+    assert "inj-project onerror" in r["text"]
+
+
+def test_folium_elements_added_by_a_user_are_not_template_evaluated(tmp_path, monkeypatch):
+    """A folium element added to a minespace map (here a marker with a tooltip) is
+    rendered once; its text is not parsed again as a template when the map is saved."""
+    import folium
+
+    monkeypatch.chdir(tmp_path)
+    m = ms.maps.region_map(ms.datasets.kuzbass(), tiles=False)
+    folium.Marker([54.0, 86.0], tooltip=hostile("marker")).add_to(m)
+    saved = ms.maps.save_map(m, tmp_path / "m.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "pwned").exists()
+    assert "zzpwn" not in saved and "{{ 7*7 }}" in saved

@@ -77,3 +77,24 @@ class OfflineMap(folium.Map):
             figure.header.add_child(RawHtml(f"<style>{css}</style>"), name="minespace_leaflet_css")
             figure.header.add_child(RawHtml(f"<script>{js}</script>"), name="minespace_leaflet")
         super().render(**kwargs)
+        _literal_wrappers(figure)
+
+
+def _literal_wrappers(figure) -> None:
+    """Make branca's second template pass literal.
+
+    folium renders each element's macros to text, then wraps that text in a plain
+    ``branca.element.Element``, which parses it *again* as a Jinja template when the
+    page is rendered: ``{{ ... }}`` inside any string an element embedded (a layer
+    name, a popup) would run as Python while the map is saved. Every such wrapper in
+    the page's header, body and script sections is replaced by :class:`RawHtml`
+    holding the same text, so the text is emitted as is. minespace's own elements never
+    create these wrappers; this covers folium elements (basemap, map, anything a user
+    adds with ``m=``).
+    """
+    for section in (figure.header, figure.html, figure.script):
+        for name, child in list(section._children.items()):
+            if type(child) is Element and child._template_str is not None:
+                raw = RawHtml(child._template_str)
+                raw._parent = section
+                section._children[name] = raw

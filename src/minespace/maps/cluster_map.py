@@ -26,7 +26,15 @@ from ..io.raster import Raster
 from ..io.write import atomic_path
 from ..region import Region
 from ._assets import OfflineMap, RawHtml
-from .layers import FullscreenControl, GeoJsonLayer, HtmlControl, PointLayer, attribute_columns
+from .layers import (
+    FullscreenControl,
+    GeoJsonLayer,
+    HtmlControl,
+    ImageLayer,
+    LayerControl,
+    PointLayer,
+    attribute_columns,
+)
 
 __all__ = ["category_colors", "cluster_map", "region_map", "save_map"]
 
@@ -228,7 +236,7 @@ def cluster_map(
     HtmlControl(f'<div class="ms-title">{html.escape(title or region.name)}</div>'
                 f"<div>{html.escape(n)}</div>", position="topright",
                 css_class="ms-box ms-title-box").add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    LayerControl(collapsed=False).add_to(m)
     HtmlControl("".join(x for x in legend if x), position="bottomright",
                 css_class="ms-box ms-legend").add_to(m)
     if region.attribution:
@@ -392,9 +400,8 @@ def _raster(m, name: str, raster, cmap: str = "magma_r") -> str:
 
     to_ll = Transformer.from_crs(3857, 4326, always_xy=True)
     (lon0, lon1), (lat0, lat1) = to_ll.transform([west, east], [south, north])
-    folium.raster_layers.ImageOverlay(image=url, bounds=[[lat0, lon0], [lat1, lon1]],
-                                      name=name, opacity=0.75, show=False,
-                                      interactive=False).add_to(m)
+    ImageLayer(url, [[lat0, lon0], [lat1, lon1]], name=name, opacity=0.75,
+               show=False).add_to(m)
     return _colour_bar(name, cmap, vmin, vmax)
 
 

@@ -23,12 +23,13 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement
 from folium.map import Layer
+from folium.map import LayerControl as _FoliumLayerControl
 from jinja2 import Template
 
 from ..crs import MAP_CRS
 
-__all__ = ["FullscreenControl", "GeoJsonLayer", "HtmlControl", "PointLayer", "attribute_columns",
-           "popup_table", "safe_json"]
+__all__ = ["FullscreenControl", "GeoJsonLayer", "HtmlControl", "ImageLayer", "LayerControl",
+           "PointLayer", "attribute_columns", "popup_table", "safe_json"]
 
 PRECISION = 5
 
@@ -212,19 +213,24 @@ def _ll(layer: gpd.GeoDataFrame) -> gpd.GeoSeries:
 
 
 class _RawScript:
-    """Adds the element's rendered script to the page as literal text.
+    """Adds the element's rendered ``header``/``html``/``script`` macros to the page as
+    literal text.
 
-    branca wraps each rendered script in a new ``Element``, i.e. parses it again
-    as a Jinja template: slow for large payloads, and a user string containing
-    ``{{ ... }}`` would be evaluated. minespace elements bypass that.
+    branca wraps each rendered macro in a new ``Element``, i.e. parses it again as a
+    Jinja template: slow for large payloads, and a user string containing ``{{ ... }}``
+    would be evaluated (Python run while the map is saved). minespace elements bypass
+    that; :class:`~minespace.maps.OfflineMap` also makes folium's own wrappers literal.
     """
 
     def render(self, **kwargs):
         from ._assets import RawHtml
 
         figure = self.get_root()
-        script = self._template.module.__dict__["script"]
-        figure.script.add_child(RawHtml(script(self, kwargs)), name=self.get_name())
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            if part in macros:
+                getattr(figure, part).add_child(RawHtml(macros[part](self, kwargs)),
+                                                name=self.get_name())
         for child in self._children.values():
             child.render(**kwargs)
 
@@ -301,7 +307,7 @@ var {{ this.get_name() }} = (function () {
   var d = {{ this.payload }};
   var map = {{ this._parent.get_name() }};
   var renderer = msCanvas(map);
-  if (d.index) { map._ms = map._ms || {}; map._ms[d.index] = {}; }
+  if (d.index) { map._ms = map._ms || {}; map._ms[d.index] = Object.create(null); }
   return L.geoJSON(d.fc, {
     renderer: renderer,
     style: function (f) { return d.styles[d.k ? d.k[f.properties.i] : 0]; },
@@ -346,7 +352,9 @@ var {{ this.get_name() }} = (function () {
             payload["l"] = [1 if v else 0 for v in labels]
         if index_as is not None:
             payload["index"] = index_as
-            payload["ids"] = [html.escape(str(i)) for i in layer.index]
+            # JS object keys (matched against data-ms-id attributes, which the browser
+            # unescapes): raw strings, made safe for <script> by safe_json
+            payload["ids"] = [str(i) for i in layer.index]
         text = safe_json(payload)
         # the geometry JSON comes from shapely (numbers only): splice it in
         self.payload = text[:-1] + ',"fc":{"type":"FeatureCollection","features":[' + \
@@ -424,3 +432,61 @@ class FullscreenControl(_RawScript, MacroElement):
     def __init__(self):
         super().__init__()
         self._name = "FullscreenControl"
+
+
+class ImageLayer(_RawScript, Layer):
+    """An image overlay (e.g. a raster as a PNG data URL) between *bounds*
+    (``[[south, west], [north, east]]``); its *name* appears only in the layer control,
+    which escapes it."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = (function (d) {
+  return L.imageOverlay(d.url, d.bounds, d.options);
+})({{ this.payload }});
+{% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
+{% endmacro %}
+""")
+
+    def __init__(self, url: str, bounds, *, name: str, opacity: float = 1.0,
+                 show: bool = True, interactive: bool = False):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "ImageLayer"
+        self.payload = safe_json({"url": url, "bounds": [[float(v) for v in b] for b in bounds],
+                                  "options": {"opacity": float(opacity),
+                                              "interactive": bool(interactive)}})
+
+
+class LayerControl(_RawScript, _FoliumLayerControl):
+    """folium's layer control with its labels escaped.
+
+    Leaflet inserts each label with ``innerHTML`` and folium writes them unescaped into
+    a script that branca parses again as a Jinja template, so a layer named after a
+    column (``Territories: <metric>``) could inject markup or run Python at save time.
+    Here each layer name is HTML-escaped, then embedded as a JSON string
+    (:func:`safe_json`), and the script is added to the page as literal text.
+    """
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.control.layers({{ this.base_js }}, {{ this.overlays_js }},
+  {{ this.options_json }}).addTo({{ this._parent.get_name() }});
+{% endmacro %}
+""")
+
+    def render(self, **kwargs):
+        self.reset()
+        for item in self._parent._children.values():
+            if isinstance(item, Layer) and item.control:
+                target = self.overlays if item.overlay else self.base_layers
+                target[html.escape(str(item.layer_name))] = item.get_name()
+        # values are folium's generated variable names ([a-z0-9_]), keys escaped strings
+        self.base_js = _js_object(self.base_layers)
+        self.overlays_js = _js_object(self.overlays)
+        self.options_json = safe_json(self.options)
+        super().render(**kwargs)
+
+
+def _js_object(names: dict[str, str]) -> str:
+    """``{"label": variable, ...}`` with JSON-escaped labels."""
+    return "{" + ",".join(f"{safe_json(k)}: {v}" for k, v in names.items()) + "}"

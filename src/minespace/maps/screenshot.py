@@ -38,6 +38,7 @@ class BrowserPage:
     page: object
     errors: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
     load_ms: float = 0.0
 
 
@@ -45,8 +46,9 @@ def open_map(html_path: str | os.PathLike, use: Callable[[BrowserPage], object],
              width: int = 1280, height: int = 860, timeout_ms: int = 30_000):
     """Open *html_path* offline in headless Chromium and call ``use(BrowserPage)``.
 
-    Returns whatever *use* returns. JavaScript errors and blocked requests are
-    collected on the :class:`BrowserPage`.
+    Returns whatever *use* returns. JavaScript errors, blocked requests and the
+    messages of dialogs (``alert``/``confirm``/``prompt``, dismissed at once, from the
+    first script on) are collected on the :class:`BrowserPage`.
     """
     try:
         from playwright.sync_api import sync_playwright
@@ -61,6 +63,12 @@ def open_map(html_path: str | os.PathLike, use: Callable[[BrowserPage], object],
             page.on("pageerror", lambda exc: result.errors.append(str(exc)))
             page.on("console", lambda msg: result.errors.append(msg.text)
                     if msg.type == "error" else None)
+
+            def dialog(d):
+                result.dialogs.append(d.message)
+                d.dismiss()
+
+            page.on("dialog", dialog)
 
             def block(route):
                 if route.request.url.startswith(("file:", "data:")):
