@@ -180,6 +180,34 @@ def test_duplicate_ids(deposits_ll):
         ms.read_deposits(bad, id="mine_id", commodity="mineral")
     (p,) = _problems(exc)
     assert "duplicate id 'M1'" in p.message and "row 0" in p.row and "row 3" in p.row
+    assert "id = false" in p.hint
+
+
+def test_auto_detected_id_with_repeats_says_what_to_do(deposits_ll):
+    # a tracker listing one mine per unit: gem_mine_id (an id alias) repeats
+    units = deposits_ll.assign(gem_mine_id=["G1", "G1", "G2", "G3", "G3"]).drop(
+        columns="mine_id")
+    with pytest.raises(LayerError) as exc:
+        ms.read_deposits(units, commodity="mineral")
+    (p,) = _problems(exc)
+    assert p.column == "gem_mine_id"
+    assert "picked as the id because of its name, repeats 2 value(s) on 4 rows" in p.message
+    assert "e.g. 'G1' on row 0, row 1" in p.message
+    assert "id = false in [input.deposits]" in p.hint and "id=False" in p.hint
+    out = ms.read_deposits(units, commodity="mineral", id=False)
+    assert list(out.index) == ["D0001", "D0002", "D0003", "D0004", "D0005"]
+    assert list(out["gem_mine_id"]) == ["G1", "G1", "G2", "G3", "G3"]   # kept as a column
+    with pytest.raises(TypeError, match="id= takes a column name"):
+        ms.read_deposits(units, commodity="mineral", id=True)
+
+
+def test_consumed_columns_keep_their_raw_values(deposits_ll):
+    out = ms.read_deposits(deposits_ll, id="mine_id", commodity="mineral")
+    assert list(out["mine_type"]) == ["Surface", "underground", "surface", "Underground",
+                                      "open pit"]
+    assert list(out["method"]) == ["open_pit", "underground", "open_pit", "underground",
+                                   "open_pit"]
+    assert "mine_id" not in out.columns   # the id is the index
 
 
 def test_non_numeric_and_negative_weights(deposits_ll):
@@ -284,11 +312,16 @@ def test_corridor_speeds(corridors_m):
     assert list(out["speed_source"]) == ["default", "data"]
 
 
-def test_unknown_corridor_kind_warns_and_is_not_guessed(corridors_m):
-    ferry = corridors_m.assign(kind=["rail", "ferry"])
-    with pytest.warns(ms.MinespaceWarning, match=r"\['ferry'\]"):
-        out = ms.read_corridors(ferry)
-    assert np.isnan(out["speed_kmh"].iloc[1]) and out["speed_source"].iloc[1] == "unknown"
+def test_corridor_kind_without_speed_is_an_error_naming_the_toml_key(corridors_m):
+    cable = corridors_m.assign(kind=["rail", "Cable car"])
+    with pytest.raises(LayerError) as exc:
+        ms.read_corridors(cable)
+    (p,) = _problems(exc)
+    assert "1 corridor(s) of kind 'cable_car' have no speed" in p.message
+    assert "[input.corridors] speeds = { cable_car = 30 }" in p.hint and p.column == "kind"
+    out = ms.read_corridors(cable, speeds={"Cable car": 12})   # keys read like the data
+    assert list(out["speed_kmh"]) == [50.0, 12.0]
+    assert list(out["speed_source"]) == ["default", "default"]
 
 
 def test_facilities(tmp_path):
@@ -297,3 +330,38 @@ def test_facilities(tmp_path):
     out = ms.read_facilities(_write(frame, tmp_path, "geojson"))
     assert list(out["kind"]) == ["power_plant", "coke_plant"]
     assert out["capacity"].iloc[0] == 1260 and np.isnan(out["capacity"].iloc[1])
+
+
+def test_kind_table_in_docs_is_the_codes_table():
+    from pathlib import Path
+
+    from minespace.schema import DEFAULT_SPEEDS_KMH, KIND_VOCABULARY, kind_table_markdown
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "layers.md").read_text("utf-8")
+    doc = text.split("<!-- kind-table:start -->\n")[1].split("\n<!-- kind-table:end -->")[0]
+    assert doc == kind_table_markdown()
+    rows = [line.split(" | ") for line in doc.splitlines()[2:]]
+    # every spelling and canonical kind appears once, with its kind's speed
+    assert len(rows) == len(DEFAULT_SPEEDS_KMH) + len(KIND_VOCABULARY)
+    for (src, kind, _), row in zip(KIND_VOCABULARY, rows[len(DEFAULT_SPEEDS_KMH):],
+                                   strict=True):
+        assert row[0] == f"| `{src}`" and row[2] == f"`{kind}`"
+        assert float(row[3].rstrip(" |")) == DEFAULT_SPEEDS_KMH[kind]
+
+
+@pytest.mark.parametrize("value, kind, speed", [
+    ("Railroad", "rail", 50.0),              # Natural Earth featurecla
+    ("Ferry", "ferry", 20.0),
+    ("motorway_link", "road_motorway", 100.0),   # OSM highway
+    ("trunk", "road_trunk", 80.0),
+    ("tertiary", "road_tertiary", 50.0),
+    ("Droga wojewódzka", "road_secondary", 60.0),   # Polish national class
+    ("A Road", "road_primary", 70.0),             # UK
+])
+def test_corridor_vocabularies_map_to_canonical_kinds(value, kind, speed, tmp_path):
+    lines = gpd.GeoDataFrame({"featurecla": [value]},
+                             geometry=[shapely.LineString([(18, 50), (18.5, 50)])], crs=4326)
+    lines.to_file(tmp_path / "lines.geojson")
+    out = ms.read_corridors(tmp_path / "lines.geojson")   # featurecla found as the kind
+    assert (out["kind"].iloc[0], out["speed_kmh"].iloc[0]) == (kind, speed)
+    assert out["featurecla"].iloc[0] == value              # raw value kept

@@ -16,7 +16,10 @@ __all__ = [
     "DEFAULT_SPEEDS_KMH",
     "DEPOSITS",
     "FACILITIES",
+    "KIND_ALIASES",
     "LayerSchema",
+    "canonical_kind",
+    "kind_table_markdown",
     "normalise_category",
 ]
 
@@ -85,7 +88,7 @@ CORRIDORS = LayerSchema(
     geometry_types=("LineString",),
     aliases={
         "corridor_id": ("corridor_id", "id", "fid"),
-        "kind": ("kind", "class", "type", "fclass", "highway", "railway"),
+        "kind": ("kind", "class", "type", "fclass", "highway", "railway", "featurecla"),
         "speed_kmh": ("speed_kmh", "speed", "maxspeed"),
         "name": ("name", "name_en", "ref"),
     },
@@ -107,9 +110,10 @@ FACILITIES = LayerSchema(
     required=("kind",),
 )
 
-#: Default speeds (km/h) per corridor kind, used when the layer has no speed.
+#: Default speeds (km/h) per canonical corridor kind, used when the layer has no speed.
 #: Rail: mean freight train speed incl. stops on Russian lines (~40-60 km/h);
-#: roads: typical free-flow truck/car averages per road class.
+#: roads: typical free-flow truck/car averages per road class; ferry: a slow crossing
+#: including boarding (set your own with ``speeds=`` when ferries matter).
 DEFAULT_SPEEDS_KMH: dict[str, float] = {
     "rail": 50.0,
     "road_motorway": 100.0,
@@ -118,7 +122,85 @@ DEFAULT_SPEEDS_KMH: dict[str, float] = {
     "road_secondary": 60.0,
     "road_tertiary": 50.0,
     "road": 50.0,
+    "ferry": 20.0,
 }
+
+#: Corridor kinds as public sources spell them (after :func:`normalise_category`)
+#: -> canonical kind, with the vocabulary each spelling comes from. One table: the
+#: readers use it, and docs/layers.md shows it (a test checks they agree).
+KIND_VOCABULARY: tuple[tuple[str, str, str], ...] = (
+    # Natural Earth: ne_10m_railroads featurecla, ne_10m_roads featurecla / type
+    ("railroad", "rail", "Natural Earth featurecla"),
+    ("ferry", "ferry", "Natural Earth featurecla"),
+    ("ferry_route", "ferry", "Natural Earth type"),
+    ("major_highway", "road_trunk", "Natural Earth type"),
+    ("secondary_highway", "road_secondary", "Natural Earth type"),
+    # OpenStreetMap railway=*, highway=*, route=ferry (also Geofabrik fclass)
+    ("railway", "rail", "OSM key / generic"),
+    ("narrow_gauge", "rail", "OSM railway"),
+    ("motorway", "road_motorway", "OSM highway"),
+    ("motorway_link", "road_motorway", "OSM highway"),
+    ("trunk", "road_trunk", "OSM highway"),
+    ("trunk_link", "road_trunk", "OSM highway"),
+    ("primary", "road_primary", "OSM highway"),
+    ("primary_link", "road_primary", "OSM highway"),
+    ("secondary", "road_secondary", "OSM highway"),
+    ("secondary_link", "road_secondary", "OSM highway"),
+    ("tertiary", "road_tertiary", "OSM highway"),
+    ("tertiary_link", "road_tertiary", "OSM highway"),
+    ("unclassified", "road", "OSM highway"),
+    # national classes
+    ("a_road", "road_primary", "UK OS Open Roads class"),
+    ("b_road", "road_secondary", "UK OS Open Roads class"),
+    ("s1100", "road_motorway", "US TIGER MTFCC (primary road)"),
+    ("s1200", "road_secondary", "US TIGER MTFCC (secondary road)"),
+    ("r1011", "rail", "US TIGER MTFCC (railroad)"),
+    ("autobahn", "road_motorway", "Germany"),
+    ("bundesstraße", "road_primary", "Germany"),
+    ("autoroute", "road_motorway", "France"),
+    ("route_nationale", "road_primary", "France"),
+    ("autostrada", "road_motorway", "Poland"),
+    ("droga_ekspresowa", "road_trunk", "Poland"),
+    ("droga_krajowa", "road_primary", "Poland"),
+    ("droga_wojewódzka", "road_secondary", "Poland"),
+    ("droga_powiatowa", "road_tertiary", "Poland"),
+    ("linia_kolejowa", "rail", "Poland"),
+    ("dálnice", "road_motorway", "Czechia"),
+    ("silnice_i_třídy", "road_primary", "Czechia"),
+    ("silnice_ii_třídy", "road_secondary", "Czechia"),
+    ("silnice_iii_třídy", "road_tertiary", "Czechia"),
+    ("železnice", "rail", "Czechia"),
+    ("железная_дорога", "rail", "Russia"),
+)
+
+#: Source spelling -> canonical kind (from :data:`KIND_VOCABULARY`).
+KIND_ALIASES: dict[str, str] = {src: kind for src, kind, _ in KIND_VOCABULARY}
+
+
+def canonical_kind(value: object) -> object:
+    """Canonical corridor kind of a source label (normalised, then looked up).
+
+    Labels not in :data:`KIND_ALIASES` stay as normalised; missing stays missing.
+
+    Examples
+    --------
+    >>> canonical_kind("Railroad"), canonical_kind("motorway_link"), canonical_kind("Tram")
+    ('rail', 'road_motorway', 'tram')
+    """
+    norm = normalise_category(value)
+    return KIND_ALIASES.get(norm, norm) if norm is not None else None
+
+
+def kind_table_markdown() -> str:
+    """The corridor-kind table of docs/layers.md, generated from the code's tables."""
+    lines = ["| source value (normalised) | vocabulary | canonical kind | default km/h |",
+             "|---|---|---|---|"]
+    for kind, speed in DEFAULT_SPEEDS_KMH.items():
+        lines.append(f"| `{kind}` | canonical | `{kind}` | {speed:g} |")
+    for src, kind, vocab in KIND_VOCABULARY:
+        lines.append(f"| `{src}` | {vocab} | `{kind}` | {DEFAULT_SPEEDS_KMH[kind]:g} |")
+    return "\n".join(lines)
+
 
 #: Spellings of the mining method mapped onto canonical values.
 METHOD_ALIASES: dict[str, str] = {
@@ -138,13 +220,14 @@ METHOD_ALIASES: dict[str, str] = {
     "mixed": "mixed",
 }
 
-_NON_WORD = re.compile(r"[^0-9a-zа-яё]+")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def normalise_category(value: object) -> object:
     """Normalise a category label: lower case, runs of other characters -> ``_``.
 
-    Missing values stay missing.
+    Letters of any alphabet are kept (``"Droga wojewódzka"`` ->
+    ``"droga_wojewódzka"``). Missing values stay missing.
 
     Examples
     --------
@@ -152,6 +235,8 @@ def normalise_category(value: object) -> object:
     'open_pit'
     >>> normalise_category("Thermal & Met")
     'thermal_met'
+    >>> normalise_category("Silnice I. třídy")
+    'silnice_i_třídy'
     """
     if value is None or (isinstance(value, float) and value != value):
         return None

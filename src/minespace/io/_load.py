@@ -29,8 +29,12 @@ class Loaded:
         self.row_word = row_word
         self.row_offset = row_offset
         self.problems: list[Problem] = []
+        #: source row of each frame row once a ``where`` filter has dropped rows
+        self.positions: np.ndarray | None = None
 
     def where(self, pos: int, ident: object = None) -> str:
+        if self.positions is not None:
+            pos = int(self.positions[pos])
         text = f"{self.row_word} {pos + self.row_offset}"
         if ident is not None and not (isinstance(ident, float) and np.isnan(ident)):
             text += f" (id {ident!r})"

@@ -31,6 +31,8 @@ class Mapper:
         self.columns = [c for c in self.frame.columns if c != self.frame.geometry.name]
         self.used: set[str] = set()
         self.ids: pd.Series | None = None
+        #: canonical column -> source column it was read from (for summaries)
+        self.mapping: dict[str, str] = {}
 
     # -- columns -----------------------------------------------------------------
     def resolve(self, canonical: str, given: str | None, *, required: bool, arg: str) -> str | None:
@@ -39,6 +41,7 @@ class Mapper:
         if given is not None:
             if given in self.columns:
                 self.used.add(given)
+                self.mapping[canonical] = str(given)
                 return given
             close = difflib.get_close_matches(str(given), list(map(str, self.columns)), n=3)
             hint = f"did you mean {', '.join(map(repr, close))}?" if close else (
@@ -50,6 +53,7 @@ class Mapper:
         for alias in self.schema.aliases.get(canonical, ()):
             if alias in lower:
                 self.used.add(lower[alias])
+                self.mapping[canonical] = str(lower[alias])
                 return lower[alias]
         if required:
             self.problems.append(Problem(
@@ -74,9 +78,15 @@ class Mapper:
                                          hint))
 
     # -- ids -----------------------------------------------------------------------
-    def ids_from(self, given: str | None) -> pd.Series:
-        col = self.resolve(self.schema.id_column, given, required=False, arg="id")
+    def ids_from(self, given: str | bool | None) -> pd.Series:
+        """Ids from the column *given* (or an alias when ``None``); numbered rows when
+        ``False`` or when no id column is found."""
         n = len(self.frame)
+        if given is True:
+            raise TypeError("id= takes a column name, None (find one) or False (number the "
+                            "rows), not True")
+        col = (None if given is False else
+               self.resolve(self.schema.id_column, given, required=False, arg="id"))
         if col is None:
             width = max(4, len(str(n)))
             ids = pd.Series([f"{self.schema.id_prefix}{i + 1:0{width}d}" for i in range(n)])
@@ -91,12 +101,28 @@ class Mapper:
         self.report_rows(empty.to_numpy(), str(col), "id is empty",
                          "give every feature a unique id, or omit id= to number them")
         dup = ids.duplicated(keep=False) & ~empty
-        if dup.any():
-            for value, group in ids[dup].groupby(ids[dup]):
-                rows = ", ".join(self.loaded.where(p) for p in group.index[:10])
-                self.problems.append(Problem(self.loaded.source, rows, str(col),
-                                             f"duplicate id {value!r} ({len(group)} rows)",
-                                             "make ids unique"))
+        if not dup.any():
+            return ids
+        role = self.schema.layer
+        fix = (f"set id = false in [input.{role}] (id=False in Python) to number the rows "
+               f"instead, keeping {str(col)!r} as an ordinary column; or aggregate the rows "
+               "to one per id before reading")
+        if given is None:
+            groups = ids[dup].groupby(ids[dup])
+            first = ids[dup].iloc[0]
+            rows = ", ".join(self.loaded.where(p) for p in ids.index[ids == first][:5])
+            self.problems.append(Problem(
+                self.loaded.source, None, str(col),
+                f"column {str(col)!r}, picked as the id because of its name, repeats "
+                f"{groups.ngroups} value(s) on {int(dup.sum())} rows (e.g. {first!r} on "
+                f"{rows}): several rows per site (phases, units)?",
+                fix + "; or name a unique column with id = '...'"))
+            return ids
+        for value, group in ids[dup].groupby(ids[dup]):
+            rows = ", ".join(self.loaded.where(p) for p in group.index[:10])
+            self.problems.append(Problem(self.loaded.source, rows, str(col),
+                                         f"duplicate id {value!r} ({len(group)} rows)",
+                                         "make ids unique, or " + fix))
         return ids
 
     # -- values --------------------------------------------------------------------

@@ -11,8 +11,9 @@ input file is only read, never modified.
 
 from __future__ import annotations
 
+import logging
 import os
-import warnings
+import re
 from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
@@ -20,19 +21,29 @@ import numpy as np
 import pandas as pd
 
 from ..crs import choose_metric_crs
-from ..errors import MinespaceWarning
+from ..errors import LayerError, Problem
 from ..schema import (
     AGGLOMERATIONS,
     CORRIDORS,
     DEFAULT_SPEEDS_KMH,
     DEPOSITS,
     FACILITIES,
+    KIND_ALIASES,
     METHOD_ALIASES,
+    canonical_kind,
 )
-from ._load import load
+from ._load import Loaded, load
 from ._validate import Mapper
+from ._where import Where, WhereSyntaxError, parse_where
 
-__all__ = ["read_agglomerations", "read_corridors", "read_deposits", "read_facilities"]
+log = logging.getLogger(__name__)
+
+#: Key of ``GeoDataFrame.attrs`` where each reader records what it did (file, rows
+#: read and kept, filter, column mapping); the pipeline copies it into the manifest.
+READ_INFO = "minespace_read"
+
+__all__ = ["READ_INFO", "read_agglomerations", "read_corridors", "read_deposits",
+           "read_facilities"]
 
 Source = str | os.PathLike | gpd.GeoDataFrame | pd.DataFrame
 Weights = str | Sequence[str] | Mapping[str, str] | None
@@ -59,7 +70,10 @@ def _assemble(mapper: Mapper, ids: pd.Series, columns: dict[str, pd.Series],
     frame = mapper.frame.reset_index(drop=True)
     out = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
     if keep == "all":
-        extra = [c for c in mapper.columns if c not in mapper.used and c not in out.columns]
+        # every source column under its own name, also those read into a canonical
+        # column (the raw values stay usable, e.g. by="mine_type"), except the id
+        id_col = mapper.mapping.get(mapper.schema.id_column)
+        extra = [c for c in mapper.columns if c != id_col and c not in out.columns]
     elif keep is None:
         extra = []
     else:
@@ -71,14 +85,47 @@ def _assemble(mapper: Mapper, ids: pd.Series, columns: dict[str, pd.Series],
     dropped = getattr(mapper, "dropped", None)
     if dropped is not None:
         result = result[~dropped]
+    info = getattr(mapper.loaded, "info", {"rows_read": len(frame), "where": None})
+    result.attrs[READ_INFO] = {"layer": mapper.schema.layer, "source": mapper.loaded.source,
+                               **info, "rows_kept": len(result),
+                               "columns": dict(mapper.mapping)}
     return result
+
+
+def _filter(loaded: Loaded, where: str | None, layer: str) -> Loaded:
+    """Keep the rows of *loaded* passing *where* (see :mod:`minespace.io._where`).
+
+    A filter that does not parse, names an unknown column or compares a column
+    with a value of another type raises one :class:`LayerError` before anything
+    else is checked. Messages about the kept rows still name their source rows.
+    """
+    n = len(loaded.frame)
+    loaded.info = {"rows_read": n, "where": where}
+    if where is None:
+        return loaded
+    try:
+        parsed: Where = parse_where(where)
+    except WhereSyntaxError as exc:
+        raise LayerError([Problem(loaded.source, None, "where", f"where {where!r}: {exc}",
+                                  "write a filter such as status in ('operating', "
+                                  "'mothballed') and output_mt >= 1 (see docs/layers.md)")]
+                         ) from exc
+    problems = parsed.check(loaded.frame, loaded.source)
+    if problems:
+        raise LayerError(problems)
+    keep = parsed.mask(loaded.frame)
+    loaded.frame = loaded.frame[keep]
+    loaded.positions = np.flatnonzero(keep)
+    log.info("%s: kept %d of %d rows (where %s)", layer, int(keep.sum()), n, where)
+    return loaded
 
 
 def read_deposits(
     source: Source,
     *,
     layer: str | int | None = None,
-    id: str | None = None,
+    where: str | None = None,
+    id: str | bool | None = None,
     name: str | None = None,
     commodity: str | Sequence[str] | None = None,
     weight: Weights = None,
@@ -98,10 +145,20 @@ def read_deposits(
         ``.csv``) or an in-memory frame.
     layer : str or int, optional
         Layer name in a multi-layer file (GeoPackage).
-    id, name, status, method : str, optional
+    where : str, optional
+        Row filter on the source columns, applied before anything else, e.g.
+        ``"status in ('operating', 'mothballed') and production >= 1"``
+        (comparisons, ``in``, ``is null``, ``and``/``or``/``not``, parentheses;
+        grammar in ``docs/layers.md``; never evaluated as Python). The number of
+        rows kept is logged (``deposits: kept 20 of 47 rows (where ...)``).
+    id : str or False, optional
+        Source column of the unique ids; when omitted, common names are tried
+        (``id``, ``mine_id``, ``gem_mine_id``...). ``False`` numbers the rows
+        (``D0001``...) instead, e.g. when a tracker repeats an id across the units
+        of one mine. Ids are also generated when no id column is found.
+    name, status, method : str, optional
         Source columns for the canonical columns; when omitted, common names are
-        tried (``id``/``mine_id``, ``name``/``mine_name``, ``status``,
-        ``method``/``mine_type``). Ids are generated (``D0001``...) when absent.
+        tried (``name``/``mine_name``, ``status``, ``method``/``mine_type``).
     commodity : str or list of str, optional
         Source column(s) of the activity category. Values are normalised
         (lower case, ``_`` separators); several columns are joined with ``_``
@@ -111,7 +168,9 @@ def read_deposits(
         new names to source columns, e.g. ``{"output_mt": "production_mtpa"}``.
         Values must be numbers >= 0; empty cells become NaN (unknown).
     keep : "all", list of str or None
-        Other source columns to carry along (default: all).
+        Source columns to carry along under their own names (default: all of them
+        except the id, including those also read into a canonical column, so
+        ``mine_type`` keeps its raw values next to ``method``).
     crs : CRS-like, optional
         CRS to assume when the file has none (CSV defaults to EPSG:4326).
     lon, lat : str, optional
@@ -147,7 +206,7 @@ def read_deposits(
     D0001           coal        2.5
     D0002       iron_ore     1200.0
     """
-    loaded = load(source, layer=layer, lon=lon, lat=lat, crs=crs)
+    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where, "deposits")
     m = Mapper(loaded, DEPOSITS)
     ids = m.ids_from(id)
     cols: dict[str, pd.Series] = {}
@@ -180,7 +239,8 @@ def read_agglomerations(
     source: Source,
     *,
     layer: str | int | None = None,
-    id: str | None = None,
+    where: str | None = None,
+    id: str | bool | None = None,
     name: str | None = None,
     population: str | None = None,
     density_per_km2: float = DEFAULT_DENSITY_PER_KM2,
@@ -202,8 +262,10 @@ def read_agglomerations(
     ----------
     source : path or GeoDataFrame
         See :func:`read_deposits` for formats.
-    id, name, population : str, optional
-        Source columns (defaults: ``id``, ``name``/``city``, ``population``/``pop``).
+    where, id : optional
+        Row filter and id column (or ``False``), as in :func:`read_deposits`.
+    name, population : str, optional
+        Source columns (defaults: ``name``/``city``, ``population``/``pop``).
     density_per_km2 : float
         Density for the point-buffer rule.
     on_invalid : {"fix", "raise", "drop"}
@@ -236,7 +298,8 @@ def read_agglomerations(
     """
     if not density_per_km2 > 0:
         raise ValueError(f"density_per_km2 must be > 0, got {density_per_km2!r}")
-    loaded = load(source, layer=layer, lon=lon, lat=lat, crs=crs)
+    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where,
+                     "agglomerations")
     m = Mapper(loaded, AGGLOMERATIONS)
     ids = m.ids_from(id)
     name_col = m.resolve("name", name, required=False, arg="name")
@@ -263,7 +326,8 @@ def read_corridors(
     source: Source,
     *,
     layer: str | int | None = None,
-    id: str | None = None,
+    where: str | None = None,
+    id: str | bool | None = None,
     name: str | None = None,
     kind: str | None = None,
     speed: str | None = None,
@@ -278,34 +342,43 @@ def read_corridors(
     ----------
     source : path or GeoDataFrame
         See :func:`read_deposits` for formats.
-    id, name, kind : str, optional
+    where, id : optional
+        Row filter and id column (or ``False``), as in :func:`read_deposits`.
+    name, kind : str, optional
         Source columns. ``kind`` values are normalised (``"Road trunk"`` ->
-        ``"road_trunk"``).
+        ``"road_trunk"``) and then mapped onto the canonical kinds by the
+        vocabulary table :data:`minespace.schema.KIND_VOCABULARY` (Natural Earth
+        ``"Railroad"`` -> ``rail``, OSM ``motorway_link`` -> ``road_motorway``...;
+        the table is in ``docs/layers.md``).
     speed : str, optional
         Source column of speeds in km/h; empty cells fall back to the default of
         their kind.
     speeds : dict, optional
         Speeds (km/h) per kind overriding :data:`minespace.schema.DEFAULT_SPEEDS_KMH`
         (rail 50, road_motorway 100, road_trunk 80, road_primary 70,
-        road_secondary 60, road_tertiary 50, road 50).
+        road_secondary 60, road_tertiary 50, road 50, ferry 20). Keys are read
+        like the data (``{"Railroad": 40}`` sets ``rail``); other kinds
+        (``{"tram": 25}``) are allowed.
 
     Returns
     -------
     GeoDataFrame
         Indexed by ``corridor_id``; columns ``name``, ``kind``, ``speed_kmh``,
-        ``speed_source`` (``"data"``, ``"default"`` or ``"unknown"``), kept
-        columns, line ``geometry`` in the source CRS.
+        ``speed_source`` (``"data"`` or ``"default"``), kept columns, line
+        ``geometry`` in the source CRS.
 
-    Warns
-    -----
-    MinespaceWarning
-        When a kind has neither a speed in the data nor a default: its speed is
-        left NaN (never guessed) and the warning names the kind.
+    Raises
+    ------
+    LayerError
+        Besides the checks of :func:`read_deposits`: when rows of a kind have
+        neither a speed in the data nor a default -- speeds are never guessed; the
+        message names the kinds and the setting to add (in a config,
+        ``[input.corridors] speeds = { tram = 25 }``).
 
     Examples
     --------
     >>> import minespace as ms, geopandas as gpd, shapely
-    >>> lines = gpd.GeoDataFrame({"kind": ["Rail", "road trunk"]},
+    >>> lines = gpd.GeoDataFrame({"kind": ["Railroad", "road trunk"]},
     ...     geometry=[shapely.LineString([(86, 54), (87, 54)]),
     ...               shapely.LineString([(86, 55), (87, 55)])], crs=4326)
     >>> ms.read_corridors(lines)[["kind", "speed_kmh", "speed_source"]]
@@ -316,8 +389,8 @@ def read_corridors(
     """
     table = dict(DEFAULT_SPEEDS_KMH)
     if speeds:
-        table.update({str(k): float(v) for k, v in speeds.items()})
-    loaded = load(source, layer=layer, lon=None, lat=None, crs=crs)
+        table.update({canonical_kind(k): float(v) for k, v in speeds.items()})
+    loaded = _filter(load(source, layer=layer, lon=None, lat=None, crs=crs), where, "corridors")
     m = Mapper(loaded, CORRIDORS)
     ids = m.ids_from(id)
     name_col = m.resolve("name", name, required=False, arg="name")
@@ -325,33 +398,45 @@ def read_corridors(
     speed_col = m.resolve("speed_kmh", speed, required=False, arg="speed")
     cols: dict[str, pd.Series] = {"name": m.text(name_col)}
     if kind_col is not None:
-        cols["kind"] = m.category([kind_col], required_value=True, label="kind")
+        cols["kind"] = m.category([kind_col], required_value=True, label="kind",
+                                  aliases=KIND_ALIASES)
     data_speed = (m.numeric(speed_col, required_value=False, label="speed")
                   if speed_col else pd.Series(np.nan, index=pd.RangeIndex(len(m.frame))))
     if speed_col:
         m.report_rows((data_speed == 0).to_numpy(), speed_col, "speed is 0",
                       "use a positive speed in km/h, or leave it empty for the default")
+    if kind_col is not None:
+        default = cols["kind"].map(table).astype(float)
+        missing = data_speed.isna() & default.isna() & cols["kind"].notna()
+        for k, count in cols["kind"][missing].value_counts().sort_index().items():
+            m.problems.append(Problem(
+                loaded.source, None, str(kind_col),
+                f"{count} corridor(s) of kind {k!r} have no speed (none in the data, no "
+                "default for this kind)",
+                f"give the kind a speed in km/h: in the config [input.corridors] speeds = "
+                f"{{ {_toml_key(k)} = 30 }} (or speeds={{{k!r}: 30}} in Python), or map it "
+                f"onto a known kind ({', '.join(DEFAULT_SPEEDS_KMH)}); 30 is only an example"))
     geometry = m.geometry(on_invalid)
     m.raise_if_problems()
-    default = cols["kind"].map(table).astype(float)
     speed_kmh = data_speed.where(data_speed.notna(), default)
-    source_col = np.where(data_speed.notna(), "data", np.where(default.notna(), "default",
-                                                               "unknown"))
-    unknown = sorted(set(cols["kind"][speed_kmh.isna()]))
-    if unknown:
-        warnings.warn(f"{loaded.source}: no speed in the data and no default for kind(s) "
-                      f"{unknown}; their speed_kmh is NaN. Pass speeds={{...}} to set them",
-                      MinespaceWarning, stacklevel=2)
     cols["speed_kmh"] = speed_kmh
-    cols["speed_source"] = pd.Series(source_col)
+    cols["speed_source"] = pd.Series(np.where(data_speed.notna(), "data", "default"))
     return _assemble(m, ids, cols, geometry, keep)
+
+
+def _toml_key(key: str) -> str:
+    """*key* as a TOML key: bare when it can be, else quoted."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", key):
+        return key
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def read_facilities(
     source: Source,
     *,
     layer: str | int | None = None,
-    id: str | None = None,
+    where: str | None = None,
+    id: str | bool | None = None,
     name: str | None = None,
     kind: str | None = None,
     capacity: str | None = None,
@@ -367,7 +452,9 @@ def read_facilities(
     ----------
     source : path or GeoDataFrame
         See :func:`read_deposits` for formats.
-    id, name, kind, capacity, status : str, optional
+    where, id : optional
+        Row filter and id column (or ``False``), as in :func:`read_deposits`.
+    name, kind, capacity, status : str, optional
         Source columns; ``kind`` is normalised (``"Power plant"`` ->
         ``"power_plant"``); ``capacity`` must be a number >= 0 (empty = unknown).
 
@@ -387,7 +474,7 @@ def read_facilities(
     facility_id
     F0001        power_plant    1260.0
     """
-    loaded = load(source, layer=layer, lon=lon, lat=lat, crs=crs)
+    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where, "facilities")
     m = Mapper(loaded, FACILITIES)
     ids = m.ids_from(id)
     name_col = m.resolve("name", name, required=False, arg="name")

@@ -46,19 +46,20 @@ DECAYS = ("exponential", "power")
 
 # reader keyword arguments allowed per layer role (besides path)
 _LAYER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
-    "deposits": {"layer": (str, int), "id": (str,), "name": (str,), "commodity": (str, list),
-                 "weight": (str, list, dict), "status": (str,), "method": (str,),
-                 "crs": (str, int), "lon": (str,), "lat": (str,)},
-    "agglomerations": {"layer": (str, int), "id": (str,), "name": (str,),
-                       "population": (str,), "density_per_km2": (int, float),
-                       "crs": (str, int), "lon": (str,), "lat": (str,),
+    "deposits": {"layer": (str, int), "where": (str,), "id": (str, bool), "name": (str,),
+                 "commodity": (str, list), "weight": (str, list, dict), "status": (str,),
+                 "method": (str,), "keep": (str, list), "crs": (str, int), "lon": (str,),
+                 "lat": (str,)},
+    "agglomerations": {"layer": (str, int), "where": (str,), "id": (str, bool),
+                       "name": (str,), "population": (str,), "density_per_km2": (int, float),
+                       "keep": (str, list), "crs": (str, int), "lon": (str,), "lat": (str,),
                        "on_invalid": (str,)},
-    "corridors": {"layer": (str, int), "id": (str,), "name": (str,), "kind": (str,),
-                  "speed": (str,), "speeds": (dict,), "crs": (str, int),
-                  "on_invalid": (str,)},
-    "facilities": {"layer": (str, int), "id": (str,), "name": (str,), "kind": (str,),
-                   "capacity": (str,), "status": (str,), "crs": (str, int),
-                   "lon": (str,), "lat": (str,)},
+    "corridors": {"layer": (str, int), "where": (str,), "id": (str, bool), "name": (str,),
+                  "kind": (str,), "speed": (str,), "speeds": (dict,), "keep": (str, list),
+                  "crs": (str, int), "on_invalid": (str,)},
+    "facilities": {"layer": (str, int), "where": (str,), "id": (str, bool), "name": (str,),
+                   "kind": (str,), "capacity": (str,), "status": (str,), "keep": (str, list),
+                   "crs": (str, int), "lon": (str,), "lat": (str,)},
     "boundary": {"layer": (str, int)},
 }
 
@@ -257,7 +258,38 @@ def _layer(base: Path, role: str, data: Any, problems: list) -> LayerSource:
         if value is not None:
             options[name] = value
     sec.finish()
+    _check_layer_options(sec, options)
     return LayerSource(role=role, path=path, options=options)
+
+
+def _check_layer_options(sec: _Section, options: dict[str, Any]) -> None:
+    """Checks of the reader options that need no data: the ``where`` grammar, ``id``,
+    ``keep``, corridor ``speeds`` (those needing the data run in the readers)."""
+    from ..io._where import WhereSyntaxError, parse_where
+
+    if "where" in options:
+        try:
+            parse_where(options["where"])
+        except WhereSyntaxError as exc:
+            sec.report("where", options.pop("where"),
+                       message=f"{exc}; a filter looks like "
+                       "status in ('operating', 'mothballed') and output_mt >= 1")
+    if options.get("id") is True:
+        sec.report("id", True, allowed="a column name, or false to number the rows")
+        options.pop("id")
+    keep = options.get("keep")
+    if isinstance(keep, str) and keep != "all":
+        sec.report("keep", keep, allowed='"all" or a list of column names')
+        options.pop("keep")
+    elif isinstance(keep, list) and not all(isinstance(k, str) and k for k in keep):
+        sec.report("keep", keep, allowed='"all" or a list of column names')
+        options.pop("keep")
+    speeds = options.get("speeds")
+    if speeds is not None:
+        for key, value in speeds.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                sec.report(f"speeds.{key}", value, message="must be a speed in km/h > 0")
+                options.pop("speeds", None)
 
 
 def _raster(base: Path, role: str, data: Any, problems: list) -> RasterSource:

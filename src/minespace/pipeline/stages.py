@@ -31,7 +31,7 @@ from ..io.readers import read_agglomerations, read_corridors, read_deposits, rea
 from ..region import Region
 from .config import Config
 
-__all__ = ["STAGES", "Stage", "input_files", "region_from_outputs"]
+__all__ = ["STAGES", "Stage", "input_files", "read_layers", "region_from_outputs"]
 
 
 @dataclass(frozen=True)
@@ -77,23 +77,58 @@ _READERS = {"deposits": read_deposits, "agglomerations": read_agglomerations,
             "corridors": read_corridors, "facilities": read_facilities}
 
 
+def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict]]:
+    """Read and validate the configured layer files (no dataset, no writing).
+
+    Returns the layers by role and, per role, what its reader did (file, rows read,
+    ``where`` filter and rows kept, column mapping source -> canonical, category
+    counts), as recorded in the manifest and printed by ``minespace validate``.
+    """
+    from ..io.readers import READ_INFO
+
+    layers, info = {}, {}
+    for role, src in config.layers.items():
+        if role not in _READERS:
+            continue
+        frame = _READERS[role](src.path, **src.options)
+        record = frame.attrs.pop(READ_INFO, {})
+        record["categories"] = {col: {"(missing)" if pd.isna(k) else str(k): int(v) for k, v in
+                                      frame[col].value_counts(dropna=False).items()}
+                                for col in _CATEGORY_COLUMNS.get(role, ()) if col in frame}
+        layers[role], info[role] = frame, record
+    return layers, info
+
+
+#: canonical category columns summarised per layer (manifest, ``minespace validate``)
+_CATEGORY_COLUMNS = {"deposits": ("commodity", "status", "method"), "corridors": ("kind",),
+                     "facilities": ("kind", "status")}
+
+
 def load_region(config: Config) -> Region:
     """Read and validate the configured layers into a :class:`Region` (no writing)."""
+    return _load_region(config)[0]
+
+
+def _load_region(config: Config) -> tuple[Region, dict[str, dict]]:
     if config.dataset == "kuzbass":
         from ..datasets import kuzbass
 
-        return kuzbass(crs=config.crs)
-    layers = {role: _READERS[role](src.path, **src.options)
-              for role, src in config.layers.items() if role in _READERS}
+        return kuzbass(crs=config.crs), {}
+    layers, info = read_layers(config)
     boundary = None
     if "boundary" in config.layers:
         src = config.layers["boundary"]
         boundary = gpd.read_file(src.path, engine="pyogrio", **src.options)
-    return Region.from_layers(boundary=boundary, crs=config.crs, name=config.name, **layers)
+    region = Region.from_layers(boundary=boundary, crs=config.crs, name=config.name, **layers)
+    return region, info
 
 
 def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
-    return dict(load_region(config).layers)
+    region, info = _load_region(config)
+    out: dict[str, Any] = dict(region.layers)
+    if info:  # kept in the stage's manifest record: rows read/kept, filters, mappings
+        out["_manifest"] = {"layers": info}
+    return out
 
 
 def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> Region:
