@@ -118,13 +118,15 @@ def build(ctx: click.Context, config: Path, force: bool, only: str | None) -> No
 @click.pass_context
 def validate(ctx: click.Context, config: Path) -> None:
     """Check CONFIG and every input layer; print all problems; write nothing."""
-    from .pipeline import load_region
+    from .pipeline.stages import describe_layers, load_region_with_info
 
     try:
-        region = load_region(_load(config))
+        region, info = load_region_with_info(_load(config))
     except Exception as exc:
         _fail(exc, ctx.obj["verbose"])
     click.echo(f"ok: {config}\n{region!r}")
+    if info:  # per layer: file, rows kept by the filter, column mapping, categories
+        click.echo(describe_layers(info))
 
 
 @cli.command(name="map")

@@ -31,7 +31,8 @@ from ..io.readers import read_agglomerations, read_corridors, read_deposits, rea
 from ..region import Region
 from .config import Config
 
-__all__ = ["STAGES", "Stage", "input_files", "read_layers", "region_from_outputs"]
+__all__ = ["STAGES", "Stage", "describe_layers", "input_files", "load_region_with_info",
+           "read_layers", "region_from_outputs"]
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,44 @@ _CATEGORY_COLUMNS = {"deposits": ("commodity", "status", "method"), "corridors":
 
 def load_region(config: Config) -> Region:
     """Read and validate the configured layers into a :class:`Region` (no writing)."""
-    return _load_region(config)[0]
+    return load_region_with_info(config)[0]
 
 
-def _load_region(config: Config) -> tuple[Region, dict[str, dict]]:
+def describe_layers(info: dict[str, dict]) -> str:
+    """Per-layer summary of what the readers did (as ``minespace validate`` prints it).
+
+    Examples
+    --------
+    >>> print(describe_layers({"deposits": {
+    ...     "source": "mines.csv", "rows_read": 6, "rows_kept": 4, "where": "status == 'a'",
+    ...     "columns": {"deposit_id": "mine_id", "commodity": "mineral"},
+    ...     "categories": {"commodity": {"coal": 3, "iron": 1}}}}))
+    deposits: mines.csv, 6 rows, kept 4 (where status == 'a')
+      columns: mine_id -> deposit_id (index), mineral -> commodity
+      commodity: coal 3, iron 1
+    """
+    lines = []
+    for role, rec in info.items():
+        head = f"{role}: {rec.get('source')}, {rec.get('rows_read')} rows"
+        if rec.get("where"):
+            head += f", kept {rec.get('rows_kept')} (where {rec['where']})"
+        elif rec.get("rows_kept") != rec.get("rows_read"):
+            head += f", kept {rec.get('rows_kept')}"
+        lines.append(head)
+        cols = rec.get("columns", {})
+        if cols:
+            shown = [f"{src} -> {canonical}" + (" (index)" if canonical.endswith("_id") else "")
+                     for canonical, src in cols.items()]
+            lines.append("  columns: " + ", ".join(shown))
+        for col, counts in rec.get("categories", {}).items():
+            lines.append(f"  {col}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return "\n".join(lines)
+
+
+def load_region_with_info(config: Config) -> tuple[Region, dict[str, dict]]:
+    """:func:`load_region` plus, per layer read from a file, what its reader did (file,
+    rows read and kept, ``where``, column mapping, category counts; see
+    :func:`describe_layers`). Empty for a bundled dataset."""
     if config.dataset == "kuzbass":
         from ..datasets import kuzbass
 
@@ -124,7 +159,7 @@ def _load_region(config: Config) -> tuple[Region, dict[str, dict]]:
 
 
 def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
-    region, info = _load_region(config)
+    region, info = load_region_with_info(config)
     out: dict[str, Any] = dict(region.layers)
     if info:  # kept in the stage's manifest record: rows read/kept, filters, mappings
         out["_manifest"] = {"layers": info}
