@@ -365,3 +365,14 @@ def test_corridor_vocabularies_map_to_canonical_kinds(value, kind, speed, tmp_pa
     out = ms.read_corridors(tmp_path / "lines.geojson")   # featurecla found as the kind
     assert (out["kind"].iloc[0], out["speed_kmh"].iloc[0]) == (kind, speed)
     assert out["featurecla"].iloc[0] == value              # raw value kept
+
+
+def test_method_table_in_docs_is_the_codes_table():
+    from pathlib import Path
+
+    from minespace.schema import METHOD_ALIASES, method_table_markdown
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "layers.md").read_text("utf-8")
+    doc = text.split("<!-- method-table:start -->\n")[1].split("\n<!-- method-table:end -->")[0]
+    assert doc == method_table_markdown()
+    assert len(doc.splitlines()) == 2 + len(METHOD_ALIASES)

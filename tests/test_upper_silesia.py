@@ -40,6 +40,11 @@ def test_validate_passes_and_reports_the_filter_and_mapping():
             "(where status in ('operating', 'mothballed'))") in res.output
     assert "featurecla -> kind" in res.output and "kind: rail 430" in res.output
     assert "pop_max -> population" in res.output
+    # the summary shown in docs/upper_silesia.md is the real one
+    page = (ROOT / "docs" / "upper_silesia.md").read_text(encoding="utf-8")
+    shown = page.split("`validate` prints, per layer, what the readers did:\n\n```text\n")[1]
+    shown = shown.split("```")[0]
+    assert shown.strip() in res.output
 
 
 def _queen_with_islands_attached(terr: gpd.GeoDataFrame):

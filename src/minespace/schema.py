@@ -20,6 +20,7 @@ __all__ = [
     "LayerSchema",
     "canonical_kind",
     "kind_table_markdown",
+    "method_table_markdown",
     "normalise_category",
 ]
 
@@ -219,6 +220,15 @@ METHOD_ALIASES: dict[str, str] = {
     "surface_and_underground": "mixed",
     "mixed": "mixed",
 }
+
+
+
+def method_table_markdown() -> str:
+    """The mining-method table of docs/layers.md, generated from :data:`METHOD_ALIASES`."""
+    lines = ["| source value (normalised) | `method` |", "|---|---|"]
+    lines += [f"| `{src}` | `{method}` |" for src, method in METHOD_ALIASES.items()]
+    return "\n".join(lines)
+
 
 _NON_WORD = re.compile(r"[\W_]+")
 
