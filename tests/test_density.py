@@ -78,6 +78,17 @@ def test_bandwidth_rule_hand_value():
     assert grid.bandwidth_km == pytest.approx(0.9 * math.sqrt(2) * 4 ** -0.2)
 
 
+def test_bandwidth_rule_uses_the_median_term_with_outliers():
+    # four points 1 km from the centre and two outliers 10 km away, centre (0, 0):
+    # SD = sqrt((4 * 1 + 2 * 100) / 6) = sqrt(34) = 5.831 km, D_m = median(1,1,1,1,10,10) = 1 km
+    # sqrt(1 / ln 2) * D_m = 1.20112 km < SD, so h = 0.9 * 1.20112 * 6^-0.2 = 0.75544 km
+    pts = gpd.points_from_xy([1000, -1000, 0, 0, 10_000, -10_000], [0, 0, 1000, -1000, 0, 0])
+    deps = gpd.GeoDataFrame(geometry=pts, crs=CRS)
+    expected = 0.9 * math.sqrt(1 / math.log(2)) * 1.0 * 6 ** -0.2
+    assert expected == pytest.approx(0.75544, abs=1e-5)
+    assert D.bandwidth_rule(deps) == pytest.approx(expected, rel=1e-12)
+
+
 def test_geotiff_round_trip_with_mask_and_overviews(tmp_path):
     deps, _ = _deposits()
     minx, miny, maxx, maxy = deps.total_bounds
@@ -126,6 +137,23 @@ def test_clark_evans_hand_case():
     assert res.R == pytest.approx(2.0)
     assert res.z == pytest.approx((1.0 - 0.5) / 0.13068)
     assert res.area_km2 == pytest.approx(4.0)
+    # two-sided normal p = 2 (1 - Phi(|z|)) = erfc(|z| / sqrt 2), z = 3.82614: 1.3017e-4
+    # (one-sided would be 6.507e-5, and "clustered" one-sided 0.99993)
+    z = 0.5 / 0.13068
+    assert res.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    assert res.p_value == pytest.approx(1.3017e-4, rel=1e-3)
+
+
+def test_clark_evans_p_value_two_sided_for_clustered_points():
+    # two pairs 100 m apart, pairs far apart; window 10 km x 10 km: A = 100 km2, n = 4
+    pts = gpd.points_from_xy([0, 100, 5000, 5100], [0, 0, 5000, 5000])
+    deps = gpd.GeoDataFrame(geometry=pts, crs=CRS)
+    res = D.clark_evans(deps, window=_square_window(-2500, -2500, 7500, 7500))
+    # d_obs = 0.1 km, E = 0.5 sqrt(100/4) = 2.5 km, SE = 0.26136 / sqrt(16/100) = 0.6534 km
+    z = (0.1 - 2.5) / 0.6534
+    assert res.z == pytest.approx(z)  # -3.67309
+    assert res.p_value == pytest.approx(math.erfc(abs(z) / math.sqrt(2)), rel=1e-9)
+    assert res.p_value == pytest.approx(2.3963e-4, rel=1e-3)
 
 
 def test_clark_evans_csr_and_clustered():

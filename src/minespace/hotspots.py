@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from . import _permutation as _perm
 from ._checks import require_columns, require_geodataframe
+from ._permutation import AUTO_CAP, AUTO_MARGIN, FIRST_ROUND, auto_permutations
 
-__all__ = ["MoranResult", "benjamini_hochberg", "getis_ord", "global_moran", "local_moran"]
+__all__ = ["AUTO_CAP", "AUTO_MARGIN", "FIRST_ROUND", "MoranResult", "auto_permutations",
+           "benjamini_hochberg", "getis_ord", "global_moran", "inference_label", "local_moran"]
 
-_CHUNK_ELEMENTS = 262_144  # units × permutations × max-cardinality per chunk (~2 MB)
 
 
 # --------------------------------------------------------------------------- FDR
@@ -152,79 +154,6 @@ def _w_csr(w) -> sparse.csr_matrix:
     return mat
 
 
-# --------------------------------------------------------------------------- permutations
-def _permuted_ids(n_other: int, k: int, permutations: int, rng) -> np.ndarray:
-    """(permutations, k) ids drawn without replacement from range(n_other) per row."""
-    if k == 0:
-        return np.zeros((permutations, 0), dtype=np.int64)
-    if k > n_other:
-        raise ValueError("a unit has more neighbours than there are other units")
-    if n_other <= 4 * k:
-        keys = rng.random((permutations, n_other))
-        return np.argsort(keys, axis=1)[:, :k].astype(np.int64)
-    ids = rng.integers(0, n_other, size=(permutations, k))
-    while True:  # redraw the few rows with a repeated id
-        srt = np.sort(ids, axis=1)
-        dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
-        if not dup.any():
-            return ids
-        ids[dup] = rng.integers(0, n_other, size=(int(dup.sum()), k))
-
-
-def _permutation_counts(y: np.ndarray, mat: sparse.csr_matrix, lag_obs: np.ndarray,
-                        permutations: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of simulated lags ≥ and ≤ the observed lag Σ_j w_ij y_j, per unit.
-
-    Neighbour values of unit i are drawn from the other n − 1 units; the draws
-    (one (R, k_max) table of ids) are shared by all units, as in esda.
-    """
-    n = len(y)
-    card = np.diff(mat.indptr)
-    kmax = int(card.max()) if n else 0
-    ge = np.zeros(n, np.int64)
-    le = np.zeros(n, np.int64)
-    if kmax == 0:
-        return ge, le
-    pids = _permuted_ids(n - 1, kmax, permutations, rng)
-    scale = np.abs(y).max() * np.abs(mat.data).sum() / max(n, 1) + 1e-300
-    chunk = max(1, _CHUNK_ELEMENTS // (permutations * kmax))
-    # value of "other unit p" for unit i is y[p] if p < i else y[p + 1]: gather both once
-    y_lo = y[pids]
-    y_hi = y[np.minimum(pids + 1, n - 1)]
-    wpad = np.zeros((chunk, kmax))  # the chunk's weights, padded to kmax with zeros
-    slot_all = np.arange(kmax)
-    for start in range(0, n, chunk):  # loop over chunks of units, vectorised inside
-        stop = min(n, start + chunk)
-        units = np.arange(start, stop)
-        m = stop - start
-        lo, hi = mat.indptr[start], mat.indptr[stop]
-        card = np.diff(mat.indptr[start:stop + 1])
-        wc = wpad[:m]
-        wc[:] = 0.0
-        wc[slot_all[None, :] < card[:, None]] = mat.data[lo:hi]  # row-major = CSR order
-        vals = np.where(pids[None, :, :] < units[:, None, None], y_lo[None], y_hi[None])
-        sims = np.einsum("urk,uk->ur", vals, wc)
-        obs = lag_obs[start:stop]
-        eps = 1e-9 * (np.abs(obs) + scale)
-        ge[start:stop] = (sims >= (obs - eps)[:, None]).sum(axis=1)
-        le[start:stop] = (sims <= (obs + eps)[:, None]).sum(axis=1)
-    return ge, le
-
-
-def _p_from_counts(ge: np.ndarray, le: np.ndarray, permutations: int,
-                   alternative: str) -> np.ndarray:
-    """Pseudo p-values (M + 1)/(R + 1) for the upper tail counts *ge* / lower *le*."""
-    r1 = permutations + 1.0
-    if alternative == "greater":
-        return (ge + 1.0) / r1
-    if alternative == "lesser":
-        return (le + 1.0) / r1
-    if alternative == "two-sided":
-        return np.minimum(1.0, 2.0 * (np.minimum(ge, le) + 1.0) / r1)
-    raise ValueError(f"alternative must be 'two-sided', 'greater' or 'lesser', "
-                     f"got {alternative!r}")
-
-
 def _check_inputs(territories, column, permutations, alpha):
     require_geodataframe(territories, "territories")
     require_columns(territories, [column], "territories")
@@ -235,8 +164,10 @@ def _check_inputs(territories, column, permutations, alpha):
                          f"(e.g. territory {bad[0]!r}); fill them (e.g. with 0) first")
     if len(y) < 3:
         raise ValueError("hot spot statistics need at least 3 territories")
-    if isinstance(permutations, bool) or int(permutations) != permutations or permutations < 0:
-        raise ValueError(f"permutations must be a non-negative integer, got {permutations!r}")
+    if permutations != "auto" and (isinstance(permutations, bool | str)
+                                   or int(permutations) != permutations or permutations < 0):
+        raise ValueError(f"permutations must be 'auto' or a non-negative integer, "
+                         f"got {permutations!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     return y
@@ -246,6 +177,72 @@ def _significant(p: np.ndarray, alpha: float, fdr: bool) -> np.ndarray:
     if fdr:
         return benjamini_hochberg(p, alpha=alpha)[0]
     return np.nan_to_num(p, nan=1.0) <= alpha
+
+
+def _inference(func: str, y: np.ndarray, mat: sparse.csr_matrix, lag_obs: np.ndarray, *,
+               permutations, alternative: str, alpha: float, fdr: bool, random_state,
+               flip: np.ndarray | None = None, progress=None) -> tuple[np.ndarray, dict]:
+    """Permutation p-values (NaN without neighbours) and the record of the inference used."""
+    has_nb = np.diff(mat.indptr) > 0
+    n_tested = int(has_nb.sum())
+    rng = np.random.default_rng(random_state)
+    auto = permutations == "auto"
+    record: dict = {"method": "conditional permutation", "alternative": alternative,
+                    "alpha": alpha, "fdr": "benjamini-hochberg" if fdr else None,
+                    "random_state": (random_state if random_state is None
+                                     or isinstance(random_state, int) else "generator"),
+                    "n_tested": n_tested}
+    if auto:
+        total = auto_permutations(max(n_tested, 1), alpha=alpha, alternative=alternative,
+                                  fdr=fdr)
+        ge, le, reps = _perm._adaptive_counts(y, mat, lag_obs, total, rng,
+                                              alternative=alternative, cut=min(1.0, 2 * alpha),
+                                              flip=flip, progress=progress)
+        record.update(permutations=total, requested="auto", first_round=min(FIRST_ROUND, total),
+                      refined=int((reps == total).sum()))
+    else:
+        total = reps = int(permutations)
+        ge, le = _perm._permutation_counts(y, mat, lag_obs, total, rng, progress=progress)
+        if flip is not None:
+            ge, le = np.where(flip, le, ge), np.where(flip, ge, le)
+        record.update(permutations=total, requested=total)
+    p = _perm._p_from_counts(ge, le, reps, alternative)
+    p[~has_nb] = np.nan
+    record["min_p"] = _perm.min_p_value(total, alternative)
+    _perm.warn_unreachable(func, n_tested, total, alpha, alternative, fdr, auto=auto,
+                           stacklevel=4)
+    return p, record
+
+
+def inference_label(record: dict) -> str:
+    """Short description of an inference record for legends and reports.
+
+    Parameters
+    ----------
+    record : dict
+        ``out.attrs["inference"][...]`` from :func:`getis_ord` or
+        :func:`local_moran` (keys ``permutations``, ``alpha``, ``fdr``).
+
+    Returns
+    -------
+    str
+        e.g. ``"FDR 5 %, 90,999 permutations"``, ``"α 5 %, normal p-values"``.
+
+    Examples
+    --------
+    >>> from minespace.hotspots import inference_label
+    >>> inference_label({"permutations": 90999, "alpha": 0.05, "fdr": "benjamini-hochberg"})
+    'FDR 5 %, 90,999 permutations'
+    """
+    level = f"{record['alpha'] * 100:g} %"
+    level = f"FDR {level}" if record.get("fdr") else f"α {level}"
+    perms = int(record.get("permutations") or 0)
+    return f"{level}, {perms:,} permutations" if perms else f"{level}, normal p-values"
+
+
+def _with_record(out: gpd.GeoDataFrame, func: str, record: dict) -> gpd.GeoDataFrame:
+    out.attrs["inference"] = {**out.attrs.get("inference", {}), func: record}
+    return out
 
 
 # --------------------------------------------------------------------------- statistics
@@ -296,7 +293,7 @@ def _row_standardised(mat: sparse.csr_matrix) -> sparse.csr_matrix:
 
 # --------------------------------------------------------------------------- public
 def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
-              permutations: int = 999, alternative: str = "two-sided",
+              permutations: int | str = "auto", alternative: str = "two-sided",
               alpha: float = 0.05, fdr: bool = True,
               random_state: int | np.random.Generator | None = None) -> gpd.GeoDataFrame:
     """Getis–Ord Gi* hot and cold spots.
@@ -311,9 +308,15 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     w : libpysal.weights.W, optional
         Weights with the territory ids; default queen contiguity with the
         island policy of :func:`minespace.territories.contiguity`.
-    permutations : int, default 999
-        Conditional permutations R; 0 uses the normal approximation of
-        ``gi_star_z`` for the p-values instead.
+    permutations : "auto" or int, default "auto"
+        ``"auto"``: enough conditional permutations R that the smallest
+        attainable p-value is 4 times below the first Benjamini–Hochberg
+        threshold α/n (:func:`auto_permutations`, at most 499,999), spent
+        where they matter (see Notes). An int R: R permutations for every
+        unit; a :class:`~minespace.errors.MinespaceWarning` says so when
+        2/(R + 1) (1/(R + 1) one-sided) is above α/n (α without ``fdr``).
+        0: two-sided normal p-values 2·(1 − Φ(|z|)) of ``gi_star_z``, as
+        ArcGIS's Hot Spot Analysis.
     alternative : {"two-sided", "greater", "lesser"}
         ``two-sided``: min(1, 2·(min(M_≥, M_≤) + 1)/(R + 1)).
     alpha : float, default 0.05
@@ -330,6 +333,11 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
         ``gi_star_z``, ``gi_star_p`` (pseudo p-value, NaN for units without
         neighbours), ``gi_star_q`` (BH
         q-value) and ``hotspot`` ("hot", "cold" or "not significant").
+        ``out.attrs["inference"]["getis_ord"]`` records the inference used
+        (``method``, ``permutations``, ``requested``, ``alternative``,
+        ``alpha``, ``fdr``, ``random_state``, ``n_tested``, ``min_p``; with
+        ``"auto"`` also ``first_round`` and ``refined``, the number of units
+        that got all R permutations).
 
     Notes
     -----
@@ -341,29 +349,45 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     which equals esda ``G_Local(y, w, transform="B", star=True).Zs`` for
     binary weights. Weights are used as given (no row standardisation).
 
+    With ``permutations="auto"`` every unit first gets 999 permutations;
+    the units whose p-value is then at most 2α get the remaining R − 999 and
+    their p-value counts all R, the others keep their 999-permutation
+    p-value (> 2α, never significant). The result is still a valid p-value:
+    P(p ≤ t) ≤ t because for t ≤ 2α the event needs the full R permutations
+    to give p ≤ t, and for t > 2α it lies within the first round's {p ≤ t}
+    (a two-stage version of Besag & Clifford 1991, *Biometrika*
+    78(2):301–304). esda and GeoDa use a fixed R = 999 by default.
+
     Examples
     --------
     >>> import minespace as ms
     >>> from minespace import concentration, hotspots, territories
     >>> region = ms.datasets.kuzbass()
-    >>> terr = concentration.totals(territories.hex_grid(region, cell_km=25),
+    >>> terr = concentration.totals(territories.hex_grid(region, cell_km=15),
     ...                             region.deposits)
-    >>> out = hotspots.getis_ord(terr, "count", permutations=199, random_state=1)
-    >>> sorted(set(out["hotspot"]) - {"hot", "cold", "not significant"})
-    []
+    >>> band = territories.distance_band(terr, distance_km=45)
+    >>> out = hotspots.getis_ord(terr, "count", w=band, random_state=1)
+    >>> out.attrs["inference"]["getis_ord"]["permutations"]  # 2 * 4 * 568 / 0.05 -> 91,000 - 1
+    90999
+    >>> hot = out[out["hotspot"] == "hot"]
+    >>> len(hot) > 20, bool(hot["gi_star_q"].max() <= 0.05), bool(hot["gi_star_z"].min() > 2)
+    (True, True, True)
     """
     y = _check_inputs(territories, column, permutations, alpha)
     mat = _weights_matrix(territories, w)
     g, z, _self_w = _gi_star(y, mat)
     if permutations:
-        rng = np.random.default_rng(random_state)
-        lag_other = mat @ y
-        ge, le = _permutation_counts(y, mat, lag_other, int(permutations), rng)
-        p = _p_from_counts(ge, le, int(permutations), alternative)
-        p[np.diff(mat.indptr) == 0] = np.nan
+        p, record = _inference("getis_ord", y, mat, mat @ y, permutations=permutations,
+                               alternative=alternative, alpha=alpha, fdr=fdr,
+                               random_state=random_state)
     else:
+        _perm._sides(alternative)
         p = {"two-sided": 2 * stats.norm.sf(np.abs(z)), "greater": stats.norm.sf(z),
              "lesser": stats.norm.cdf(z)}[alternative]
+        record = {"method": "normal approximation", "permutations": 0, "requested": 0,
+                  "alternative": alternative, "alpha": alpha,
+                  "fdr": "benjamini-hochberg" if fdr else None, "random_state": None,
+                  "n_tested": len(y)}
     sig = _significant(p, alpha, fdr)
     q = benjamini_hochberg(p, alpha=alpha)[1]
     label = np.where(sig & (z > 0), "hot", np.where(sig & (z < 0), "cold", "not significant"))
@@ -373,11 +397,11 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     out["gi_star_p"] = p
     out["gi_star_q"] = q
     out["hotspot"] = label
-    return out
+    return _with_record(out, "getis_ord", record)
 
 
 def local_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
-                permutations: int = 999, alternative: str = "two-sided",
+                permutations: int | str = "auto", alternative: str = "two-sided",
                 alpha: float = 0.05, fdr: bool = True,
                 random_state: int | np.random.Generator | None = None) -> gpd.GeoDataFrame:
     """Local Moran's I (LISA) with cluster/outlier labels.
@@ -385,7 +409,8 @@ def local_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
     Parameters
     ----------
     territories, column, w, permutations, alternative, alpha, fdr, random_state
-        As in :func:`getis_ord`; ``permutations`` must be positive.
+        As in :func:`getis_ord` (default ``permutations="auto"``, the same
+        two-round scheme); ``permutations`` must not be 0.
 
     Returns
     -------
@@ -393,7 +418,8 @@ def local_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
         Copy of *territories* with ``moran_i``, ``moran_lag`` (row-standardised
         spatial lag of z), ``moran_p``, ``moran_q``, ``moran_quadrant`` (HH, LH,
         LL, HL from the signs of z_i and its lag) and ``lisa`` (the quadrant
-        when significant, else "not significant").
+        when significant, else "not significant");
+        ``out.attrs["inference"]["local_moran"]`` as in :func:`getis_ord`.
 
     Notes
     -----
@@ -408,26 +434,24 @@ def local_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
     >>> import minespace as ms
     >>> from minespace import concentration, hotspots, territories
     >>> region = ms.datasets.kuzbass()
-    >>> terr = concentration.totals(territories.hex_grid(region, cell_km=25),
+    >>> terr = concentration.totals(territories.hex_grid(region, cell_km=15),
     ...                             region.deposits)
-    >>> out = hotspots.local_moran(terr, "count", permutations=199, random_state=1)
-    >>> set(out["lisa"]) <= {"HH", "LH", "LL", "HL", "not significant"}
-    True
+    >>> band = territories.distance_band(terr, distance_km=45)
+    >>> out = hotspots.local_moran(terr, "count", w=band, random_state=1)
+    >>> hh = out[out["lisa"] == "HH"]   # high counts among high counts: the coal basin
+    >>> len(hh) > 10, bool(hh["moran_q"].max() <= 0.05), bool((hh["moran_i"] > 0).all())
+    (True, True, True)
     """
     y = _check_inputs(territories, column, permutations, alpha)
     if not permutations:
         raise ValueError("local_moran needs permutations > 0")
     mat = _weights_matrix(territories, w)
     i, lag, wr = _local_moran(y, mat)
-    rng = np.random.default_rng(random_state)
-    ge, le = _permutation_counts(y, wr, wr @ y, int(permutations), rng)
-    # I_i is increasing in the lag when z_i > 0 and decreasing when z_i < 0
-    zpos = (y - y.mean()) >= 0
-    ge_i = np.where(zpos, ge, le)
-    le_i = np.where(zpos, le, ge)
-    p = _p_from_counts(ge_i, le_i, int(permutations), alternative)
-    p[np.diff(mat.indptr) == 0] = np.nan
     z = y - y.mean()
+    # I_i is increasing in the lag when z_i > 0 and decreasing when z_i < 0
+    p, record = _inference("local_moran", y, wr, wr @ y, permutations=permutations,
+                           alternative=alternative, alpha=alpha, fdr=fdr,
+                           random_state=random_state, flip=z < 0)
     quad = np.select([(z > 0) & (lag > 0), (z <= 0) & (lag > 0), (z <= 0) & (lag <= 0)],
                      ["HH", "LH", "LL"], "HL")
     sig = _significant(p, alpha, fdr)
@@ -438,7 +462,7 @@ def local_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
     out["moran_q"] = benjamini_hochberg(p, alpha=alpha)[1]
     out["moran_quadrant"] = quad
     out["lisa"] = np.where(sig, quad, "not significant")
-    return out
+    return _with_record(out, "local_moran", record)
 
 
 @dataclass(frozen=True)
@@ -511,7 +535,7 @@ def global_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
     if permutations:
         rng = np.random.default_rng(random_state)
         ge = le = 0
-        batch = max(1, _CHUNK_ELEMENTS // n)
+        batch = max(1, _perm._CHUNK_ELEMENTS // n)
         done = 0
         while done < permutations:  # loop over batches of permutations
             b = min(batch, permutations - done)

@@ -146,6 +146,7 @@ def cluster_map(
     tiles: bool = True,
     title: str | None = None,
     label_min_population: float = 40_000,
+    hotspot_note: str | None = None,
 ) -> folium.Map:
     """A self-contained, offline-ready map of a region and its analysis results.
 
@@ -188,6 +189,11 @@ def cluster_map(
         Defaults to the region's name.
     label_min_population : float
         Agglomerations at least this large carry a permanent label.
+    hotspot_note : str, optional
+        How the hot spots were tested, shown in their legend title; default
+        from ``territories.attrs["inference"]["getis_ord"]`` (set by
+        :func:`minespace.hotspots.getis_ord`, e.g. "FDR 5 %, 90,999
+        permutations"), else "significant, FDR".
 
     Returns
     -------
@@ -223,7 +229,7 @@ def cluster_map(
     if territories is not None and metric is not None:
         legend.append(_choropleth(m, territories, metric, scheme, k))
     if territories is not None and hotspot_column in territories:
-        legend.append(_hotspots(m, territories, hotspot_column))
+        legend.append(_hotspots(m, territories, hotspot_column, hotspot_note))
     for name, raster in (rasters or {}).items():
         legend.append(_raster(m, name, raster))
     if candidates is not None and len(candidates):
@@ -336,7 +342,7 @@ def _class_labels(values: np.ndarray, bins: np.ndarray) -> list[str]:
     return labels
 
 
-def _hotspots(m, territories: gpd.GeoDataFrame, column: str) -> str:
+def _hotspots(m, territories: gpd.GeoDataFrame, column: str, note: str | None) -> str:
     labels = territories[column].astype(str)
     sig = labels.isin(list(HOTSPOT_COLORS))
     if not sig.any():
@@ -347,11 +353,16 @@ def _hotspots(m, territories: gpd.GeoDataFrame, column: str) -> str:
                "fillOpacity": 0.55},
               {"color": HOTSPOT_COLORS["cold"], "weight": 1,
                "fillColor": HOTSPOT_COLORS["cold"], "fillOpacity": 0.55}]
-    cols = [c for c in (column, "gi_z", "gi_p", "gi_p_sim") if c in sub]
+    cols = [c for c in (column, "gi_star_z", "gi_star_p", "gi_star_q") if c in sub]
     GeoJsonLayer(sub, styles=styles, style_codes=codes, attributes=attribute_columns(sub, cols),
                  name="Hot spots", simplify_m=50, show=False).add_to(m)
-    return _legend("Hot spots (significant, FDR)", [("hot spot", HOTSPOT_COLORS["hot"]),
-                                                    ("cold spot", HOTSPOT_COLORS["cold"])])
+    if note is None:
+        from ..hotspots import inference_label
+
+        record = territories.attrs.get("inference", {}).get("getis_ord")
+        note = "Gi*, " + inference_label(record) if record else "significant, FDR"
+    return _legend(f"Hot spots ({note})", [("hot spot", HOTSPOT_COLORS["hot"]),
+                                           ("cold spot", HOTSPOT_COLORS["cold"])])
 
 
 def _as_raster(obj) -> Raster:

@@ -94,9 +94,10 @@ class TerritoriesConfig:
 class ConcentrationConfig:
     by: tuple[str, ...] = ("commodity",)
     weight: str | None = None
-    permutations: int = 999
+    permutations: int | str = "auto"
     random_state: int = 0
     hotspot_band_km: float | None = None
+    alpha: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,14 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     if not by or not all(isinstance(b, str) and b for b in by):
         con.report("by", raw_by, allowed="a column name or a list of names")
     weight = con.get("weight", (str,), None) or None
-    permutations = con.int_at_least("permutations", 999, 0)
+    permutations = con.get("permutations", (int, str), "auto")
+    if permutations != "auto" and (isinstance(permutations, str) or permutations < 0):
+        con.report("permutations", permutations, allowed='"auto" or an integer >= 0')
+        permutations = "auto"
+    alpha = con.get("alpha", (int, float), 0.05)
+    if not 0 < alpha < 1:
+        con.report("alpha", alpha, message="must be between 0 and 1 (a false discovery rate)")
+        alpha = 0.05
     random_state = con.get("random_state", (int,), 0)
     band = con.get("hotspot_band_km", (int, float), None)
     if band is not None and not band > 0:
@@ -421,7 +429,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                   concentration=ConcentrationConfig(by=by, weight=weight,
                                                     permutations=permutations,
                                                     random_state=random_state,
-                                                    hotspot_band_km=band),
+                                                    hotspot_band_km=band,
+                                                    alpha=float(alpha)),
                   accessibility=accessibility, clusters=clusters, maps=maps, source=source)
 
 

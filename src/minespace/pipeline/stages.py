@@ -227,11 +227,15 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
                                   if config.territories.kind != "polygons" else None)
     w = terr.distance_band(out, distance_km=band) if band else None
     out = hotspots.getis_ord(out, measure, w=w, permutations=cc.permutations,
-                             random_state=cc.random_state)
+                             alpha=cc.alpha, random_state=cc.random_state)
+    inference = {"statistic": "Gi*", "column": measure,
+                 "weights": f"distance band {band:g} km" if band else "queen contiguity",
+                 **out.attrs["inference"]["getis_ord"]}
     grid = density.kernel_density(inside, weight=cc.weight, mask=inputs["load"]["boundary"])
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
     raster = grid.to_geotiff(workdir / "rasters" / "deposit_density.tif")
-    return {"concentration": out, "commodity_concentration": table, "density_raster": raster}
+    return {"concentration": out, "commodity_concentration": table, "density_raster": raster,
+            "_manifest": {"inference": inference}}
 
 
 # -- accessibility -----------------------------------------------------------------------
@@ -361,9 +365,21 @@ def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     candidates = inputs["clusters"]["candidates"]
     m = cluster_map(region, territories=territories, metric=metric, candidates=candidates,
                     scheme=config.maps.scheme, rasters=rasters, tiles=config.maps.tiles,
-                    title=config.name)
+                    title=config.name, hotspot_note=_hotspot_note(config, conc))
     path = save_map(m, workdir / "maps" / f"{slug(config.name)}_overview.html")
     return {"map_overview": path}
+
+
+def _hotspot_note(config: Config, conc: pd.DataFrame) -> str:
+    """The hot-spot legend's note, e.g. "Gi*, FDR 5 %, 90,999 permutations"."""
+    from ..hotspots import auto_permutations, inference_label
+
+    cc = config.concentration
+    n_tested = int(conc["gi_star_p"].notna().sum()) if "gi_star_p" in conc else len(conc)
+    permutations = (auto_permutations(max(n_tested, 1), alpha=cc.alpha)
+                    if cc.permutations == "auto" else cc.permutations)
+    return "Gi*, " + inference_label({"permutations": permutations, "alpha": cc.alpha,
+                                      "fdr": "benjamini-hochberg"})
 
 
 STAGES: tuple[Stage, ...] = (
