@@ -86,6 +86,15 @@ def test_speed_override_and_access_speed(toy):
     np.testing.assert_allclose(out["time_to_agglomeration_min"], [41.0])
 
 
+def test_speed_override_keys_are_read_like_the_data(toy):
+    # "Railroad" (Natural Earth) is the canonical kind rail: the override applies
+    corridors, towns, origins = toy
+    corridors = corridors.assign(speed_source="default")
+    out = network_travel_time(origins.iloc[[1]], towns, corridors,
+                              speeds_kmh={"Railroad": 30.0}, access_speed_kmh=60.0)
+    np.testing.assert_allclose(out["time_to_agglomeration_min"], [41.0])   # as above
+
+
 def test_polygon_town_crossed_by_network_has_no_leg(toy):
     corridors, _, origins = toy
     towns = gpd.GeoDataFrame(geometry=[box(-2_000, -1_000, 0, 1_000)], index=["P"], crs=CRS)
@@ -139,11 +148,11 @@ def test_snapping_gap_below_and_above_tolerance(gap_m, connected):
 
 def test_unknown_kind_without_speed_warns_and_is_left_out(toy):
     corridors, _towns, _origins = toy
-    extra = gpd.GeoDataFrame({"kind": ["ferry"]}, geometry=[LineString([(0, 0), (0, 5_000)])],
-                             crs=CRS)
+    extra = gpd.GeoDataFrame({"kind": ["cable_car"]},
+                             geometry=[LineString([(0, 0), (0, 5_000)])], crs=CRS)
     corridors = gpd.GeoDataFrame(__import__("pandas").concat([corridors, extra],
                                                              ignore_index=True), crs=CRS)
-    with pytest.warns(MinespaceWarning, match="ferry"):
+    with pytest.warns(MinespaceWarning, match="cable_car"):
         net = build_network(corridors)
     assert len(net.edges) == 5
 

@@ -194,11 +194,25 @@ def test_auto_detected_id_with_repeats_says_what_to_do(deposits_ll):
     assert "picked as the id because of its name, repeats 2 value(s) on 4 rows" in p.message
     assert "e.g. 'G1' on row 0, row 1" in p.message
     assert "id = false in [input.deposits]" in p.hint and "id=False" in p.hint
+    assert 'duplicate_ids = "suffix"' in p.hint
     out = ms.read_deposits(units, commodity="mineral", id=False)
     assert list(out.index) == ["D0001", "D0002", "D0003", "D0004", "D0005"]
     assert list(out["gem_mine_id"]) == ["G1", "G1", "G2", "G3", "G3"]   # kept as a column
     with pytest.raises(TypeError, match="id= takes a column name"):
         ms.read_deposits(units, commodity="mineral", id=True)
+
+
+def test_repeated_ids_can_be_suffixed(deposits_ll):
+    units = deposits_ll.assign(gem_mine_id=["G1", "G1", "G2", "G1", "G2"]).drop(
+        columns="mine_id")
+    out = ms.read_deposits(units, commodity="mineral", duplicate_ids="suffix")
+    assert list(out.index) == ["G1", "G1-2", "G2", "G1-3", "G2-2"]
+    # a suffixed id that collides with a real one is still a duplicate
+    clash = units.assign(gem_mine_id=["G1", "G1", "G1-2", "G3", "G4"])
+    with pytest.raises(LayerError, match="'G1-2'"):
+        ms.read_deposits(clash, commodity="mineral", duplicate_ids="suffix")
+    with pytest.raises(ValueError, match="duplicate_ids must be one of"):
+        ms.read_deposits(units, commodity="mineral", duplicate_ids="sum")
 
 
 def test_consumed_columns_keep_their_raw_values(deposits_ll):

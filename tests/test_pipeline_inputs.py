@@ -34,6 +34,7 @@ def test_id_false_is_accepted_and_true_is_not(small_project):
     ('keep = "some"', "input.deposits.keep", '"all" or a list of column names'),
     ("keep = [1, 2]", "input.deposits.keep", '"all" or a list of column names'),
     ("where = 3", "input.deposits.where", "must be str"),
+    ('duplicate_ids = "sum"', "input.deposits.duplicate_ids", "raise, suffix"),
     ("where = \"status = 'a'\"", "input.deposits.where", "unexpected character '='"),
 ])
 def test_bad_layer_options_are_config_errors(small_project, line, key, fragment):

@@ -14,7 +14,7 @@ import shapely
 from .._checks import require_geodataframe, require_metric_crs, require_same_crs
 from ..errors import CRSError, MinespaceWarning
 from ..io.raster import Raster
-from ..schema import DEFAULT_SPEEDS_KMH
+from ..schema import DEFAULT_SPEEDS_KMH, canonical_kind
 
 __all__ = ["ORIGIN_RULES", "check_layers", "origin_points", "point_coordinates",
            "representative_points", "resolve_speeds"]
@@ -216,7 +216,8 @@ def resolve_speeds(corridors: gpd.GeoDataFrame, speeds_kmh: Mapping[str, float] 
     speed did not come from the data (``speed_source`` other than ``"data"``, or no
     ``speed_source`` column and no ``speed_kmh`` value); otherwise the row's
     ``speed_kmh`` is used; rows with neither fall back to
-    :data:`minespace.schema.DEFAULT_SPEEDS_KMH`. Kinds still without a speed are
+    :data:`minespace.schema.DEFAULT_SPEEDS_KMH`. Keys of ``speeds_kmh`` are read
+    like the data (:func:`minespace.schema.canonical_kind`). Kinds still without a speed are
     named in a :class:`~minespace.MinespaceWarning` and get NaN (the caller drops
     them) -- a speed is never invented.
     """
@@ -230,7 +231,8 @@ def resolve_speeds(corridors: gpd.GeoDataFrame, speeds_kmh: Mapping[str, float] 
     else:
         from_data = np.isfinite(data)
     table = dict(DEFAULT_SPEEDS_KMH)
-    override = {str(k): float(v) for k, v in (speeds_kmh or {}).items()}
+    # keys read like the data: {"Railroad": 40} sets rail (schema.KIND_VOCABULARY)
+    override = {str(canonical_kind(k)): float(v) for k, v in (speeds_kmh or {}).items()}
     bad = {k: v for k, v in override.items() if not (np.isfinite(v) and v > 0)}
     if bad:
         raise ValueError(f"{func}: speeds must be positive km/h, got {bad}")

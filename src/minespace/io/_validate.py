@@ -18,6 +18,7 @@ from ._load import Loaded
 MAX_PER_CHECK = 200  # problems recorded per check, to keep messages bounded
 
 ON_INVALID = ("fix", "raise", "drop")
+DUPLICATE_IDS = ("raise", "suffix")
 
 
 class Mapper:
@@ -78,13 +79,17 @@ class Mapper:
                                          hint))
 
     # -- ids -----------------------------------------------------------------------
-    def ids_from(self, given: str | bool | None) -> pd.Series:
+    def ids_from(self, given: str | bool | None, duplicates: str = "raise") -> pd.Series:
         """Ids from the column *given* (or an alias when ``None``); numbered rows when
-        ``False`` or when no id column is found."""
+        ``False`` or when no id column is found. ``duplicates="suffix"`` turns the
+        repeats of an id into ``id-2``, ``id-3``... (in row order)."""
         n = len(self.frame)
         if given is True:
             raise TypeError("id= takes a column name, None (find one) or False (number the "
                             "rows), not True")
+        if duplicates not in DUPLICATE_IDS:
+            raise ValueError(f"duplicate_ids must be one of {DUPLICATE_IDS}, not "
+                             f"{duplicates!r}")
         col = (None if given is False else
                self.resolve(self.schema.id_column, given, required=False, arg="id"))
         if col is None:
@@ -96,8 +101,13 @@ class Mapper:
         ids = raw.astype(object).where(raw.notna(), None)
         ids = ids.map(lambda v: None if v is None else (str(int(v)) if isinstance(v, float)
                                                         and v.is_integer() else str(v).strip()))
-        self.ids = ids
         empty = ids.isna() | (ids == "")
+        if duplicates == "suffix":
+            unit = ids[~empty].groupby(ids[~empty]).cumcount()
+            repeat = unit[unit > 0]
+            ids = ids.copy()
+            ids[repeat.index] = ids[repeat.index] + "-" + (repeat + 1).astype(str)
+        self.ids = ids
         self.report_rows(empty.to_numpy(), str(col), "id is empty",
                          "give every feature a unique id, or omit id= to number them")
         dup = ids.duplicated(keep=False) & ~empty
@@ -105,8 +115,9 @@ class Mapper:
             return ids
         role = self.schema.layer
         fix = (f"set id = false in [input.{role}] (id=False in Python) to number the rows "
-               f"instead, keeping {str(col)!r} as an ordinary column; or aggregate the rows "
-               "to one per id before reading")
+               f"instead, keeping {str(col)!r} as an ordinary column; or duplicate_ids = "
+               "\"suffix\" to number the repeats (M1, M1-2...); or aggregate the rows to one "
+               "per id before reading")
         if given is None:
             groups = ids[dup].groupby(ids[dup])
             first = ids[dup].iloc[0]

@@ -126,6 +126,7 @@ def read_deposits(
     layer: str | int | None = None,
     where: str | None = None,
     id: str | bool | None = None,
+    duplicate_ids: str = "raise",
     name: str | None = None,
     commodity: str | Sequence[str] | None = None,
     weight: Weights = None,
@@ -156,6 +157,9 @@ def read_deposits(
         (``id``, ``mine_id``, ``gem_mine_id``...). ``False`` numbers the rows
         (``D0001``...) instead, e.g. when a tracker repeats an id across the units
         of one mine. Ids are also generated when no id column is found.
+    duplicate_ids : {"raise", "suffix"}
+        What to do with an id found on several rows: report it (default), or keep
+        the first and number the repeats ``M1-2``, ``M1-3``... in row order.
     name, status, method : str, optional
         Source columns for the canonical columns; when omitted, common names are
         tried (``name``/``mine_name``, ``status``, ``method``/``mine_type``).
@@ -208,7 +212,7 @@ def read_deposits(
     """
     loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where, "deposits")
     m = Mapper(loaded, DEPOSITS)
-    ids = m.ids_from(id)
+    ids = m.ids_from(id, duplicate_ids)
     cols: dict[str, pd.Series] = {}
     name_col = m.resolve("name", name, required=False, arg="name")
     if isinstance(commodity, (list, tuple)):
@@ -241,6 +245,7 @@ def read_agglomerations(
     layer: str | int | None = None,
     where: str | None = None,
     id: str | bool | None = None,
+    duplicate_ids: str = "raise",
     name: str | None = None,
     population: str | None = None,
     density_per_km2: float = DEFAULT_DENSITY_PER_KM2,
@@ -262,8 +267,9 @@ def read_agglomerations(
     ----------
     source : path or GeoDataFrame
         See :func:`read_deposits` for formats.
-    where, id : optional
-        Row filter and id column (or ``False``), as in :func:`read_deposits`.
+    where, id, duplicate_ids : optional
+        Row filter, id column (or ``False``) and repeated ids, as in
+        :func:`read_deposits`.
     name, population : str, optional
         Source columns (defaults: ``name``/``city``, ``population``/``pop``).
     density_per_km2 : float
@@ -301,7 +307,7 @@ def read_agglomerations(
     loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where,
                      "agglomerations")
     m = Mapper(loaded, AGGLOMERATIONS)
-    ids = m.ids_from(id)
+    ids = m.ids_from(id, duplicate_ids)
     name_col = m.resolve("name", name, required=False, arg="name")
     pop_col = m.resolve("population", population, required=True, arg="population")
     cols: dict[str, pd.Series] = {"name": m.text(name_col)}
@@ -328,6 +334,7 @@ def read_corridors(
     layer: str | int | None = None,
     where: str | None = None,
     id: str | bool | None = None,
+    duplicate_ids: str = "raise",
     name: str | None = None,
     kind: str | None = None,
     speed: str | None = None,
@@ -342,8 +349,9 @@ def read_corridors(
     ----------
     source : path or GeoDataFrame
         See :func:`read_deposits` for formats.
-    where, id : optional
-        Row filter and id column (or ``False``), as in :func:`read_deposits`.
+    where, id, duplicate_ids : optional
+        Row filter, id column (or ``False``) and repeated ids, as in
+        :func:`read_deposits`.
     name, kind : str, optional
         Source columns. ``kind`` values are normalised (``"Road trunk"`` ->
         ``"road_trunk"``) and then mapped onto the canonical kinds by the
@@ -392,7 +400,7 @@ def read_corridors(
         table.update({canonical_kind(k): float(v) for k, v in speeds.items()})
     loaded = _filter(load(source, layer=layer, lon=None, lat=None, crs=crs), where, "corridors")
     m = Mapper(loaded, CORRIDORS)
-    ids = m.ids_from(id)
+    ids = m.ids_from(id, duplicate_ids)
     name_col = m.resolve("name", name, required=False, arg="name")
     kind_col = m.resolve("kind", kind, required=True, arg="kind")
     speed_col = m.resolve("speed_kmh", speed, required=False, arg="speed")
@@ -437,6 +445,7 @@ def read_facilities(
     layer: str | int | None = None,
     where: str | None = None,
     id: str | bool | None = None,
+    duplicate_ids: str = "raise",
     name: str | None = None,
     kind: str | None = None,
     capacity: str | None = None,
@@ -452,8 +461,9 @@ def read_facilities(
     ----------
     source : path or GeoDataFrame
         See :func:`read_deposits` for formats.
-    where, id : optional
-        Row filter and id column (or ``False``), as in :func:`read_deposits`.
+    where, id, duplicate_ids : optional
+        Row filter, id column (or ``False``) and repeated ids, as in
+        :func:`read_deposits`.
     name, kind, capacity, status : str, optional
         Source columns; ``kind`` is normalised (``"Power plant"`` ->
         ``"power_plant"``); ``capacity`` must be a number >= 0 (empty = unknown).
@@ -476,7 +486,7 @@ def read_facilities(
     """
     loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where, "facilities")
     m = Mapper(loaded, FACILITIES)
-    ids = m.ids_from(id)
+    ids = m.ids_from(id, duplicate_ids)
     name_col = m.resolve("name", name, required=False, arg="name")
     kind_col = m.resolve("kind", kind, required=True, arg="kind")
     cap_col = m.resolve("capacity", capacity, required=False, arg="capacity")

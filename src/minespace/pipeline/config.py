@@ -45,21 +45,18 @@ TERRITORY_KINDS = ("hex", "square", "polygons")
 DECAYS = ("exponential", "power")
 
 # reader keyword arguments allowed per layer role (besides path)
+_COMMON_KEYS: dict[str, tuple[type, ...]] = {
+    "layer": (str, int), "where": (str,), "id": (str, bool), "duplicate_ids": (str,),
+    "name": (str,), "keep": (str, list), "crs": (str, int)}
 _LAYER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
-    "deposits": {"layer": (str, int), "where": (str,), "id": (str, bool), "name": (str,),
-                 "commodity": (str, list), "weight": (str, list, dict), "status": (str,),
-                 "method": (str,), "keep": (str, list), "crs": (str, int), "lon": (str,),
-                 "lat": (str,)},
-    "agglomerations": {"layer": (str, int), "where": (str,), "id": (str, bool),
-                       "name": (str,), "population": (str,), "density_per_km2": (int, float),
-                       "keep": (str, list), "crs": (str, int), "lon": (str,), "lat": (str,),
-                       "on_invalid": (str,)},
-    "corridors": {"layer": (str, int), "where": (str,), "id": (str, bool), "name": (str,),
-                  "kind": (str,), "speed": (str,), "speeds": (dict,), "keep": (str, list),
-                  "crs": (str, int), "on_invalid": (str,)},
-    "facilities": {"layer": (str, int), "where": (str,), "id": (str, bool), "name": (str,),
-                   "kind": (str,), "capacity": (str,), "status": (str,), "keep": (str, list),
-                   "crs": (str, int), "lon": (str,), "lat": (str,)},
+    "deposits": {**_COMMON_KEYS, "commodity": (str, list), "weight": (str, list, dict),
+                 "status": (str,), "method": (str,), "lon": (str,), "lat": (str,)},
+    "agglomerations": {**_COMMON_KEYS, "population": (str,), "density_per_km2": (int, float),
+                       "lon": (str,), "lat": (str,), "on_invalid": (str,)},
+    "corridors": {**_COMMON_KEYS, "kind": (str,), "speed": (str,), "speeds": (dict,),
+                  "on_invalid": (str,)},
+    "facilities": {**_COMMON_KEYS, "kind": (str,), "capacity": (str,), "status": (str,),
+                   "lon": (str,), "lat": (str,)},
     "boundary": {"layer": (str, int)},
 }
 
@@ -248,6 +245,7 @@ class _Section:
 
 
 _ON_INVALID = ("fix", "raise", "drop")
+_ALLOWED = {"on_invalid": _ON_INVALID, "duplicate_ids": ("raise", "suffix")}
 
 
 def _layer(base: Path, role: str, data: Any, problems: list) -> LayerSource:
@@ -255,7 +253,7 @@ def _layer(base: Path, role: str, data: Any, problems: list) -> LayerSource:
     path = sec.path("path", sec.get("path", (str,), required=True), base)
     options = {}
     for name, types in _LAYER_KEYS[role].items():
-        value = sec.get(name, types, allowed=_ON_INVALID if name == "on_invalid" else None)
+        value = sec.get(name, types, allowed=_ALLOWED.get(name))
         if value is not None:
             options[name] = value
     sec.finish()
