@@ -228,8 +228,11 @@ def test_raster_off_the_study_area_is_an_error(project, crs, origin):
     res = 0.01 if crs == 4326 else 1000.0
     _write_tif(project.parent / "raw" / "pop.tif", np.ones((20, 20)),
                from_origin(*origin, res, res), crs=crs)
-    with pytest.raises(ms.PipelineError, match=r"pop\.tif does not overlap the study area"):
+    # found by the dry run before any stage after the load: a data error naming the file
+    with pytest.raises(ms.LayerError, match=r"pop\.tif: the population raster .* does not "
+                       r"overlap the study area"):
         build(load_config(project))
+    assert not (project.parent / "processed" / "manifest.json").exists()
 
 
 def test_builds_without_rasters_keep_origin_column(project):

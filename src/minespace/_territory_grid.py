@@ -23,7 +23,8 @@ def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
     if not grid or not {"grid_col", "grid_row", "grid_clipped", "rep_x",
                         "rep_y"} <= set(territories.columns):
         return None
-    if len(territories) == 0 or grid.get("crs") != territories.crs:
+    if (len(territories) == 0 or territories.crs is None
+            or grid.get("crs") != territories.crs.to_wkt()):
         return None
     sample = np.unique(np.linspace(0, len(territories) - 1, 64).astype(np.int64))
     rep = np.column_stack([territories["rep_x"].to_numpy(float)[sample],

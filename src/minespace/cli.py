@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -35,8 +36,13 @@ def _fail(exc: BaseException, verbose: int) -> None:
         code, label = EXIT_USAGE, "invalid configuration"
     elif isinstance(exc, PipelineError) and isinstance(exc.__cause__, (LayerError, CRSError)):
         code, label = EXIT_DATA, "invalid input data"
+    elif isinstance(exc, PipelineError) and isinstance(exc.__cause__, ConfigError):
+        code, label = EXIT_USAGE, "invalid configuration"
     elif isinstance(exc, FileNotFoundError):
         code, label = EXIT_DATA, "missing input"
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        # a file the user named cannot be read or written (permissions, a folder, disk full)
+        code, label = EXIT_DATA, "cannot read or write a file"
     else:
         code, label = EXIT_INTERNAL, "internal error"
     if verbose:
@@ -113,15 +119,33 @@ def build(ctx: click.Context, config: Path, force: bool, only: str | None) -> No
     _report(result, ctx.obj["quiet"])
 
 
+def _log_warnings(caught) -> None:
+    """Warnings about the data, logged once each (as the build does per stage)."""
+    seen = set()
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in seen:
+            seen.add(text)
+            log.warning("%s", text)
+
+
 @cli.command()
 @CONFIG_ARG
 @click.pass_context
 def validate(ctx: click.Context, config: Path) -> None:
     """Check CONFIG and every input layer; print all problems; write nothing."""
-    from .pipeline.stages import describe_layers, load_region_with_info
+    from .pipeline.checks import validate_with_info
+    from .pipeline.stages import describe_layers
 
     try:
-        region, info = load_region_with_info(_load(config))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            try:
+                region, info = validate_with_info(_load(config))
+            finally:
+                _log_warnings(caught)
     except Exception as exc:
         _fail(exc, ctx.obj["verbose"])
     click.echo(f"ok: {config}\n{region!r}")

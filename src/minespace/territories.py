@@ -111,7 +111,9 @@ def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndar
         geometry=clipped, crs=crs, index=ids,
     )
     frame = _finish(frame, whole, centres)
-    frame.attrs["grid"] = {**params, "kind": kind, "clip": bool(clip), "crs": frame.crs}
+    # plain JSON-able values only: pandas writes attrs into Parquet metadata as JSON
+    frame.attrs["grid"] = {**params, "kind": kind, "clip": bool(clip),
+                           "crs": frame.crs.to_wkt()}
     return frame
 
 

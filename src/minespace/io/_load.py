@@ -58,6 +58,7 @@ def load(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"input file not found: {path} (check the path)")
+        _check_file(path)
         loaded = _read_path(path, layer=layer, lon=lon, lat=lat)
     else:
         raise TypeError(
@@ -67,21 +68,56 @@ def load(
     return loaded
 
 
+def _check_file(path: Path) -> None:
+    """A folder or an empty (0-byte) file is reported with its name, not as a parser error."""
+    if path.is_dir() and path.suffix.lower() not in {".gdb", ".shp"}:
+        raise LayerError([Problem(path.name, None, None, f"{path} is a folder, not a file",
+                                  "give the path of the layer's file")])
+    if path.is_file() and path.stat().st_size == 0:
+        raise LayerError([Problem(path.name, None, None, "the file is empty (0 bytes)",
+                                  "check the path, or export the layer again")])
+
+
+def read_table_file(path: Path) -> pd.DataFrame:
+    """A CSV/TSV file as text columns; a file without a header row is a :class:`LayerError`."""
+    import csv
+
+    name = path.name
+    sep = "\t" if path.suffix.lower() == ".tsv" else None
+    try:
+        return pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False,
+                           na_values=[""], encoding_errors="replace")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, csv.Error) as exc:
+        raise LayerError([Problem(name, None, None, f"cannot be read as a CSV table: {exc}",
+                                  "the first line must name the columns, separated by commas "
+                                  "(or semicolons, tabs)")]) from exc
+
+
+def read_parquet_file(path: Path) -> gpd.GeoDataFrame:
+    """A GeoParquet file, read with pyarrow.
+
+    Not through GDAL: the GDAL inside pyogrio's wheels has no Parquet driver, and its
+    ADBC driver claims ``.parquet`` files and then fails to load ``libduckdb.so``.
+    """
+    name = path.name
+    try:
+        return gpd.read_parquet(path)
+    except ValueError as exc:  # plain parquet without geo metadata
+        raise LayerError([Problem(name, None, "geometry", f"not a GeoParquet file ({exc})",
+                                  "write it with GeoDataFrame.to_parquet")]) from exc
+    except (OSError, TypeError) as exc:  # pyarrow.ArrowInvalid derives from ValueError
+        raise LayerError([Problem(name, None, None, f"cannot be read as GeoParquet: {exc}",
+                                  "check the file format")]) from exc
+
+
 def _read_path(path: Path, *, layer, lon, lat) -> Loaded:
     suffix = path.suffix.lower()
     name = path.name
     if suffix in CSV_SUFFIXES:
-        sep = "\t" if suffix == ".tsv" else None
-        table = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False,
-                            na_values=[""], encoding_errors="replace")
+        table = read_table_file(path)
         return _from_table(table, name, lon=lon, lat=lat, line_offset=2)
     if suffix in PARQUET_SUFFIXES:
-        try:
-            frame = gpd.read_parquet(path)
-        except ValueError as exc:  # plain parquet without geo metadata
-            raise LayerError([Problem(name, None, "geometry", f"not a GeoParquet file ({exc})",
-                                      "write it with GeoDataFrame.to_parquet")]) from exc
-        return Loaded(frame, name, "row", 0)
+        return Loaded(read_parquet_file(path), name, "row", 0)
     import pyogrio
 
     if layer is None and suffix in {".gpkg", ".zip", ".gml", ".kml"}:
@@ -162,3 +198,43 @@ def _settle_crs(loaded: Loaded, crs: object) -> None:
             loaded.source, None, "geometry",
             f"the file declares {frame.crs.to_string()} but crs={crs!r} was given",
             "drop crs= (it only fills in a missing CRS) or reproject the file"))
+
+
+def read_polygon_file(path: str | os.PathLike, *, layer: str | int | None = None,
+                      what: str = "polygons") -> gpd.GeoDataFrame:
+    """A polygon layer (study-area boundary, territory polygons) read and checked.
+
+    Any format :func:`load` reads (GeoParquet through pyarrow). Every problem is
+    raised in one :class:`LayerError` naming the file: no features, no CRS, null,
+    empty or non-polygonal geometries (first rows listed). *what* names the layer's
+    role in messages.
+    """
+    import shapely
+
+    loaded = load(path, layer=layer, lon=None, lat=None, crs=None)
+    frame, name = loaded.frame, loaded.source
+    problems = list(loaded.problems)
+    if len(frame) == 0:
+        problems.append(Problem(name, None, None, f"the {what} layer has no features",
+                                "check the file and layer (a filter may have removed "
+                                "every feature)"))
+    else:
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        wrong = ~missing & ~np.isin(shapely.get_type_id(geoms), [3, 6])
+        for mask, text in ((missing, "geometry is null or empty"),
+                           (wrong, "geometry is not a Polygon or MultiPolygon")):
+            pos = np.flatnonzero(mask)
+            for p in pos[:5]:
+                problems.append(Problem(name, loaded.where(int(p)), "geometry",
+                                        text if mask is missing else
+                                        f"geometry is a {geoms[p].geom_type}, expected "
+                                        "Polygon or MultiPolygon",
+                                        f"the {what} must be polygons"))
+            if len(pos) > 5:
+                problems.append(Problem(name, None, "geometry",
+                                        f"{len(pos) - 5} more features with: {text}",
+                                        f"the {what} must be polygons"))
+    if problems:
+        raise LayerError(problems)
+    return loaded.frame

@@ -104,16 +104,17 @@ def read_raster(path: str | os.PathLike, *, band: int = 1, crs: object = None) -
 
 def _read_raster_window(path: str | os.PathLike, bounds: tuple[float, float, float, float],
                        bounds_crs: object, *, band: int = 1,
-                       margin_cells: int = 0) -> Raster | None:
+                       margin_cells: int = 0, crs: object = None) -> Raster | None:
     """The cells of a raster file covering *bounds*, read without the rest of the file.
 
     *bounds* (minx, miny, maxx, maxy) are in *bounds_crs*; when the file is in another
     CRS they are transformed to it (densified edges). The window is rounded outwards to
     whole cells, widened by *margin_cells* on each side and clipped to the file; values
     and grid are the file's. ``None`` when the window misses the file. Private helper of
-    the pipeline (a global population raster is not read whole).
+    the pipeline (a global population raster is not read whole). *crs* is assumed
+    when the file has none.
     """
-    return _read(path, band=band, crs=None, bounds=bounds, bounds_crs=bounds_crs,
+    return _read(path, band=band, crs=crs, bounds=bounds, bounds_crs=bounds_crs,
                  margin_cells=margin_cells)
 
 

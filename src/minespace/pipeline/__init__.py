@@ -1,8 +1,9 @@
 """Config-driven regeneration of processed layers (``minespace build``)."""
 
 from .builder import BuildResult, build, read_manifest
+from .checks import validate
 from .config import Config, kuzbass_config, load_config
 from .stages import STAGES, load_region
 
 __all__ = ["STAGES", "BuildResult", "Config", "build", "kuzbass_config", "load_config",
-           "load_region", "read_manifest"]
+           "load_region", "read_manifest", "validate"]

@@ -27,8 +27,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from ..errors import ConfigError, LayerError, MinespaceError, PipelineError
+from ..errors import ConfigError, CRSError, LayerError, MinespaceError, PipelineError
 from ..io.write import atomic_path, write_geopackage
+from .checks import run_checks
 from .config import Config
 from .stages import STAGE_NAMES, STAGES, Stage, file_sha256, input_files, slug
 
@@ -115,7 +116,8 @@ def _stage_params(stage: Stage, config: Config, hashes: dict[str, str],
                 "layers": config.section("layers"), "files": hashes}
     params = config.section(stage.section) if stage.section else {}
     used = {role: {"path": str(src.path), "band": src.band,
-                   "sha256": (raster_hashes or {})[role]}
+                   "sha256": (raster_hashes or {})[role],
+                   **({"crs": src.crs} if src.crs else {})}
             for role, src in config.rasters.items() if role in stage.rasters}
     if used:  # only then: builds without rasters keep their fingerprints
         params = {**params, "rasters": used}
@@ -161,8 +163,8 @@ def _run_stage(stage: Stage, config: Config, inputs: dict, staging: Path) -> tup
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         try:
             outputs = stage.run(config, inputs, staging)
-        except (LayerError, ConfigError):
-            raise
+        except (LayerError, ConfigError, CRSError, FileNotFoundError):
+            raise  # the user's mistake: reported as in `minespace validate`
         except MinespaceError as exc:
             raise PipelineError(stage.name, str(exc)) from exc
         except Exception as exc:
@@ -222,6 +224,7 @@ def build(
     """
     if only is not None and only not in STAGE_NAMES:
         raise ConfigError("--only", only, allowed=STAGE_NAMES)
+    run_checks(config)  # the dry run's config checks (as `minespace validate`)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(".staging-*"):  # left by a killed build
@@ -236,6 +239,7 @@ def build(
     records: dict[str, dict] = {}
     fingerprints: dict[str, str] = {}
     live: dict[str, dict[str, Any]] = {}
+    checked = False
 
     def upstream(name: str) -> dict[str, Any]:
         if name in live:
@@ -273,6 +277,13 @@ def build(
                 result.skipped.append(stage.name)
                 log.info("stage %-13s up to date", stage.name)
                 continue
+            if stage.name != "load" and not checked:
+                # the dry run's layer checks, before the first stage after the load (their
+                # warnings are those the stages give again, recorded in the manifest)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    run_checks(config, upstream("load"))
+                checked = True
             if progress is not None:
                 progress(stage.name, i, len(STAGES))
             inputs = {n: upstream(n) for n in stage.needs}

@@ -77,6 +77,7 @@ class RasterSource:
     role: str
     path: Path
     band: int = 1
+    crs: str | None = None   # only for a file without a CRS of its own
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,9 @@ class _Section:
         if must_exist and not path.exists():
             self.report(name, raw, message=f"file not found: {path}")
             return None
+        if must_exist and path.is_dir() and path.suffix.lower() != ".gdb":
+            self.report(name, raw, message=f"{path} is a folder; give the path of a file")
+            return None
         return path
 
     def finish(self, allowed_keys=None) -> None:
@@ -296,23 +300,40 @@ def _raster(base: Path, role: str, data: Any, problems: list) -> RasterSource:
     raw = sec.get("path", (str,), required=True)
     path = sec.path("path", raw, base)
     band = sec.get("band", (int,), 1)
+    crs = sec.get("crs", (str, int), None)
+    crs = f"EPSG:{crs}" if isinstance(crs, int) else crs
     sec.finish()
     if path is None:
-        return RasterSource(role=role, path=path, band=band)
+        return RasterSource(role=role, path=path, band=band, crs=crs)
     import rasterio
     from rasterio.errors import RasterioIOError
 
     try:
         with rasterio.open(path) as src:
-            count = src.count
+            count, file_crs = src.count, src.crs
     except RasterioIOError as exc:
         sec.report("path", raw, message="not a readable raster (GeoTIFF or another GDAL "
                    f"format): {exc}")
-        return RasterSource(role=role, path=path, band=band)
+        return RasterSource(role=role, path=path, band=band, crs=crs)
     if not 1 <= band <= count:
         sec.report("band", band, allowed=f"an integer from 1 to {count} "
                    f"({path.name} has {count} band{'s' if count != 1 else ''})")
-    return RasterSource(role=role, path=path, band=band)
+    if crs is not None:
+        import pyproj
+
+        try:
+            pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:
+            sec.report("crs", crs, message="not a CRS pyproj knows (use e.g. \"EPSG:4326\")")
+        if file_crs is not None:
+            sec.report("crs", crs, message=f"{path.name} declares its own CRS "
+                       f"({file_crs.to_string()}); remove this key (it only fills in a "
+                       "missing CRS)")
+    elif file_crs is None:
+        sec.report("crs", message=f"{path.name} has no CRS: set it here, e.g. crs = "
+                   "\"EPSG:4326\" for longitude/latitude cells, or assign one to the file "
+                   f"(gdal_edit.py -a_srs EPSG:4326 {path.name})")
+    return RasterSource(role=role, path=path, band=band, crs=crs)
 
 
 def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Config:
@@ -334,6 +355,22 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                            must_exist=False)
     crs = project.get("crs", (str, int), "auto")
     crs = f"EPSG:{crs}" if isinstance(crs, int) else crs
+    if crs != "auto":
+        import pyproj
+
+        from ..crs import is_metric
+
+        try:
+            metric = is_metric(crs)
+        except pyproj.exceptions.CRSError:
+            project.report("crs", crs, message="not a CRS pyproj knows (use \"auto\", or a "
+                           "projected CRS in metres such as \"EPSG:32645\")")
+            crs, metric = "auto", True
+        if not metric:
+            project.report("crs", crs, message="not a projected CRS in metres: distances and "
+                           "areas need one (use \"auto\" for the local UTM zone, or e.g. "
+                           "\"EPSG:32645\")")
+            crs = "auto"
     project.finish()
 
     inp = section("input")

@@ -26,13 +26,15 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from ..errors import ConfigError, LayerError, Problem
+from ..io._load import read_polygon_file
 from ..io.raster import Raster
 from ..io.readers import read_agglomerations, read_corridors, read_deposits, read_facilities
 from ..region import Region
 from .config import Config
 
 __all__ = ["STAGES", "Stage", "describe_layers", "input_files", "load_region_with_info",
-           "read_layers", "region_from_outputs"]
+           "read_layers", "read_territory_polygons", "region_from_outputs"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
         if role not in _READERS:
             continue
         frame = _READERS[role](src.path, **src.options)
+        if len(frame) == 0 and role != "facilities":
+            raise LayerError([Problem(
+                src.path.name, None, None, f"the {role} layer has no features",
+                f"check [input.{role}] path and layer (a filter may have removed every row)")])
         record = frame.attrs.pop(READ_INFO, {})
         record["categories"] = {col: {"(missing)" if pd.isna(k) else str(k): int(v) for k, v in
                                       frame[col].value_counts(dropna=False).items()}
@@ -106,7 +112,12 @@ _CATEGORY_COLUMNS = {"deposits": ("commodity", "status", "method"), "corridors":
 
 
 def load_region(config: Config) -> Region:
-    """Read and validate the configured layers into a :class:`Region` (no writing)."""
+    """Read and validate the configured layers into a :class:`Region` (no writing).
+
+    Raises :class:`~minespace.errors.LayerError` naming the file for unreadable
+    files, invalid rows, and a deposits, agglomerations or corridors layer without
+    features (nothing could be computed from it).
+    """
     return load_region_with_info(config)[0]
 
 
@@ -153,9 +164,45 @@ def load_region_with_info(config: Config) -> tuple[Region, dict[str, dict]]:
     boundary = None
     if "boundary" in config.layers:
         src = config.layers["boundary"]
-        boundary = gpd.read_file(src.path, engine="pyogrio", **src.options)
+        boundary = read_polygon_file(src.path, what="boundary", **src.options)
     region = Region.from_layers(boundary=boundary, crs=config.crs, name=config.name, **layers)
     return region, info
+
+
+def read_territory_polygons(config: Config, crs) -> gpd.GeoDataFrame:
+    """The ``territories.path`` polygons in *crs*, their ids checked (``kind = "polygons"``).
+
+    Raises :class:`~minespace.errors.ConfigError` for a ``territories.id`` the file
+    lacks, :class:`~minespace.errors.LayerError` (naming the file and rows) for an
+    unreadable file, no features, no CRS, non-polygons, or missing or duplicate ids.
+    """
+    import difflib
+
+    tc = config.territories
+    polygons = read_polygon_file(tc.path, what="territory")
+    name = tc.path.name
+    if tc.id is not None:
+        columns = [str(c) for c in polygons.columns if c != polygons.geometry.name]
+        if tc.id not in polygons.columns:
+            close = difflib.get_close_matches(tc.id, columns, n=1)
+            raise ConfigError("territories.id", tc.id, allowed=columns,
+                              message=f"{name} has no such column"
+                              + (f"; did you mean {close[0]!r}?" if close else ""),
+                              source=config.source.name if config.source else None)
+        ids = polygons[tc.id].reset_index(drop=True)
+        problems = [Problem(name, f"feature {p}", tc.id, "territory id is empty",
+                            "give every territory an id")
+                    for p in ids.index[ids.isna()][:10]]
+        dup = ids[ids.duplicated(keep=False) & ids.notna()]
+        for value, group in list(dup.groupby(dup))[:10]:
+            problems.append(Problem(name, ", ".join(f"feature {p}" for p in group.index[:5]),
+                                    tc.id, f"duplicate territory id {value!r} "
+                                    f"({len(group)} features)",
+                                    "make the ids unique, or set territories.id to a column "
+                                    "with unique values"))
+        if problems:
+            raise LayerError(problems)
+    return polygons.to_crs(crs)
 
 
 def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
@@ -193,8 +240,7 @@ def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     elif tc.kind == "square":
         result = terr.square_grid(boundary, cell_km=tc.cell_km)
     else:
-        polygons = gpd.read_file(tc.path, engine="pyogrio").to_crs(boundary.crs)
-        result = terr.from_polygons(polygons, id=tc.id)
+        result = terr.from_polygons(read_territory_polygons(config, boundary.crs), id=tc.id)
     return {"territories": result}
 
 
@@ -267,9 +313,10 @@ def _input_raster(config: Config, role: str, crs, bounds) -> tuple[Raster | None
     if src is None:
         return None, None
     crs = pyproj.CRS(crs)
-    raster = _read_raster_window(src.path, bounds, crs, band=src.band, margin_cells=2)
+    raster = _read_raster_window(src.path, bounds, crs, band=src.band, margin_cells=2,
+                                 crs=src.crs)
     if raster is None:
-        raise ValueError(f"input.{role}: {src.path.name} does not overlap the study area")
+        raise raster_outside(config, role)
     source_crs = raster.crs.to_string()
     record: dict[str, Any] = {"crs": source_crs, "reprojected": False}
     if not raster.crs.equals(crs):
@@ -286,8 +333,18 @@ def _input_raster(config: Config, role: str, crs, bounds) -> tuple[Raster | None
             "choose the grid yourself", MinespaceWarning, stacklevel=2)
     raster = _crop_raster(raster, bounds)
     if raster is None:
-        raise ValueError(f"input.{role}: {src.path.name} does not overlap the study area")
+        raise raster_outside(config, role)
     return raster, record
+
+
+def raster_outside(config: Config, role: str) -> LayerError:
+    """The error for a raster input that does not cover the study area."""
+    src = config.rasters[role]
+    return LayerError([Problem(src.path.name, None, None,
+                               f"the {role} raster ([input.{role}]) does not overlap the "
+                               "study area",
+                               "check that the file covers the region and that its CRS is "
+                               "right")])
 
 
 def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
@@ -336,6 +393,12 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     from .. import clustering as cl
 
     kc = config.clusters
+    from .checks import n_regions_problem
+
+    problem = n_regions_problem(config, len(inputs["concentration"]["concentration"]))
+    if problem is not None:  # normally found by the dry run, before any stage ran
+        raise ConfigError(problems=[problem],
+                          source=config.source.name if config.source else None)
     out = cl.find_candidates(inputs["concentration"]["concentration"],
                              inputs["accessibility"]["accessibility"],
                              n_regions=kc.n_regions, weights=kc.weights or None,
