@@ -341,11 +341,13 @@ def concentration_by_unknown_column(config, raw):
     _replace(config, 'by = "commodity"', 'by = "nothing"')
 
 
-@case(2, "[concentration] by = \"mine_type\"", "mines.gpkg", "canonical column")
-def concentration_by_column_renamed_by_reader(config, raw):
-    _mines(raw, mine_type=["surface", "underground", "surface", "surface", "underground",
-                           "surface"])
-    _replace(config, 'by = "commodity"', 'by = "mine_type"')
+@case(2, "[concentration] by = \"lat\"", "m.csv", "not kept under its own name")
+def concentration_by_column_consumed_by_reader(config, raw):
+    (raw / "m.csv").write_text("mine_id,mineral,lon,lat\n"
+                               + "".join(f"M{i},coal,{86.02 + 0.05 * i},55.05\n"
+                                         for i in range(6)))
+    _deposits_file(config, "m.csv")
+    _replace(config, 'by = "commodity"', 'by = "lat"')
 
 
 @case(2, "[concentration] weight = \"tonnes\"", "no column 'tonnes'")
@@ -368,9 +370,9 @@ def maps_metric_not_numeric(config, raw):
     _replace(config, "tiles = false", 'tiles = false\nmetric = "hotspot"')
 
 
-@case(2, "[input.corridors] speeds", "'ferry'", "lines.geojson", "ferry = 50")
+@case(3, "lines.geojson", "'hovercraft'", "[input.corridors] speeds = { hovercraft =")
 def corridor_kind_without_speed(config, raw):
-    gpd.GeoDataFrame({"class": ["ferry", "road_primary"]},
+    gpd.GeoDataFrame({"class": ["hovercraft", "road_primary"]},
                      geometry=[shapely.LineString([(86.0, 55.06), (86.35, 55.01)]),
                                shapely.LineString([(86.15, 55.0), (86.15, 55.1)])],
                      crs=4326).to_file(raw / "lines.geojson")

@@ -8,7 +8,7 @@ so they accept exactly the same configs and fail with the same message:
 2. the load stage reads and validates the input layers (the readers' own checks);
 3. **layer checks** (``needs="layers"``): each later stage's parameters against the
    loaded layers -- the columns each stage asks for (after the readers' renames),
-   missing categories, corridor speeds, ``maps.metric``, ``clusters.n_regions``
+   missing categories, ``maps.metric``, ``clusters.n_regions``
    against the number of territories, raster coverage -- before the territories stage.
 
 A check is a function registered with :func:`check` that yields
@@ -315,9 +315,9 @@ def _deposit_column(dry: DryRun, key: str, column: str) -> ConfigProblem | None:
     source = dry.source("deposits")
     if column in _consumed_columns(dry.config, "deposits"):
         return ConfigProblem(key, column, allowed=available, message=(
-            f"column {column!r} of {source} is read into a canonical column by the deposits "
-            "reader (see docs/layers.md) and is not kept under its own name; use the "
-            "canonical name"))
+            f"column {column!r} of {source} is read by the deposits reader into a canonical "
+            "column or the geometry (see docs/layers.md) and is not kept under its own name; "
+            "use one of the columns below"))
     return ConfigProblem(key, column, allowed=available, message=(
         f"the deposits layer ({source}) has no column {column!r}"
         + _did_you_mean(column, available)))
@@ -351,22 +351,6 @@ def _concentration_columns(dry: DryRun) -> Iterable[Finding]:
                 f"column {cc.weight!r} of the deposits layer is not numeric; declare it as a "
                 f"weight in [input.deposits] weight = {cc.weight!r} (its values are then "
                 "checked as numbers)"))
-
-
-@check("accessibility")
-def _corridor_speeds(dry: DryRun) -> Iterable[Finding]:
-    corridors = dry.layers["corridors"]
-    if "speed_kmh" not in corridors.columns:
-        return
-    given = set(dry.config.accessibility.speeds)
-    unknown = corridors["speed_kmh"].isna() & ~corridors["kind"].astype(str).isin(given)
-    kinds = sorted(set(corridors.loc[unknown, "kind"].astype(str)))
-    if kinds:
-        example = ", ".join(f"{k} = 50" for k in kinds)
-        yield ConfigProblem("input.corridors.speeds", message=(
-            f"no speed for corridor kind(s) {', '.join(map(repr, kinds))} of "
-            f"{dry.source('corridors')} ({int(unknown.sum())} lines): set them in km/h, "
-            f"e.g. [input.corridors] speeds = {{ {example} }}"))
 
 
 @check("accessibility")
