@@ -72,6 +72,25 @@ def test_messages_name_the_source_line_after_filtering(tmp_path):
     assert problem.row == "line 5 (id 'M4')" and "commodity is empty" in problem.message
 
 
+def test_rows_dropped_by_the_filter_are_not_checked(tmp_path):
+    # M3 (retired) has no coordinates and M5 (proposed) no commodity: filtered out, fine
+    path = tmp_path / "mines.csv"
+    path.write_text(CSV.replace("M3,Gamma,iron ore,retired,0.5,CZ,18.3,49.8",
+                                "M3,Gamma,iron ore,retired,0.5,CZ,,")
+                       .replace("M5,Epsilon,coal,", "M5,Epsilon,,"), encoding="utf-8")
+    with pytest.raises(LayerError) as exc:
+        ms.read_deposits(path, commodity="mineral")
+    # lon and lat empty, hence no geometry (M3); commodity empty (M5)
+    assert len(exc.value.problems) == 4
+    out = ms.read_deposits(path, commodity="mineral", where="status in ('operating', "
+                           "'mothballed')")
+    assert list(out.index) == ["M1", "M2", "M4", "M6"]
+    with pytest.raises(LayerError) as exc:      # kept: still reported, with its line
+        ms.read_deposits(path, commodity="mineral", where="status != 'proposed'")
+    assert {p.row.split(" (")[0] for p in exc.value.problems} == {"line 4"}
+    assert len(exc.value.problems) == 3
+
+
 @pytest.mark.parametrize("text", [
     "__import__('os')",
     "__import__('os').system('echo hi')",

@@ -31,6 +31,9 @@ class Loaded:
         self.problems: list[Problem] = []
         #: source row of each frame row once a ``where`` filter has dropped rows
         self.positions: np.ndarray | None = None
+        #: index in ``problems`` -> row position, for problems about one row (a
+        #: ``where`` filter forgets those of the rows it drops)
+        self.problem_rows: dict[int, int] = {}
 
     def where(self, pos: int, ident: object = None) -> str:
         if self.positions is not None:
@@ -169,6 +172,7 @@ def _from_table(table: pd.DataFrame, name: str, *, lon, lat, line_offset: int) -
         for pos in bad:
             raw = table[col].iloc[pos]
             msg = "coordinate is empty" if pd.isna(raw) else f"coordinate {raw!r} is not a number"
+            loaded.problem_rows[len(problems)] = int(pos)
             problems.append(Problem(name, loaded.where(pos), str(col), msg,
                                     "fill in a decimal-degree value or remove the row"))
     ok = ~(x.isna() | y.isna())

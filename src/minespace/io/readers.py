@@ -114,6 +114,10 @@ def _filter(loaded: Loaded, where: str | None, layer: str) -> Loaded:
     if problems:
         raise LayerError(problems)
     keep = parsed.mask(loaded.frame)
+    # problems about single rows the filter drops (e.g. a CSV row without coordinates)
+    # no longer matter
+    loaded.problems[:] = [p for i, p in enumerate(loaded.problems)
+                          if i not in loaded.problem_rows or keep[loaded.problem_rows[i]]]
     loaded.frame = loaded.frame[keep]
     loaded.positions = np.flatnonzero(keep)
     log.info("%s: kept %d of %d rows (where %s)", layer, int(keep.sum()), n, where)
