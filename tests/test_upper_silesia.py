@@ -122,3 +122,35 @@ def test_builds_by_config_alone_and_matches_an_independent_computation(tmp_path)
     assert set(corridors["featurecla"]) == {"Railroad"} and (corridors["speed_kmh"] == 50).all()
     assert result.manifest["stages"]["load"]["layers"]["deposits"]["rows_kept"] == 20
     assert result.map_path.exists()
+
+
+def _config_with(tmp_path, old: str, new: str) -> Path:
+    """docs/upper_silesia.toml copied next to the data paths it names, with one edit."""
+    text = CONFIG.read_text(encoding="utf-8").replace("../data/", f"{ROOT}/data/")
+    text = text.replace('out_dir = "../data/processed/upper_silesia"', 'out_dir = "out"')
+    assert old in text
+    path = tmp_path / "upper_silesia.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_territory_polygons_can_be_filtered(tmp_path):
+    from minespace.pipeline.stages import read_territory_polygons
+
+    path = _config_with(tmp_path, 'id = "territory_id"',
+                        "id = \"territory_id\"\nwhere = \"adm1_name == 'Silesian Voivodeship'\"")
+    config = ms.pipeline.load_config(path)
+    polygons = read_territory_polygons(config, "EPSG:32634")
+    raw = gpd.read_file(RAW / "admin_territories.geojson")
+    expected = raw.loc[raw["adm1_name"] == "Silesian Voivodeship", "territory_id"]
+    assert len(expected) == 33     # SOURCES.md: 33 Silesian units
+    assert list(polygons["territory_id"]) == list(expected)
+    assert polygons.attrs[ms.io.readers.READ_INFO]["rows_kept"] == 33
+
+    bad = _config_with(tmp_path, 'id = "territory_id"',
+                       "id = \"territory_id\"\nwhere = \"voivodeship == 'Silesian'\"")
+    with pytest.raises(ms.LayerError, match="column 'voivodeship' not found"):
+        read_territory_polygons(ms.pipeline.load_config(bad), "EPSG:32634")
+    grid = _config_with(tmp_path, 'kind = "polygons"', 'kind = "hex"\nwhere = "a == 1"')
+    with pytest.raises(ms.ConfigError, match=r"only with territories\.kind = 'polygons'"):
+        ms.pipeline.load_config(grid)

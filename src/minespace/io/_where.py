@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..errors import Problem
 
-__all__ = ["WhereSyntaxError", "parse_where"]
+__all__ = ["WhereSyntaxError", "parse_where", "where_mask"]
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -403,3 +403,32 @@ def parse_where(text: str) -> Where:
     if not isinstance(text, str):
         raise TypeError(f"where must be a string, not {type(text).__name__}")
     return Where(text, _Parser(text).parse())
+
+
+def where_mask(frame: pd.DataFrame, where: str, *, source: str, layer: str) -> np.ndarray:
+    """Boolean array of the rows of *frame* passing *where*; the count is logged as
+    ``<layer>: kept k of n rows (where ...)``.
+
+    Raises
+    ------
+    LayerError
+        For a filter that does not parse, an unknown column or a type mismatch.
+    """
+    import logging
+
+    from ..errors import LayerError
+
+    try:
+        parsed = parse_where(where)
+    except WhereSyntaxError as exc:
+        raise LayerError([Problem(source, None, "where", f"where {where!r}: {exc}",
+                                  "write a filter such as status in ('operating', "
+                                  "'mothballed') and output_mt >= 1 (see docs/layers.md)")]
+                         ) from exc
+    problems = parsed.check(frame, source)
+    if problems:
+        raise LayerError(problems)
+    keep = parsed.mask(frame)
+    logging.getLogger(__name__).info(
+        "%s: kept %d of %d rows (where %s)", layer, int(keep.sum()), len(frame), where)
+    return keep

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..crs import choose_metric_crs
-from ..errors import LayerError, Problem
+from ..errors import Problem
 from ..schema import (
     AGGLOMERATIONS,
     CORRIDORS,
@@ -34,7 +34,7 @@ from ..schema import (
 )
 from ._load import Loaded, load
 from ._validate import Mapper
-from ._where import Where, WhereSyntaxError, parse_where
+from ._where import where_mask
 
 log = logging.getLogger(__name__)
 
@@ -103,24 +103,13 @@ def _filter(loaded: Loaded, where: str | None, layer: str) -> Loaded:
     loaded.info = {"rows_read": n, "where": where}
     if where is None:
         return loaded
-    try:
-        parsed: Where = parse_where(where)
-    except WhereSyntaxError as exc:
-        raise LayerError([Problem(loaded.source, None, "where", f"where {where!r}: {exc}",
-                                  "write a filter such as status in ('operating', "
-                                  "'mothballed') and output_mt >= 1 (see docs/layers.md)")]
-                         ) from exc
-    problems = parsed.check(loaded.frame, loaded.source)
-    if problems:
-        raise LayerError(problems)
-    keep = parsed.mask(loaded.frame)
+    keep = where_mask(loaded.frame, where, source=loaded.source, layer=layer)
     # problems about single rows the filter drops (e.g. a CSV row without coordinates)
     # no longer matter
     loaded.problems[:] = [p for i, p in enumerate(loaded.problems)
                           if i not in loaded.problem_rows or keep[loaded.problem_rows[i]]]
     loaded.frame = loaded.frame[keep]
     loaded.positions = np.flatnonzero(keep)
-    log.info("%s: kept %d of %d rows (where %s)", layer, int(keep.sum()), n, where)
     return loaded
 
 

@@ -86,6 +86,7 @@ class TerritoriesConfig:
     cell_km: float = 15.0
     path: Path | None = None
     id: str | None = None
+    where: str | None = None
 
 
 @dataclass(frozen=True)
@@ -394,10 +395,25 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     cell_km = ter.positive("cell_km", 15.0)
     t_path = ter.get("path", (str,), None)
     t_id = ter.get("id", (str,), None)
+    t_where = ter.get("where", (str,), None)
     ter.finish()
     if kind == "polygons" and "path" not in ter.data:
         ter.report("path", message="required when territories.kind = 'polygons'")
-    territories = TerritoriesConfig(kind=kind, cell_km=cell_km, id=t_id,
+    if t_where is not None:
+        from ..io._where import WhereSyntaxError, parse_where
+
+        if kind != "polygons":
+            ter.report("where", t_where, message="a row filter of the territory polygons: "
+                       "only with territories.kind = 'polygons'")
+            t_where = None
+        else:
+            try:
+                parse_where(t_where)
+            except WhereSyntaxError as exc:
+                ter.report("where", t_where, message=f"{exc}; a filter looks like "
+                           "adm1_name == 'Silesian Voivodeship'")
+                t_where = None
+    territories = TerritoriesConfig(kind=kind, cell_km=cell_km, id=t_id, where=t_where,
                                     path=ter.path("path", t_path, base) if t_path else None)
 
     con = section("concentration")

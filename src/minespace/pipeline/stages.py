@@ -29,7 +29,13 @@ import pandas as pd
 from ..errors import ConfigError, LayerError, Problem
 from ..io._load import read_polygon_file
 from ..io.raster import Raster
-from ..io.readers import read_agglomerations, read_corridors, read_deposits, read_facilities
+from ..io.readers import (
+    READ_INFO,
+    read_agglomerations,
+    read_corridors,
+    read_deposits,
+    read_facilities,
+)
 from ..region import Region
 from .config import Config
 
@@ -87,8 +93,6 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
     ``where`` filter and rows kept, column mapping source -> canonical, category
     counts), as recorded in the manifest and printed by ``minespace validate``.
     """
-    from ..io.readers import READ_INFO
-
     layers, info = {}, {}
     for role, src in config.layers.items():
         if role not in _READERS:
@@ -181,6 +185,17 @@ def read_territory_polygons(config: Config, crs) -> gpd.GeoDataFrame:
     tc = config.territories
     polygons = read_polygon_file(tc.path, what="territory")
     name = tc.path.name
+    if tc.where is not None:  # feature numbers in messages stay those of the file
+        from ..io._where import where_mask
+
+        rows_read = len(polygons)
+        polygons = polygons[where_mask(polygons, tc.where, source=name, layer="territories")]
+        if polygons.empty:
+            raise LayerError([Problem(name, None, "where", f"territories.where {tc.where!r} "
+                                      f"keeps none of the {rows_read} polygons",
+                                      "loosen the filter")])
+        polygons.attrs[READ_INFO] = {"source": name, "rows_read": rows_read,
+                                     "rows_kept": len(polygons), "where": tc.where}
     if tc.id is not None:
         columns = [str(c) for c in polygons.columns if c != polygons.geometry.name]
         if tc.id not in polygons.columns:
@@ -189,7 +204,7 @@ def read_territory_polygons(config: Config, crs) -> gpd.GeoDataFrame:
                               message=f"{name} has no such column"
                               + (f"; did you mean {close[0]!r}?" if close else ""),
                               source=config.source.name if config.source else None)
-        ids = polygons[tc.id].reset_index(drop=True)
+        ids = polygons[tc.id]
         problems = [Problem(name, f"feature {p}", tc.id, "territory id is empty",
                             "give every territory an id")
                     for p in ids.index[ids.isna()][:10]]
@@ -202,7 +217,7 @@ def read_territory_polygons(config: Config, crs) -> gpd.GeoDataFrame:
                                     "with unique values"))
         if problems:
             raise LayerError(problems)
-    return polygons.to_crs(crs)
+    return polygons.reset_index(drop=True).to_crs(crs)
 
 
 def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
@@ -240,7 +255,11 @@ def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     elif tc.kind == "square":
         result = terr.square_grid(boundary, cell_km=tc.cell_km)
     else:
-        result = terr.from_polygons(read_territory_polygons(config, boundary.crs), id=tc.id)
+        polygons = read_territory_polygons(config, boundary.crs)
+        info = polygons.attrs.pop(READ_INFO, None)
+        result = terr.from_polygons(polygons, id=tc.id)
+        if info:  # kept in the stage's manifest record: rows read and kept by the filter
+            return {"territories": result, "_manifest": {"filter": info}}
     return {"territories": result}
 
 
