@@ -182,3 +182,19 @@ def test_config_where_in_manifest_and_fingerprint(tmp_path, small_project):
     changed = ms.pipeline.build(ms.pipeline.load_config(config), only="load")
     assert changed.manifest["stages"]["load"]["fingerprint"] != fp
     assert changed.manifest["stages"]["load"]["layers"]["deposits"]["rows_kept"] == 2
+
+
+def test_dates_and_geometry(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"mineral": ["coal", "coal", "coal"],
+         "licensed": gpd.pd.to_datetime(["2019-05-01", "2021-01-31", None])},
+        geometry=[shapely.Point(18, 50), shapely.Point(19, 50), shapely.Point(18.5, 50)],
+        crs=4326)
+    frame.to_file(tmp_path / "mines.gpkg")
+    out = ms.read_deposits(tmp_path / "mines.gpkg", where="licensed >= '2020-01-01'")
+    assert len(out) == 1 and out["licensed"].iloc[0].year == 2021
+    assert len(ms.read_deposits(frame, where="licensed is null")) == 1
+    with pytest.raises(LayerError, match=r"'licensed' holds dates but is compared \(<\) with 5"):
+        ms.read_deposits(frame, where="licensed < 5")
+    with pytest.raises(LayerError, match="the geometry cannot be filtered"):
+        ms.read_deposits(frame, where="geometry is null")

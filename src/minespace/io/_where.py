@@ -242,8 +242,13 @@ class Where:
         problems: list[Problem] = []
         columns = [c for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
         hint_cols = ", ".join(map(str, columns))
+        geometry = getattr(frame, "_geometry_column_name", None)
         for name in self.columns():
-            if name not in frame.columns:
+            if name == geometry:
+                problems.append(Problem(source, None, name,
+                                        "where: the geometry cannot be filtered by value",
+                                        f"filter on the attribute columns: {hint_cols}"))
+            elif name not in frame.columns:
                 close = difflib.get_close_matches(name, list(map(str, columns)), n=3)
                 hint = (f"did you mean {', '.join(map(repr, close))}? " if close else "")
                 problems.append(Problem(source, None, name,
@@ -295,9 +300,13 @@ class Where:
             return missing
         if node.op == "notnull":
             return ~missing
-        numeric = _numeric_values(node.values) and not pd.api.types.is_bool_dtype(col)
-        values = _as_kind(col, numeric)
-        wanted = [float(v) for v in node.values] if numeric else list(node.values)
+        if pd.api.types.is_datetime64_any_dtype(col):
+            values = col.astype(object)
+            wanted = [_timestamp(v, col) for v in node.values]
+        else:
+            numeric = _numeric_values(node.values) and not pd.api.types.is_bool_dtype(col)
+            values = _as_kind(col, numeric)
+            wanted = [float(v) for v in node.values] if numeric else list(node.values)
         if node.op in ("in", "notin"):
             hit = values.isin(wanted).to_numpy()
             return (hit if node.op == "in" else ~hit) & ~missing
@@ -312,28 +321,42 @@ class Where:
 
 def _missing(col: pd.Series) -> np.ndarray:
     missing = col.isna().to_numpy()
-    if not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        text = col.astype(object)
-        is_str = text.map(type).eq(str).to_numpy()
-        blank = np.zeros(len(col), dtype=bool)
-        if is_str.any():
-            blank[is_str] = (text[is_str].str.strip() == "").to_numpy()
+    if col.dtype == object or pd.api.types.is_string_dtype(col):
+        blank = (col.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
         missing = missing | blank
     return missing
 
 
 def _column_kind(col: pd.Series) -> str:
-    """``number``, ``bool``, ``numeric_text`` (text that all reads as numbers, e.g. a
-    CSV column) or ``text``."""
+    """``number``, ``bool``, ``datetime``, ``numeric_text`` (text that all reads as
+    numbers, e.g. a CSV column) or ``text``."""
     if pd.api.types.is_bool_dtype(col):
         return "bool"
     if pd.api.types.is_numeric_dtype(col):
         return "number"
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return "datetime"
     present = col[~_missing(col)]
-    if len(present) and pd.to_numeric(present.astype(str).str.strip(),
+    if len(present) and pd.to_numeric(present.astype("string").str.strip(),
                                       errors="coerce").notna().all():
         return "numeric_text"
     return "text"
+
+
+def _timestamp(value: object, col: pd.Series) -> pd.Timestamp | None:
+    """*value* as a timestamp comparable with *col* (same time zone); None if not a date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        return None
+    tz = getattr(col.dt, "tz", None)
+    if stamp.tzinfo is None and tz is not None:
+        stamp = stamp.tz_localize(tz)
+    elif stamp.tzinfo is not None and tz is None:
+        stamp = stamp.tz_convert(None)
+    return stamp
 
 
 def _numeric_values(values: tuple) -> bool:
@@ -344,12 +367,10 @@ def _as_kind(col: pd.Series, numeric: bool) -> pd.Series:
     if numeric:
         if pd.api.types.is_numeric_dtype(col):
             return col.astype(float)
-        return pd.to_numeric(col.astype(str).str.strip(), errors="coerce").astype(float)
-    if pd.api.types.is_bool_dtype(col):
+        return pd.to_numeric(col.astype("string").str.strip(), errors="coerce").astype(float)
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
         return col.astype(object)
-    text = col.astype(object)
-    is_str = text.map(type).eq(str)
-    return text.where(~is_str, text.astype(str).str.strip())
+    return col.astype("string").str.strip().astype(object)
 
 
 def _mismatch(kind: str, node: Compare, value: object) -> str | None:
@@ -365,6 +386,9 @@ def _mismatch(kind: str, node: Compare, value: object) -> str | None:
     if kind == "bool" and not isinstance(value, bool):
         return (f"column {node.column!r} holds true/false but is compared ({shown}) with "
                 f"{value!r}")
+    if kind == "datetime" and _timestamp(value, pd.Series(dtype="datetime64[ns]")) is None:
+        return (f"column {node.column!r} holds dates but is compared ({shown}) with "
+                f"{value!r}")
     if kind == "bool" and node.op in ("<", "<=", ">", ">="):
         return f"column {node.column!r} holds true/false: use == or !="
     return None
@@ -377,6 +401,8 @@ def _kind_hint(kind: str, col: pd.Series) -> str:
         return f"compare it with a number, e.g. {col.name} >= 10 (values: {shown})"
     if kind == "bool":
         return f"compare it with true or false, e.g. {col.name} == true"
+    if kind == "datetime":
+        return f"compare it with a quoted date, e.g. {col.name} >= '2020-01-31'"
     return f"quote the value as text, e.g. {col.name} == '...' (values: {shown})"
 
 
