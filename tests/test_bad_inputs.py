@@ -501,3 +501,33 @@ def test_hex_grid_round_trips_through_parquet_and_geopackage(tmp_path):
     deposits = region.deposits
     assert ms.territories.assign_deposits(back, deposits)["territory_id"].equals(
         ms.territories.assign_deposits(grid, deposits)["territory_id"])
+
+
+@pytest.mark.slow
+def test_checked_metric_names_are_the_columns_the_build_makes(small_project):
+    """``maps.metric`` is checked against names derived without running the stages; they
+    must be exactly the numeric territory columns a real build writes. Then a broken
+    ``concentration.by`` is caught by the dry run although the load is up to date."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    from minespace.pipeline.checks import metric_columns
+
+    config_path = small_project(extra="[clusters]\nn_regions = 4\nn_perturbations = 0\n")
+    _replace(config_path, 'by = "commodity"', 'by = "commodity"\nweight = "output_mt"')
+    config = ms.pipeline.load_config(config_path)
+    result = ms.pipeline.build(config)
+    conc, acc = result.read("concentration"), result.read("accessibility")
+    territories = conc.join(acc[acc.columns.difference(conc.columns)])
+    made = {c for c in territories.columns
+            if is_numeric_dtype(territories[c]) and not is_bool_dtype(territories[c])}
+    layers = {name: result.read(name) for name in ("boundary", "deposits", "corridors")}
+    assert set(metric_columns(config, layers)) == made
+    assert {"output_mt", "lq__coal", "dist_rail_km"} <= made   # weight, category, kind
+
+    manifest = (config_path.parent / "processed" / "manifest.json").read_bytes()
+    _replace(config_path, 'by = "commodity"', 'by = "mineral_type"')
+    built = _invoke("build", config_path)
+    assert built.exit_code == 2, built.output
+    assert '[concentration] by = "mineral_type"' in built.stderr
+    assert "stage concentration" not in built.stderr
+    assert (config_path.parent / "processed" / "manifest.json").read_bytes() == manifest
