@@ -28,10 +28,11 @@ from . import (
     pipeline,
     territories,
 )
-from .crs import choose_metric_crs, is_metric, to_map_crs
+from .crs import check_distortion, choose_metric_crs, distortion, is_metric, to_map_crs
 from .errors import (
     ConfigError,
     ConfigProblem,
+    CRSDistortionWarning,
     CRSError,
     FeaturesDroppedWarning,
     GeometryRepairedWarning,
@@ -56,6 +57,7 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "CRSDistortionWarning",
     "CRSError",
     "ConfigError",
     "ConfigProblem",
@@ -69,11 +71,13 @@ __all__ = [
     "Region",
     "__version__",
     "accessibility",
+    "check_distortion",
     "choose_metric_crs",
     "clustering",
     "concentration",
     "datasets",
     "density",
+    "distortion",
     "hotspots",
     "io",
     "is_metric",

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "CRSDistortionWarning",
     "CRSError",
     "ConfigError",
     "ConfigProblem",
@@ -199,3 +200,7 @@ class GeometryRepairedWarning(MinespaceWarning):
 
 class FeaturesDroppedWarning(MinespaceWarning):
     """Features were dropped (by request, or because they could not be used)."""
+
+
+class CRSDistortionWarning(MinespaceWarning):
+    """A metric CRS distorts distances or areas over the study area (see docs/crs.md)."""

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import html
+import warnings
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 import shapely
 
-from .crs import choose_metric_crs, is_metric
-from .errors import CRSError
+from ._checks import SOURCE_ATTR, coordinate_problems, require_usable_coordinates
+from .crs import check_distortion, choose_metric_crs, is_metric, layer_lonlat_bounds
+from .errors import CRSError, FeaturesDroppedWarning, LayerError, Problem
 
 __all__ = ["Region"]
 
 _LAYERS = ("deposits", "agglomerations", "corridors", "facilities", "neighbours")
+#: Layers whose features must lie in the study area (others are dropped, with a warning).
+_INSIDE = ("deposits", "agglomerations", "facilities")
+#: Layers compared with each other and the boundary to catch swapped longitude/latitude.
+_SWAP_CHECKED = ("deposits", "agglomerations", "corridors", "facilities")
+#: Ids quoted in a warning about dropped features.
+_MAX_IDS = 20
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,10 @@ class Region:
                     f"Region: layer '{name}' is in {layer.crs.to_string() if layer.crs else None}"
                     f" but the boundary is in {crs.to_string()}; build the region with "
                     "Region.from_layers(...), which reprojects every layer to one CRS")
+        for name, layer in self.layers.items():
+            require_usable_coordinates(layer, "Region", name)
+        if crs.is_projected:
+            check_distortion(crs, self.boundary, func="Region", warn=False)
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -93,7 +106,10 @@ class Region:
             Extra layers.
         crs : "auto" or CRS-like
             ``"auto"`` applies :func:`minespace.choose_metric_crs` to the boundary.
-            A user CRS must be metric (projected, metres).
+            A user CRS must be metric (projected, metres) and must not distort the
+            study area beyond the limits of :func:`minespace.check_distortion`
+            (refused above 5 % for distances or 10 % for areas, e.g. EPSG:3857 at
+            54 N; warned about above 1 % / 2 %).
 
         Returns
         -------
@@ -102,7 +118,19 @@ class Region:
         Raises
         ------
         CRSError
-            If a given CRS is not metric or a layer has no CRS.
+            If a given CRS is not metric, distorts the study area too much, or a
+            layer has no CRS.
+        LayerError
+            If a layer has non-finite coordinates or coordinates outside its CRS's
+            domain (e.g. 1e12 m), if a whole layer (or the boundary) lies away from
+            the others but would fall on them with longitude and latitude swapped,
+            or if no deposit lies inside the boundary.
+
+        Warns
+        -----
+        FeaturesDroppedWarning
+            Deposits, facilities and agglomerations outside the boundary are dropped,
+            with one warning per layer giving the count and the ids.
 
         Examples
         --------
@@ -118,6 +146,10 @@ class Region:
         for key, layer in layers.items():
             if layer is not None and layer.crs is None:
                 raise CRSError(f"Region.from_layers: layer '{key}' has no CRS")
+        if boundary is not None and boundary.crs is None:
+            raise CRSError("Region.from_layers: the boundary has no CRS")
+        _check_coordinates({"boundary": boundary, **layers})
+        _check_swapped(layers, boundary)
         if boundary is None:
             tmp_crs = choose_metric_crs(deposits)
             pts = pd.concat([deposits.geometry.to_crs(tmp_crs),
@@ -134,6 +166,8 @@ class Region:
             if not is_metric(target):
                 raise CRSError(f"Region.from_layers: crs={crs!r} is not a metric CRS; use "
                                "'auto' or a projected CRS in metres (e.g. a UTM zone)")
+        check_distortion(target, boundary, func=f"Region.from_layers(crs={crs!r})")
+        layers.update(_drop_outside(layers, boundary))
         moved = {k: (v.to_crs(target) if v is not None else None) for k, v in layers.items()}
         return cls(name=name, boundary=boundary.to_crs(target), projects=projects,
                    attribution=tuple(attribution), **moved)
@@ -157,8 +191,14 @@ class Region:
         return out
 
     def to_crs(self, crs: object) -> Region:
-        """A new region with every layer reprojected to *crs*."""
+        """A new region with every layer reprojected to *crs*.
+
+        A projected *crs* that distorts the study area is warned about or refused
+        as in :meth:`from_layers` (:func:`minespace.check_distortion`).
+        """
         target = pyproj.CRS.from_user_input(crs)
+        if target.is_projected:
+            check_distortion(target, self.boundary, func=f"Region.to_crs({crs!r})")
         moved = {k: (getattr(self, k).to_crs(target) if getattr(self, k) is not None else None)
                  for k in _LAYERS}
         return replace(self, boundary=self.boundary.to_crs(target), **moved)
@@ -201,3 +241,102 @@ class Region:
                 f"{b[0]:.2f}–{b[2]:.2f}, lat {b[1]:.2f}–{b[3]:.2f}"
                 f"<table><tr><th>layer</th><th>features</th><th>content</th></tr>{rows}"
                 "</table></div>")
+
+
+# -- checks of the layers given to from_layers ---------------------------------------------
+
+def _source(layer: gpd.GeoDataFrame, role: str) -> str:
+    return str(layer.attrs.get(SOURCE_ATTR, f"{role} layer"))
+
+
+def _check_coordinates(layers: dict) -> None:
+    """Refuse non-finite coordinates and coordinates outside each layer's CRS domain."""
+    problems: list[Problem] = []
+    for role, layer in layers.items():
+        if layer is not None:
+            problems += coordinate_problems(layer.geometry.values, layer.crs,
+                                            source=_source(layer, role), ids=list(layer.index))
+    if problems:
+        raise LayerError(problems)
+
+
+def _intersects(a, b) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _swap(b):
+    return (b[1], b[0], b[3], b[2])
+
+
+def _fmt(b) -> str:
+    return f"lon {b[0]:.2f}..{b[2]:.2f}, lat {b[1]:.2f}..{b[3]:.2f}"
+
+
+def _check_swapped(layers: dict, boundary: gpd.GeoDataFrame | None) -> None:
+    """A layer whose lon/lat box misses the boundary's (or, without a boundary, every
+    other layer's) but meets it once longitude and latitude are swapped."""
+    boxes = {role: layer_lonlat_bounds(layers[role].geometry) for role in _SWAP_CHECKED
+             if layers.get(role) is not None and len(layers[role])}
+    boxes = {k: v for k, v in boxes.items() if v is not None}
+    ref = layer_lonlat_bounds(boundary.geometry) if boundary is not None else None
+    problems = []
+
+    def report(role, source, box, other, other_name):
+        problems.append(Problem(
+            source, None, "geometry",
+            f"longitude and latitude appear swapped: the {role} lie at {_fmt(box)}, away "
+            f"from {other_name} ({_fmt(other)}), and would fall on it once swapped",
+            "set lon=/lat= or fix the columns (x = longitude, y = latitude)"))
+
+    for role, box in boxes.items():
+        source = _source(layers[role], role)
+        if ref is not None:
+            if not _intersects(box, ref) and _intersects(_swap(box), ref):
+                report(role, source, box, ref, "the boundary")
+            continue
+        others = {k: v for k, v in boxes.items() if k != role}
+        hits = [k for k, v in others.items() if _intersects(_swap(box), v)]
+        if others and hits and not any(_intersects(box, v) for v in others.values()):
+            report(role, source, box, others[hits[0]], f"the {hits[0]}")
+    if ref is not None and boxes and len(problems) == len(boxes):
+        # every layer disagrees with the boundary: the boundary is the swapped one
+        union = (min(b[0] for b in boxes.values()), min(b[1] for b in boxes.values()),
+                 max(b[2] for b in boxes.values()), max(b[3] for b in boxes.values()))
+        if _intersects(_swap(ref), union):
+            problems = []
+            report("boundary", _source(boundary, "boundary"), ref, union, "the layers")
+    if problems:
+        raise LayerError(problems)
+
+
+def _drop_outside(layers: dict, boundary: gpd.GeoDataFrame) -> dict:
+    """Deposits, facilities and agglomerations not touching the boundary, dropped
+    with one :class:`FeaturesDroppedWarning` per layer (count and ids); a layer of
+    deposits entirely outside raises :class:`LayerError`. Tested in the boundary's
+    own CRS (where its edges are the lines the user drew)."""
+    area = shapely.union_all(boundary.geometry.values)
+    shapely.prepare(area)
+    out = {}
+    for role in _INSIDE:
+        layer = layers.get(role)
+        if layer is None or not len(layer):
+            continue
+        geoms = np.asarray(layer.geometry.to_crs(boundary.crs).values)
+        inside = shapely.intersects(area, geoms)
+        n_out = int((~inside).sum())
+        if not n_out:
+            continue
+        source = _source(layer, role)
+        if role == "deposits" and not inside.any():
+            raise LayerError([Problem(
+                source, None, "geometry",
+                f"none of the {len(layer)} deposits lies inside the boundary",
+                "check that the deposits and the boundary cover the same area (and their "
+                "CRS), or give no boundary to use the deposits' convex hull")])
+        ids = [str(i) for i in layer.index[~inside][:_MAX_IDS]]
+        more = f" and {n_out - _MAX_IDS} more" if n_out > _MAX_IDS else ""
+        warnings.warn(f"{source}: dropped {n_out} of {len(layer)} {role} outside the boundary "
+                      f"(ids {', '.join(ids)}{more}); they are not part of the study area",
+                      FeaturesDroppedWarning, stacklevel=3)
+        out[role] = layer[inside]
+    return out

@@ -28,7 +28,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._checks import require_geodataframe, require_metric_crs, require_same_crs
+from ._checks import (
+    require_geodataframe,
+    require_metric_crs,
+    require_same_crs,
+    require_usable_coordinates,
+)
 from ._territory_grid import _BIN_CHUNK, _SQRT3, _bin_into, _cell_lookup, _grid_info
 from ._territory_weights import contiguity, distance_band
 from .errors import FeaturesDroppedWarning
@@ -414,6 +419,7 @@ def assign_deposits(territories: gpd.GeoDataFrame,
     require_geodataframe(deposits, "deposits")
     require_metric_crs(territories, "territories.assign_deposits")
     require_same_crs("territories.assign_deposits", territories=territories, deposits=deposits)
+    require_usable_coordinates(deposits, "territories.assign_deposits", "deposits")
     geoms = np.asarray(deposits.geometry.values)
     try:
         x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN if not a point

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .._checks import bad_coordinates
 from ..errors import FeaturesDroppedWarning, GeometryRepairedWarning, LayerError, Problem
 from ..schema import LayerSchema, normalise_category
 from ._load import Loaded
@@ -213,9 +214,28 @@ class Mapper:
                              "geometry is a MultiPoint with several points",
                              "split it into one feature per point")
         ok = ~missing & ~wrong
+        ok &= ~self._check_finite(arr, ok)
         self._check_ranges(arr, ok)
         arr = self._repair(arr, ok & np.isin(types, [3, 6]), on_invalid)
         return gpd.GeoSeries(arr, crs=self.frame.crs)
+
+    def _check_finite(self, arr: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Report rows with NaN/infinite coordinates, and (projected CRS) coordinates
+        that are no place on Earth (e.g. 1e12 m); returns the rows reported."""
+        crs = self.frame.crs
+        projected = crs is not None and crs.is_projected
+        nonfinite, outside = bad_coordinates(np.where(ok, arr, None), crs if projected else None)
+        self.report_rows(nonfinite, "geometry", "coordinates are not finite (NaN or infinite)",
+                         "give the feature real coordinates or remove it")
+        def first_xy(p):
+            x, y = shapely.get_coordinates(arr[p])[0]
+            return f"({x:.6g}, {y:.6g})"
+
+        self.report_rows(outside, "geometry",
+                         lambda p: f"coordinates are outside what {crs.to_string()} can "
+                         f"represent (they are not a place on Earth): e.g. {first_xy(p)}",
+                         "fix the coordinates, or give the layer its real CRS with crs=...")
+        return nonfinite | outside
 
     def _check_ranges(self, arr: np.ndarray, ok: np.ndarray) -> None:
         crs = self.frame.crs

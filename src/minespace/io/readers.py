@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .._checks import SOURCE_ATTR
 from ..crs import choose_metric_crs
 from ..errors import Problem
 from ..schema import (
@@ -82,6 +83,8 @@ def _assemble(mapper: Mapper, ids: pd.Series, columns: dict[str, pd.Series],
         out[col] = frame[col].to_numpy()
     out.index = pd.Index(ids.to_numpy(dtype=object), name=mapper.schema.id_column)
     result = gpd.GeoDataFrame(out, geometry=geometry.to_numpy(), crs=geometry.crs)
+    if not mapper.loaded.source.startswith("<"):  # a file: named in later messages
+        result.attrs[SOURCE_ATTR] = mapper.loaded.source
     dropped = getattr(mapper, "dropped", None)
     if dropped is not None:
         result = result[~dropped]

@@ -26,7 +26,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from ..errors import ConfigError, LayerError, Problem
+from .._checks import SOURCE_ATTR
+from ..errors import ConfigError, CRSError, LayerError, Problem
 from ..io._load import read_polygon_file
 from ..io.raster import Raster
 from ..io.readers import (
@@ -160,6 +161,16 @@ def load_region_with_info(config: Config) -> tuple[Region, dict[str, dict]]:
     """:func:`load_region` plus, per layer read from a file, what its reader did (file,
     rows read and kept, ``where``, column mapping, category counts; see
     :func:`describe_layers`). Empty for a bundled dataset."""
+    try:
+        return _read_region(config)
+    except CRSError as exc:
+        if getattr(exc, "distortion", None) is None:
+            raise
+        # the CRS the user set in the config distorts the study area: name the key
+        raise ConfigError("project.crs", config.crs, message=str(exc)) from exc
+
+
+def _read_region(config: Config) -> tuple[Region, dict[str, dict]]:
     if config.dataset == "kuzbass":
         from ..datasets import kuzbass
 
@@ -169,6 +180,7 @@ def load_region_with_info(config: Config) -> tuple[Region, dict[str, dict]]:
     if "boundary" in config.layers:
         src = config.layers["boundary"]
         boundary = read_polygon_file(src.path, what="boundary", **src.options)
+        boundary.attrs[SOURCE_ATTR] = src.path.name
     region = Region.from_layers(boundary=boundary, crs=config.crs, name=config.name, **layers)
     return region, info
 
