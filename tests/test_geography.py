@@ -211,9 +211,26 @@ def test_deposits_and_agglomerations_outside_boundary_are_dropped_and_named():
     messages = [str(w.message) for w in record]
     assert any("dropped 2 of 143 deposits outside the boundary" in m and "FAR-1" in m
                and "FAR-2" in m for m in messages)
-    assert any("dropped 1 of 20 agglomerations" in m and "FAR-TOWN" in m for m in messages)
+    assert any("dropped 1 of 20 agglomerations more than 100 km outside" in m
+               and "FAR-TOWN" in m for m in messages)
     assert len(region.deposits) == 141 and "FAR-1" not in region.deposits.index
     assert len(region.agglomerations) == 19
+
+
+def test_agglomerations_just_outside_stay_as_destinations(caplog):
+    layers = _kuzbass_layers()
+    box = layers["boundary"].total_bounds  # UTM 45N
+    # 50 km east of the boundary's bounding box: outside, but within 100 km of it
+    near = shapely.Point(box[2] + 50_000, (box[1] + box[3]) / 2).buffer(2000)
+    towns = pd.concat([layers["agglomerations"], gpd.GeoDataFrame(
+        {"population": [1000.0]}, geometry=[near], crs=layers["agglomerations"].crs,
+        index=pd.Index(["NEAR-TOWN"], name="agglomeration_id"))])
+    layers["agglomerations"] = towns
+    with caplog.at_level("INFO", logger="minespace.region"):
+        region = ms.Region.from_layers(**layers)
+    assert "NEAR-TOWN" in region.agglomerations.index
+    assert "kept 1 agglomeration(s) outside the boundary" in caplog.text
+    assert "NEAR-TOWN" in caplog.text
 
 
 def test_all_deposits_outside_boundary_refused():

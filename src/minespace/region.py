@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -18,9 +19,15 @@ from .errors import CRSError, FeaturesDroppedWarning, LayerError, Problem
 
 __all__ = ["Region"]
 
+logger = logging.getLogger(__name__)
+
 _LAYERS = ("deposits", "agglomerations", "corridors", "facilities", "neighbours")
 #: Layers whose features must lie in the study area (others are dropped, with a warning).
 _INSIDE = ("deposits", "agglomerations", "facilities")
+#: Agglomerations outside the boundary but within this distance of it (km) stay, as
+#: destinations across the border: one hour at 100 km/h, the fastest default speed
+#: (``schema.DEFAULT_SPEEDS_KMH``) and the default cluster travel-time threshold.
+AGGLOMERATION_REACH_KM = 100.0
 #: Layers compared with each other and the boundary to catch swapped longitude/latitude.
 _SWAP_CHECKED = ("deposits", "agglomerations", "corridors", "facilities")
 #: Ids quoted in a warning about dropped features.
@@ -129,8 +136,10 @@ class Region:
         Warns
         -----
         FeaturesDroppedWarning
-            Deposits, facilities and agglomerations outside the boundary are dropped,
-            with one warning per layer giving the count and the ids.
+            Deposits and facilities outside the boundary, and agglomerations more
+            than ``AGGLOMERATION_REACH_KM`` (100 km) outside it, are dropped, with one
+            warning per layer giving the count and the ids. Nearer agglomerations
+            stay as destinations (logged at INFO level).
 
         Examples
         --------
@@ -167,7 +176,7 @@ class Region:
                 raise CRSError(f"Region.from_layers: crs={crs!r} is not a metric CRS; use "
                                "'auto' or a projected CRS in metres (e.g. a UTM zone)")
         check_distortion(target, boundary, func=f"Region.from_layers(crs={crs!r})")
-        layers.update(_drop_outside(layers, boundary))
+        layers.update(_drop_outside(layers, boundary, target))
         moved = {k: (v.to_crs(target) if v is not None else None) for k, v in layers.items()}
         return cls(name=name, boundary=boundary.to_crs(target), projects=projects,
                    attribution=tuple(attribution), **moved)
@@ -309,11 +318,12 @@ def _check_swapped(layers: dict, boundary: gpd.GeoDataFrame | None) -> None:
         raise LayerError(problems)
 
 
-def _drop_outside(layers: dict, boundary: gpd.GeoDataFrame) -> dict:
-    """Deposits, facilities and agglomerations not touching the boundary, dropped
-    with one :class:`FeaturesDroppedWarning` per layer (count and ids); a layer of
-    deposits entirely outside raises :class:`LayerError`. Tested in the boundary's
-    own CRS (where its edges are the lines the user drew)."""
+def _drop_outside(layers: dict, boundary: gpd.GeoDataFrame, metric: pyproj.CRS) -> dict:
+    """Deposits and facilities not touching the boundary, and agglomerations farther
+    than ``AGGLOMERATION_REACH_KM`` from it, dropped with one
+    :class:`FeaturesDroppedWarning` per layer (count and ids); a layer of deposits
+    entirely outside raises :class:`LayerError`. Inside is tested in the boundary's
+    own CRS (where its edges are the lines the user drew), distances in *metric*."""
     area = shapely.union_all(boundary.geometry.values)
     shapely.prepare(area)
     out = {}
@@ -322,21 +332,33 @@ def _drop_outside(layers: dict, boundary: gpd.GeoDataFrame) -> dict:
         if layer is None or not len(layer):
             continue
         geoms = np.asarray(layer.geometry.to_crs(boundary.crs).values)
-        inside = shapely.intersects(area, geoms)
-        n_out = int((~inside).sum())
-        if not n_out:
-            continue
+        keep = shapely.intersects(area, geoms)
         source = _source(layer, role)
-        if role == "deposits" and not inside.any():
+        if role == "deposits" and not keep.any():
             raise LayerError([Problem(
                 source, None, "geometry",
                 f"none of the {len(layer)} deposits lies inside the boundary",
                 "check that the deposits and the boundary cover the same area (and their "
                 "CRS), or give no boundary to use the deposits' convex hull")])
-        ids = [str(i) for i in layer.index[~inside][:_MAX_IDS]]
+        what = "outside the boundary"
+        if role == "agglomerations" and not keep.all():
+            near = gpd.GeoSeries([area], crs=boundary.crs).to_crs(metric).iloc[0]
+            dist_km = shapely.distance(near, np.asarray(
+                layer.geometry[~keep].to_crs(metric).values)) / 1000.0
+            kept = np.flatnonzero(~keep)[dist_km <= AGGLOMERATION_REACH_KM]
+            if kept.size:
+                logger.info("%s: kept %d agglomeration(s) outside the boundary, within %g km "
+                            "of it, as destinations (ids %s)", source, kept.size,
+                            AGGLOMERATION_REACH_KM, ", ".join(map(str, layer.index[kept])))
+            keep[kept] = True
+            what = f"more than {AGGLOMERATION_REACH_KM:g} km outside the boundary"
+        n_out = int((~keep).sum())
+        if not n_out:
+            continue
+        ids = [str(i) for i in layer.index[~keep][:_MAX_IDS]]
         more = f" and {n_out - _MAX_IDS} more" if n_out > _MAX_IDS else ""
-        warnings.warn(f"{source}: dropped {n_out} of {len(layer)} {role} outside the boundary "
+        warnings.warn(f"{source}: dropped {n_out} of {len(layer)} {role} {what} "
                       f"(ids {', '.join(ids)}{more}); they are not part of the study area",
                       FeaturesDroppedWarning, stacklevel=3)
-        out[role] = layer[inside]
+        out[role] = layer[keep]
     return out
