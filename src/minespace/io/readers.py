@@ -188,8 +188,11 @@ def read_deposits(
     ------
     LayerError
         Listing every problem: missing columns, null/empty/wrong-type geometry,
-        coordinates out of range or swapped, no CRS, duplicate ids, non-numeric
-        or negative weights, empty commodity.
+        coordinates out of range or swapped, no CRS, duplicate ids (the message
+        says how to number the rows instead), non-numeric or negative weights,
+        empty commodity. A ``where`` filter that does not parse, names an unknown
+        column (the file's columns are listed) or compares a column with a value
+        of another type is reported first, alone.
     FileNotFoundError
         If the path does not exist.
 
