@@ -19,6 +19,7 @@ import logging
 from . import (
     accessibility,
     clustering,
+    colocation,
     concentration,
     datasets,
     density,
@@ -74,6 +75,7 @@ __all__ = [
     "check_distortion",
     "choose_metric_crs",
     "clustering",
+    "colocation",
     "concentration",
     "datasets",
     "density",
