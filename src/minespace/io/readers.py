@@ -73,8 +73,12 @@ def _assemble(mapper: Mapper, ids: pd.Series, columns: dict[str, pd.Series],
     if keep == "all":
         # every source column under its own name, also those read into a canonical
         # column (the raw values stay usable, e.g. by="mine_type"), except the id
+        # (a mapped column whose name differs from its canonical one only in case,
+        # "Name" -> name, is not repeated: GeoPackage column names ignore case)
         id_col = mapper.mapping.get(mapper.schema.id_column)
-        extra = [c for c in mapper.columns if c != id_col and c not in out.columns]
+        taken = {str(c).lower() for c in out.columns}
+        extra = [c for c in mapper.columns if c != id_col and c not in out.columns
+                 and not (c in mapper.used and str(c).lower() in taken)]
     elif keep is None:
         extra = []
     else:
