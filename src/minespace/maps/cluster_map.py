@@ -22,6 +22,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 from ..crs import MAP_CRS
+from ..errors import SizeWarning
 from ..io.raster import Raster
 from ..io.write import atomic_path
 from ..region import Region
@@ -83,6 +84,10 @@ div.querySelectorAll('[data-ms-id]').forEach(function (li) {
   });
 });
 """
+
+
+#: Default most deposits drawn by :func:`cluster_map` (a sample above it).
+MAX_DEPOSITS = 100_000
 
 
 def category_colors(values, *, cmap: str | None = None) -> dict[str, str]:
@@ -147,6 +152,7 @@ def cluster_map(
     title: str | None = None,
     label_min_population: float = 40_000,
     hotspot_note: str | None = None,
+    max_deposits: int | None = MAX_DEPOSITS,
 ) -> folium.Map:
     """A self-contained, offline-ready map of a region and its analysis results.
 
@@ -194,6 +200,13 @@ def cluster_map(
         from ``territories.attrs["inference"]["getis_ord"]`` (set by
         :func:`minespace.hotspots.getis_ord`, e.g. "FDR 5 %, 90,999
         permutations"), else "significant, FDR".
+    max_deposits : int or None, default 100,000
+        Draw at most this many deposits: above it, a random sample of that size
+        (seed 0, so the same map each time) is drawn, the title says how many
+        (e.g. ``1,000,000 deposits (100,000 drawn)``) and a
+        :class:`~minespace.errors.SizeWarning` says so. Every deposit is still in
+        the analysis layers and the density raster. ``None`` draws all of them
+        (about 85 bytes of HTML each, and the browser's time to draw them).
 
     Returns
     -------
@@ -234,11 +247,14 @@ def cluster_map(
         legend.append(_raster(m, name, raster))
     if candidates is not None and len(candidates):
         legend.append(_candidates(m, _with_towns(candidates, region.agglomerations)))
-    legend.extend(_region_layers(m, region, deposits_by, size_by, label_min_population))
+    drawn = _thin(region.deposits, max_deposits)
+    legend.extend(_region_layers(m, region, deposits_by, size_by, label_min_population,
+                                 drawn))
     if projects:
         legend.append(_projects(m, region))
-    n = f"{len(region.deposits)} deposits · {len(region.agglomerations)} agglomerations · " \
-        f"{len(region.corridors)} corridors"
+    shown = f" ({len(drawn):,} drawn)" if len(drawn) < len(region.deposits) else ""
+    n = f"{len(region.deposits):,} deposits{shown} · {len(region.agglomerations)} " \
+        f"agglomerations · {len(region.corridors)} corridors"
     HtmlControl(f'<div class="ms-title">{html.escape(title or region.name)}</div>'
                 f"<div>{html.escape(n)}</div>", position="topright",
                 css_class="ms-box ms-title-box").add_to(m)
@@ -467,8 +483,24 @@ def _candidates(m, candidates: gpd.GeoDataFrame) -> str:
                     (f"{hi:.2f}", colours[int(np.argmax(scores))])])
 
 
+def _thin(deposits: gpd.GeoDataFrame, max_deposits: int | None) -> gpd.GeoDataFrame:
+    """*deposits*, or a seeded random sample of *max_deposits* of them (row order kept)."""
+    if max_deposits is None:
+        return deposits
+    if isinstance(max_deposits, bool) or not isinstance(max_deposits, (int, np.integer)) \
+            or max_deposits < 0:
+        raise ValueError(f"max_deposits must be an integer >= 0 or None, got {max_deposits!r}")
+    if len(deposits) <= max_deposits:
+        return deposits
+    keep = np.sort(np.random.default_rng(0).choice(len(deposits), int(max_deposits),
+                                                   replace=False))
+    warnings.warn(f"cluster_map: {len(deposits):,} deposits, {int(max_deposits):,} drawn "
+                  "(a random sample; max_deposits= sets how many)", SizeWarning, stacklevel=3)
+    return deposits.iloc[keep]
+
+
 def _region_layers(m, region: Region, deposits_by: str, size_by: str | None,
-                   label_min_population: float) -> list[str]:
+                   label_min_population: float, dep: gpd.GeoDataFrame) -> list[str]:
     legend = []
     corr = region.corridors
     if len(corr):
@@ -508,7 +540,6 @@ def _region_layers(m, region: Region, deposits_by: str, size_by: str | None,
                                                       "status", "owner"], title="name"),
                    name="Facilities").add_to(m)
         legend.append(_legend("Facilities", list(colours.items()), kind="ring"))
-    dep = region.deposits
     if len(dep):
         cats = dep[deposits_by] if deposits_by in dep else pd.Series("deposit", index=dep.index)
         colours = category_colors(cats)

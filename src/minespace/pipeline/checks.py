@@ -32,7 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, ConfigProblem, LayerError, Problem
+from ..errors import ConfigError, ConfigProblem, LayerError, Problem, ResourceError
 from .config import Config
 
 __all__ = ["CHECKS", "Check", "DryRun", "check", "metric_columns", "run_checks", "validate",
@@ -270,8 +270,11 @@ def territory_count(config: Config, boundary: gpd.GeoDataFrame) -> tuple[int, st
         return int(estimate), how + " (estimate)"
     from .. import territories as terr
 
-    grid = (terr.hex_grid if tc.kind == "hex" else terr.square_grid)(boundary,
-                                                                    cell_km=tc.cell_km)
+    try:
+        grid = (terr.hex_grid if tc.kind == "hex" else terr.square_grid)(
+            boundary, cell_km=tc.cell_km, max_memory_gb=config.max_memory_gb)
+    except ResourceError:  # too large for the budget: reported by _sizes_fit_memory
+        return int(estimate), how + " (estimate)"
     return len(grid), how
 
 
@@ -376,6 +379,16 @@ def _rasters_cover_study_area(dry: DryRun) -> Iterable[Finding]:
 
 #: Fewest territories the stages can work with (Gi* hot spots need three).
 MIN_TERRITORIES = 3
+
+
+@check("territories")
+def _sizes_fit_memory(dry: DryRun) -> Iterable[Finding]:
+    """Grid, territories, hot-spot weights, raster and deposits fit the memory budget
+    (:mod:`minespace.pipeline.sizes`): else the config key to change."""
+    from .sizes import size_problems
+
+    yield from size_problems(dry.config, boundary=dry.layers["boundary"],
+                             n_deposits=len(dry.layers["deposits"]))
 
 
 @check("territories")

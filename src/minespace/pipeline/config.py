@@ -147,6 +147,7 @@ class Config:
     clusters: ClustersConfig = ClustersConfig()
     maps: MapsConfig = MapsConfig()
     source: Path | None = None
+    max_memory_gb: float | None = None   # memory budget of the size checks (limits)
 
     def section(self, name: str) -> dict[str, Any]:
         """Parameters of one section as plain JSON-able data (for fingerprints)."""
@@ -372,6 +373,10 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                            "areas need one (use \"auto\" for the local UTM zone, or e.g. "
                            "\"EPSG:32645\")")
             crs = "auto"
+    max_memory_gb = project.get("max_memory_gb", (int, float), None)
+    if max_memory_gb is not None and not (max_memory_gb > 0 and max_memory_gb < float("inf")):
+        project.report("max_memory_gb", max_memory_gb, message="must be > 0 (GiB)")
+        max_memory_gb = None
     project.finish()
 
     inp = section("input")
@@ -482,7 +487,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                                                     random_state=random_state,
                                                     hotspot_band_km=band,
                                                     alpha=float(alpha)),
-                  accessibility=accessibility, clusters=clusters, maps=maps, source=source)
+                  accessibility=accessibility, clusters=clusters, maps=maps, source=source,
+                  max_memory_gb=None if max_memory_gb is None else float(max_memory_gb))
 
 
 def _numbers(sec: _Section, name: str, allowed: str, *, strict: bool = False,

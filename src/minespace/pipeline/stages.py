@@ -39,6 +39,7 @@ from ..io.readers import (
 )
 from ..region import Region
 from .config import Config
+from .sizes import check_build
 
 __all__ = ["STAGES", "Stage", "describe_layers", "input_files", "load_region_with_info",
            "read_layers", "read_territory_polygons", "region_from_outputs"]
@@ -262,10 +263,13 @@ def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     loaded = inputs["load"]
     boundary = loaded["boundary"]
     tc = config.territories
+    # size checks (as in the dry run), here so that their warnings reach the manifest
+    check_build(config, boundary=boundary, n_deposits=len(loaded["deposits"]))
     if tc.kind == "hex":
-        result = terr.hex_grid(boundary, cell_km=tc.cell_km)
+        result = terr.hex_grid(boundary, cell_km=tc.cell_km, max_memory_gb=config.max_memory_gb)
     elif tc.kind == "square":
-        result = terr.square_grid(boundary, cell_km=tc.cell_km)
+        result = terr.square_grid(boundary, cell_km=tc.cell_km,
+                                  max_memory_gb=config.max_memory_gb)
     else:
         polygons = read_territory_polygons(config, boundary.crs)
         info = polygons.attrs.pop(READ_INFO, None)
