@@ -16,7 +16,7 @@ Run: ``python benchmarks/bench_scale.py [--deposits 1000000] [--workdir DIR] [--
    against minespace's bounded DBSCAN on the same deposits' coordinates at growing
    sizes, each in its own child process (time, peak RSS), the labels compared.
    scikit-learn is run only where the estimate of its neighbour lists
-   (``estimate_dbscan_pairs`` x 20 bytes) fits in 8 GB.
+   (``estimate_dbscan_pairs`` x 20 bytes) fits in 2 GB.
 
 Prints tables; no assertions (timings are not tests).
 """
@@ -258,7 +258,7 @@ def peer_dbscan(deposits_path: Path, sizes: list[int], eps_km: float = 10.0,
         xy = np.ascontiguousarray(xy_all[:n])
         pairs = estimate_dbscan_pairs(xy, eps=eps_km)
         ours = _in_child("minespace", xy, eps_km, min_samples)
-        if pairs * 20 <= 8 * 2**30:
+        if pairs * 20 <= 2 * 2**30:   # a shared machine: only where it surely fits
             peer = _in_child("sklearn", xy, eps_km, min_samples)
             peer_text = f"{peer[0]:.1f} s, {peer[1]:,.0f} MB"
             equal = str(bool(np.array_equal(peer[2], ours[2])))

@@ -171,9 +171,10 @@ def test_pipeline_budget_key(tmp_path):
                                              "max_memory_gb = 0.001"))
     assert config.max_memory_gb == 0.001
     with pytest.raises(ConfigError) as info:
-        ms.pipeline.load_region(config)
+        ms.pipeline.validate(config)
     assert "territories.cell_km" in {p.key for p in info.value.problems}
-    assert isinstance(info.value.__cause__, ResourceError)
+    assert "1.02 MiB memory budget" in str(info.value)     # 0.001 GiB = 1.024 MiB
+    assert "[project] max_memory_gb" in str(info.value)
     bad = _config(tmp_path, "cell_km = 15", "max_memory_gb = -2")
     with pytest.raises(ConfigError, match="max_memory_gb"):
         ms.pipeline.load_config(bad)
@@ -216,3 +217,13 @@ def test_cluster_map_draws_a_seeded_sample_above_max_deposits():
                                                   max_deposits=None))["x"]) == 141
     with pytest.raises(ValueError, match="max_deposits"):
         ms.maps.cluster_map(region, tiles=False, max_deposits=-1)
+
+
+def test_many_territories_warn_about_time(tmp_path):
+    # Kuzbass 95,745 km² at 1.25 km hexagons: 95,745 x 1.1 / (sqrt(3)/2 x 1.5625) = 77,835
+    config = ms.pipeline.load_config(_config(tmp_path, "cell_km = 1.25"))
+    region = ms.datasets.kuzbass()
+    with pytest.warns(SizeWarning, match="about 77,8.. territories: the build will take"):
+        assert ms.pipeline.sizes.size_problems(config, boundary=region.boundary) == []
+    quiet = ms.pipeline.load_config(_config(tmp_path, "cell_km = 5"))
+    assert ms.pipeline.sizes.size_problems(quiet, boundary=region.boundary) == []
