@@ -47,7 +47,7 @@ DECAYS = ("exponential", "power")
 # reader keyword arguments allowed per layer role (besides path)
 _COMMON_KEYS: dict[str, tuple[type, ...]] = {
     "layer": (str, int), "where": (str,), "id": (str, bool), "duplicate_ids": (str,),
-    "name": (str,), "keep": (str, list), "crs": (str, int)}
+    "name": (str,), "keep": (str, list), "crs": (str, int), "encoding": (str,)}
 _LAYER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "deposits": {**_COMMON_KEYS, "commodity": (str, list), "weight": (str, list, dict),
                  "status": (str,), "method": (str,), "lon": (str,), "lat": (str,)},
@@ -57,7 +57,7 @@ _LAYER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
                   "on_invalid": (str,)},
     "facilities": {**_COMMON_KEYS, "kind": (str,), "capacity": (str,), "status": (str,),
                    "lon": (str,), "lat": (str,)},
-    "boundary": {"layer": (str, int)},
+    "boundary": {"layer": (str, int), "encoding": (str,)},
 }
 
 
@@ -279,6 +279,14 @@ def _check_layer_options(sec: _Section, options: dict[str, Any]) -> None:
             sec.report("where", options.pop("where"),
                        message=f"{exc}; a filter looks like "
                        "status in ('operating', 'mothballed') and output_mt >= 1")
+    if "encoding" in options:
+        import codecs
+
+        try:
+            codecs.lookup(options["encoding"])
+        except LookupError:
+            sec.report("encoding", options.pop("encoding"), message="unknown encoding",
+                       allowed="a Python codec name, e.g. utf-8, cp1251, cp1250, latin-1")
     if options.get("id") is True:
         sec.report("id", True, allowed="a column name, or false to number the rows")
         options.pop("id")
