@@ -227,3 +227,31 @@ def test_many_territories_warn_about_time(tmp_path):
         assert ms.pipeline.sizes.size_problems(config, boundary=region.boundary) == []
     quiet = ms.pipeline.load_config(_config(tmp_path, "cell_km = 5"))
     assert ms.pipeline.sizes.size_problems(quiet, boundary=region.boundary) == []
+
+
+def test_distance_band_counts_pairs_before_listing_them():
+    # four 1 km squares in a row: centres 1 km apart; within 1.5 km, 3 adjacent pairs,
+    # 6 ordered pairs x 120 bytes = 720 bytes
+    terr = ms.territories.square_grid(_box(4_000, 1_000), cell_km=1)
+    assert len(terr) == 4
+    with pytest.raises(ResourceError, match=r"distance_km=1.5 gives 6 neighbour pairs"):
+        ms.territories.distance_band(terr, distance_km=1.5, max_memory_gb=600 / 2**30)
+    with pytest.warns(SizeWarning, match="6 neighbour pairs"):      # 720 of 1000 bytes
+        ms.territories.distance_band(terr, distance_km=1.5, max_memory_gb=1000 / 2**30)
+    w = ms.territories.distance_band(terr, distance_km=1.5, max_memory_gb=1.0)
+    assert sum(len(v) for v in w.neighbors.values()) == 6
+
+
+def test_friction_surface_refuses_a_metre_grid_over_the_kuzbass():
+    region = ms.datasets.kuzbass()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResourceError, match=r"cell_m=1 gives [\d,]+ raster cells") as info:
+            ms.accessibility.friction_surface(region.corridors, cell_m=1,
+                                              bounds=tuple(region.boundary.total_bounds))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 2**20
+    # 310 x 520 km in 1 m cells: ~1.6e11 cells
+    assert 1.5e11 < info.value.estimates[0].count < 1.7e11

@@ -306,7 +306,8 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     # sparse deposits, first-order contiguity has too little power once FDR is applied
     band = cc.hotspot_band_km or (3 * config.territories.cell_km
                                   if config.territories.kind != "polygons" else None)
-    w = terr.distance_band(out, distance_km=band) if band else None
+    w = (terr.distance_band(out, distance_km=band, max_memory_gb=config.max_memory_gb)
+         if band else None)
     out = hotspots.getis_ord(out, measure, w=w, permutations=cc.permutations,
                              alpha=cc.alpha, random_state=cc.random_state)
     inference = {"statistic": "Gi*", "column": measure,
@@ -410,7 +411,8 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     elevation, elevation_record = _input_raster(config, "elevation", territories.crs, bounds)
     friction = acc.friction_surface(corridors, cell_m=ac.raster_cell_m, bounds=bounds,
                                     offroad_speed_kmh=ac.offroad_speed_kmh,
-                                    speeds_kmh=ac.speeds or None, elevation=elevation)
+                                    speeds_kmh=ac.speeds or None, elevation=elevation,
+                                    max_memory_gb=config.max_memory_gb)
     minutes = clip_raster(acc.travel_time_raster(friction, aggl), loaded["boundary"])
     out = acc.zonal_travel_time(out, minutes)
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
