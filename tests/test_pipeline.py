@@ -104,7 +104,7 @@ def test_force_and_only(project):
 
 
 def test_only_without_upstream_outputs(project):
-    with pytest.raises(ms.PipelineError, match="run a full build first"):
+    with pytest.raises(ms.ConfigError, match="run a full build first"):
         build(load_config(project), only="maps")
 
 

@@ -421,6 +421,52 @@ def _deposits_in_study_area(dry: DryRun) -> Iterable[Finding]:
                       "swapped?), or the boundary file")
 
 
+@check("concentration")
+def _density_has_two_places(dry: DryRun) -> Iterable[Finding]:
+    """The kernel density's bandwidth rule needs deposits at two places or more (those
+    inside the study area, with a weight > 0 when ``concentration.weight`` is set)."""
+    import shapely
+
+    cc = dry.config.concentration
+    deposits, boundary = dry.layers["deposits"], dry.layers["boundary"]
+    if cc.weight is not None and cc.weight not in deposits.columns:
+        return  # reported by _concentration_columns
+    area = shapely.union_all(np.asarray(boundary.geometry.values))
+    geoms = np.asarray(deposits.geometry.values)
+    used = shapely.intersects(area, geoms)
+    if not used.any():
+        return  # reported by _deposits_in_study_area
+    if cc.weight is not None:
+        weight = pd.to_numeric(deposits[cc.weight], errors="coerce").to_numpy(float)
+        used &= np.nan_to_num(weight) > 0
+    xy = shapely.get_coordinates(geoms[used])
+    places = len(np.unique(np.round(xy, 0), axis=0))   # metres: distinct to 1 m
+    if places < 2:
+        what = f" with {cc.weight} > 0" if cc.weight is not None else ""
+        yield Problem(dry.source("deposits"), None, cc.weight or "geometry",
+                      f"{int(used.sum())} deposit(s){what} inside the study area, at "
+                      f"{places} place(s): the deposit density needs at least two places",
+                      "add deposits, check their weights"
+                      + (" (or drop concentration.weight)" if cc.weight else "")
+                      + ", or widen the boundary")
+
+
+@check("accessibility")
+def _agglomerations_on_the_grid(dry: DryRun) -> Iterable[Finding]:
+    """The raster travel time spreads from the agglomerations on its grid (the study
+    area's bounding box): at least one must lie there."""
+    import shapely
+
+    aggl, boundary = dry.layers["agglomerations"], dry.layers["boundary"]
+    box = shapely.box(*boundary.total_bounds)
+    if len(aggl) and not shapely.intersects(box, np.asarray(aggl.geometry.values)).any():
+        yield Problem(dry.source("agglomerations"), None, "geometry",
+                      f"none of the {len(aggl)} agglomerations lies within the study area's "
+                      "extent, so the travel time to a town cannot be computed",
+                      "include the towns of the study area, or check the layer's CRS and "
+                      "coordinates")
+
+
 @check("clusters")
 def _n_regions(dry: DryRun) -> Iterable[Finding]:
     n, how = dry.territory_count

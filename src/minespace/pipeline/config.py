@@ -476,6 +476,12 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
         node_eps_km=kl.positive("node_eps_km", 10.0),
         node_min_samples=kl.int_at_least("node_min_samples", 3, 1),
     )
+    merged = {**DEFAULT_WEIGHTS, **clusters.weights}
+    if "weights" in kl.data and isinstance(kl.data["weights"], dict) and not sum(
+            merged.values()) > 0:
+        kl.report("weights", message="every score weight is 0 (with the defaults of the "
+                  "components not given); set at least one > 0",
+                  allowed=sorted(DEFAULT_WEIGHTS))
     kl.finish()
 
     maps_sec = section("maps")

@@ -99,17 +99,38 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
     for role, src in config.layers.items():
         if role not in _READERS:
             continue
-        frame = _READERS[role](src.path, **src.options)
+        empty = LayerError([Problem(
+            src.path.name, None, None, f"the {role} layer has no features",
+            f"check [input.{role}] path and layer (a filter may have removed every row)")])
+        try:
+            frame = _READERS[role](src.path, **src.options)
+        except LayerError:
+            # an empty file often has no columns either: say it is empty, not what it lacks
+            if role != "facilities" and _feature_count(src.path, src.options.get("layer")) == 0:
+                raise empty from None
+            raise
         if len(frame) == 0 and role != "facilities":
-            raise LayerError([Problem(
-                src.path.name, None, None, f"the {role} layer has no features",
-                f"check [input.{role}] path and layer (a filter may have removed every row)")])
+            raise empty
         record = frame.attrs.pop(READ_INFO, {})
         record["categories"] = {col: {"(missing)" if pd.isna(k) else str(k): int(v) for k, v in
                                       frame[col].value_counts(dropna=False).items()}
                                 for col in _CATEGORY_COLUMNS.get(role, ()) if col in frame}
         layers[role], info[role] = frame, record
     return layers, info
+
+
+def _feature_count(path: Path, layer) -> int | None:
+    """Features in a vector file from its metadata (None when unknown or unreadable)."""
+    from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES
+
+    if path.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES:
+        return None
+    try:
+        import pyogrio
+
+        return int(pyogrio.read_info(path, layer=layer)["features"])
+    except Exception:  # unreadable: the reader's own error stands
+        return None
 
 
 #: canonical category columns summarised per layer (manifest, ``minespace validate``)
