@@ -141,7 +141,7 @@ def corridors_layer_empty(config, raw):
     gpd.GeoDataFrame({"class": []}, geometry=[], crs=4326).to_file(raw / "lines.geojson")
 
 
-@case(3, "mines.gpkg", "inside the boundary (area.geojson)")
+@case(3, "mines.gpkg", "none of the 2 deposits")
 def deposits_all_outside_boundary(config, raw):
     _mines(raw, 2, geometry=[shapely.Point(100.0, 40.0), shapely.Point(100.1, 40.0)])
 
@@ -300,10 +300,18 @@ def deposits_weights_all_zero(config, raw):
     _replace(config, 'by = "commodity"', 'by = "commodity"\nweight = "output_mt"')
 
 
-@case(3, "towns.geojson", "none of the 1 agglomerations lies within the study area")
+@case(3, "towns.geojson", "no agglomerations left in the study area")
 def agglomerations_all_elsewhere(config, raw):
     gpd.GeoDataFrame({"town": ["Far"], "pop": [5000]},
                      geometry=[shapely.box(100.05, 40.05, 100.08, 40.07)],
+                     crs=4326).to_file(raw / "towns.geojson")
+
+
+@case(3, "towns.geojson", "none of the 1 agglomerations lies within the study area's extent")
+def agglomerations_all_beside_the_study_area(config, raw):
+    # about 40 km east of the boundary: kept as a destination, but off the travel-time grid
+    gpd.GeoDataFrame({"town": ["Near"], "pop": [5000]},
+                     geometry=[shapely.box(87.0, 55.04, 87.03, 55.06)],
                      crs=4326).to_file(raw / "towns.geojson")
 
 

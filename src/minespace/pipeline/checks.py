@@ -405,6 +405,18 @@ def _enough_territories(dry: DryRun) -> Iterable[Finding]:
                "; give a file with more polygons")))
 
 
+@check("load")
+def _layers_not_emptied(dry: DryRun) -> Iterable[Finding]:
+    """A required layer the region emptied (features outside the boundary are dropped)."""
+    for role in ("deposits", "agglomerations", "corridors"):
+        if role in dry.layers and len(dry.layers[role]) == 0:
+            yield Problem(dry.source(role), None, "geometry",
+                          f"no {role} left in the study area: every feature lies outside the "
+                          "boundary (or was dropped with a warning above)",
+                          "check that the layer and the boundary cover the same area and "
+                          "their CRS")
+
+
 @check("concentration")
 def _deposits_in_study_area(dry: DryRun) -> Iterable[Finding]:
     deposits, boundary = dry.layers["deposits"], dry.layers["boundary"]
