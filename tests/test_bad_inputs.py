@@ -284,12 +284,12 @@ def concentration_by_column_with_empty_cells(config, raw):
     _replace(config, 'by = "commodity"', 'by = "status"')
 
 
-@case(3, "mines.gpkg", "1 deposit(s) inside the study area, at 1 place(s)")
+@case(3, "mines.gpkg", "1 deposit(s) in the territories, at 1 place(s)")
 def deposits_only_one(config, raw):
     _mines(raw, 1)
 
 
-@case(3, "mines.gpkg", "3 deposit(s) inside the study area, at 1 place(s)")
+@case(3, "mines.gpkg", "3 deposit(s) in the territories, at 1 place(s)")
 def deposits_all_at_one_place(config, raw):
     _mines(raw, 3, geometry=[shapely.Point(86.1, 55.05)] * 3)
 
@@ -313,6 +313,20 @@ def agglomerations_all_beside_the_study_area(config, raw):
     gpd.GeoDataFrame({"town": ["Near"], "pop": [5000]},
                      geometry=[shapely.box(87.0, 55.04, 87.03, 55.06)],
                      crs=4326).to_file(raw / "towns.geojson")
+
+
+@case(3, "mines.gpkg", "none of the 6 deposits lies inside any territory (t.geojson)")
+def territories_away_from_the_deposits(config, raw):
+    frame = _three_counties()
+    frame["geometry"] = frame.geometry.translate(xoff=2.0)   # 2 degrees east of the mines
+    _territory_polygons(config, "t.geojson", frame)
+    _append(config, "[clusters]\nn_regions = 2")
+
+
+@case(3, "fac.geojson", "facilities layer has no features", "remove [input.facilities]")
+def facilities_layer_empty(config, raw):
+    gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326).to_file(raw / "fac.geojson")
+    _append(config, '[input.facilities]\npath = "raw/fac.geojson"')
 
 
 # -- config: exit 2 -----------------------------------------------------------------------

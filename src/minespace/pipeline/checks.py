@@ -97,9 +97,39 @@ class DryRun:
         return src.path.name if src is not None else f"the bundled {role}"
 
     @cached_property
+    def territory_polygons(self) -> gpd.GeoDataFrame | None:
+        """The ``territories.path`` polygons in the project CRS (``kind = "polygons"``)."""
+        if self.config.territories.kind != "polygons":
+            return None
+        from .stages import read_territory_polygons
+
+        return read_territory_polygons(self.config, self.layers["boundary"].crs)
+
+    @cached_property
     def territory_count(self) -> tuple[int, str]:
         """Number of territories the territories stage will make, and how it was found."""
+        polygons = self.territory_polygons
+        if polygons is not None:
+            n = len(polygons)
+            return n, f"{self.config.territories.path.name} has {n} polygon{'s' * (n != 1)}"
         return territory_count(self.config, self.layers["boundary"])
+
+    @cached_property
+    def counted_area(self):
+        """Where deposits count: the territories' union (polygons) or the boundary (grids,
+        which cover it)."""
+        import shapely
+
+        frame = self.territory_polygons
+        if frame is None:
+            frame = self.layers["boundary"]
+        return shapely.union_all(np.asarray(frame.geometry.values))
+
+    def counted(self, deposits: gpd.GeoDataFrame) -> np.ndarray:
+        """Which deposits lie in a territory (are counted by the concentration stage)."""
+        import shapely
+
+        return shapely.intersects(self.counted_area, np.asarray(deposits.geometry.values))
 
 
 def run_checks(config: Config, layers: Mapping[str, gpd.GeoDataFrame] | None = None) -> None:
@@ -419,18 +449,19 @@ def _layers_not_emptied(dry: DryRun) -> Iterable[Finding]:
 
 @check("concentration")
 def _deposits_in_study_area(dry: DryRun) -> Iterable[Finding]:
-    deposits, boundary = dry.layers["deposits"], dry.layers["boundary"]
-    import shapely
-
-    area = shapely.union_all(np.asarray(boundary.geometry.values))
-    inside = shapely.intersects(area, np.asarray(deposits.geometry.values))
-    if len(deposits) and not inside.any():
+    deposits = dry.layers["deposits"]
+    if not len(deposits) or dry.counted(deposits).any():
+        return
+    if dry.territory_polygons is not None:
+        where = f"any territory ({dry.config.territories.path.name})"
+        hint = "check that territories.path covers the deposits (and its CRS)"
+    else:
         src = dry.config.layers.get("boundary")
         where = f"the boundary ({src.path.name})" if src is not None else "the study area"
-        yield Problem(dry.source("deposits"), None, "geometry",
-                      f"none of the {len(deposits)} deposits lies inside {where}",
-                      "check the layer's CRS and coordinates (longitude and latitude "
-                      "swapped?), or the boundary file")
+        hint = ("check the layer's CRS and coordinates (longitude and latitude swapped?), or "
+                "the boundary file")
+    yield Problem(dry.source("deposits"), None, "geometry",
+                  f"none of the {len(deposits)} deposits lies inside {where}", hint)
 
 
 @check("concentration")
@@ -440,12 +471,11 @@ def _density_has_two_places(dry: DryRun) -> Iterable[Finding]:
     import shapely
 
     cc = dry.config.concentration
-    deposits, boundary = dry.layers["deposits"], dry.layers["boundary"]
+    deposits = dry.layers["deposits"]
     if cc.weight is not None and cc.weight not in deposits.columns:
         return  # reported by _concentration_columns
-    area = shapely.union_all(np.asarray(boundary.geometry.values))
     geoms = np.asarray(deposits.geometry.values)
-    used = shapely.intersects(area, geoms)
+    used = dry.counted(deposits)
     if not used.any():
         return  # reported by _deposits_in_study_area
     if cc.weight is not None:
@@ -456,7 +486,7 @@ def _density_has_two_places(dry: DryRun) -> Iterable[Finding]:
     if places < 2:
         what = f" with {cc.weight} > 0" if cc.weight is not None else ""
         yield Problem(dry.source("deposits"), None, cc.weight or "geometry",
-                      f"{int(used.sum())} deposit(s){what} inside the study area, at "
+                      f"{int(used.sum())} deposit(s){what} in the territories, at "
                       f"{places} place(s): the deposit density needs at least two places",
                       "add deposits, check their weights"
                       + (" (or drop concentration.weight)" if cc.weight else "")
@@ -495,10 +525,8 @@ def _map_metric(dry: DryRun) -> Iterable[Finding]:
     if metric is None:
         return
     allowed = metric_columns(dry.config, dry.layers)
-    if dry.config.territories.kind == "polygons":
-        from .stages import read_territory_polygons
-
-        polygons = read_territory_polygons(dry.config, dry.layers["boundary"].crs)
+    polygons = dry.territory_polygons
+    if polygons is not None:
         allowed += [c for c in _columns(polygons)
                     if pd.api.types.is_numeric_dtype(polygons[c]) and c not in allowed]
     if metric not in allowed:

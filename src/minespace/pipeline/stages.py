@@ -101,12 +101,13 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
             continue
         empty = LayerError([Problem(
             src.path.name, None, None, f"the {role} layer has no features",
-            f"check [input.{role}] path and layer (a filter may have removed every row)")])
+            f"check [input.{role}] path and layer (a filter may have removed every row)"
+            + (", or remove [input.facilities]" if role == "facilities" else ""))])
         try:
             frame = _READERS[role](src.path, **src.options)
         except LayerError:
             # an empty file often has no columns either: say it is empty, not what it lacks
-            if role != "facilities" and _feature_count(src.path, src.options.get("layer")) == 0:
+            if _feature_count(src.path, src.options.get("layer")) == 0:
                 raise empty from None
             raise
         if len(frame) == 0 and role != "facilities":
