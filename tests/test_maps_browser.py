@@ -175,14 +175,18 @@ def test_cluster_map_layers_and_panel(analysis_map):
         page.wait_for_selector("img.leaflet-image-layer")
         natural = page.evaluate(
             "() => document.querySelector('img.leaflet-image-layer').naturalWidth")
-        return labels, items, legend, zoom_before, zoom_after, popup, natural, bp.errors
+        legend_on = page.locator(".ms-legend").inner_text()
+        return (labels, items, legend, legend_on, zoom_before, zoom_after, popup, natural,
+                bp.errors)
 
-    labels, items, legend, z0, z1, popup, natural, errors = ms.maps.open_map(analysis_map,
-                                                                             check)
+    (labels, items, legend, legend_on, z0, z1, popup, natural,
+     errors) = ms.maps.open_map(analysis_map, check)
     assert "Territories: count" in labels and "Candidate clusters" in labels
     assert "Deposit density" in labels
     assert items[0].startswith("South belt <&>") and "score 0.80" in items[0]
-    assert "count (quantiles)" in legend and "Deposit density" in legend
+    # a layer's legend section shows while the layer is on (the raster starts off)
+    assert "count (quantiles)" in legend and "Deposit density" not in legend
+    assert "Deposit density" in legend_on
     assert z1 > z0  # the click zoomed to the candidate
     assert popup.startswith("South belt <&>") and "many mines & rail" in popup
     assert "0.8" in popup

@@ -532,3 +532,28 @@ def _map_metric(dry: DryRun) -> Iterable[Finding]:
     if metric not in allowed:
         yield ConfigProblem("maps.metric", metric, allowed=allowed, message=(
             "not a numeric territory column the build makes" + _did_you_mean(metric, allowed)))
+
+
+@check("territories")
+def _territory_name(dry: DryRun) -> Iterable[Finding]:
+    name = dry.config.territories.name
+    if name is None or dry.config.territories.kind != "polygons":
+        return  # a name with a grid is a config error already
+    from .stages import read_territory_polygons
+
+    polygons = read_territory_polygons(dry.config, dry.layers["boundary"].crs)
+    allowed = _columns(polygons)
+    if name not in allowed:
+        yield ConfigProblem("territories.name", name, allowed=allowed, message=(
+            f"not a column of {dry.config.territories.path.name}"
+            + _did_you_mean(name, allowed)))
+
+
+@check("maps")
+def _map_deposits_by(dry: DryRun) -> Iterable[Finding]:
+    allowed = [str(c) for c in dry.layers["deposits"].columns if c != "geometry"]
+    for column in dry.config.maps.deposits_by:
+        if column not in allowed:
+            yield ConfigProblem("maps.deposits_by", column, allowed=allowed, message=(
+                "not a column of the deposits (after the reader's renames)"
+                + _did_you_mean(column, allowed)))

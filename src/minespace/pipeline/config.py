@@ -87,6 +87,7 @@ class TerritoriesConfig:
     path: Path | None = None
     id: str | None = None
     where: str | None = None
+    name: str | None = None   # territory-name column (None: a "name" column when present)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class MapsConfig:
     tiles: bool = True
     metric: str | None = None
     scheme: str = "naturalbreaks"
+    deposits_by: tuple[str, ...] = ()   # deposit colours; () = concentration.by
 
 
 @dataclass(frozen=True)
@@ -409,9 +411,13 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     t_path = ter.get("path", (str,), None)
     t_id = ter.get("id", (str,), None)
     t_where = ter.get("where", (str,), None)
+    t_name = ter.get("name", (str,), None)
     ter.finish()
     if kind == "polygons" and "path" not in ter.data:
         ter.report("path", message="required when territories.kind = 'polygons'")
+    if t_name is not None and kind != "polygons":
+        ter.report("name", t_name, message="territory names need territories.kind = "
+                   "'polygons' (grid cells have no names)")
     if t_where is not None:
         from ..io._where import WhereSyntaxError, parse_where
 
@@ -427,6 +433,7 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                            "adm1_name == 'Silesian Voivodeship'")
                 t_where = None
     territories = TerritoriesConfig(kind=kind, cell_km=cell_km, id=t_id, where=t_where,
+                                    name=t_name,
                                     path=ter.path("path", t_path, base) if t_path else None)
 
     con = section("concentration")
@@ -485,11 +492,18 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     kl.finish()
 
     maps_sec = section("maps")
+    raw_dby = maps_sec.get("deposits_by", (str, list), None)
+    deposits_by = (() if raw_dby is None else
+                   (raw_dby,) if isinstance(raw_dby, str) else tuple(raw_dby))
+    if raw_dby is not None and not (deposits_by and all(isinstance(b, str) and b
+                                                        for b in deposits_by)):
+        maps_sec.report("deposits_by", raw_dby, allowed="a column name or a list of names")
     maps = MapsConfig(tiles=maps_sec.get("tiles", (bool,), True),
                       metric=maps_sec.get("metric", (str,), None),
                       scheme=maps_sec.get("scheme", (str,), "naturalbreaks",
                                           allowed=("quantiles", "naturalbreaks",
-                                                   "equalinterval", "fisherjenks")))
+                                                   "equalinterval", "fisherjenks")),
+                      deposits_by=deposits_by)
     maps_sec.finish()
 
     if problems:

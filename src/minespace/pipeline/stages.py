@@ -464,7 +464,9 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
                              travel_time_min=kc.travel_time_min, corridor_km=kc.corridor_km,
                              min_deposits=kc.min_deposits, top_n=kc.top_n,
                              n_perturbations=kc.n_perturbations,
-                             random_state=kc.random_state)
+                             random_state=kc.random_state,
+                             name=config.territories.name or "name",
+                             agglomerations=inputs["load"]["agglomerations"])
     out["mining_nodes"] = cl.mining_nodes(inputs["load"]["deposits"], eps_km=kc.node_eps_km,
                                           min_samples=kc.node_min_samples)
     return out
@@ -485,9 +487,11 @@ def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
                    read_raster(inputs["accessibility"]["travel_time_raster"])}
     metric = config.maps.metric or config.concentration.weight or "count"
     candidates = inputs["clusters"]["candidates"]
+    by = config.maps.deposits_by or config.concentration.by   # the analysis' categories
     m = cluster_map(region, territories=territories, metric=metric, candidates=candidates,
                     scheme=config.maps.scheme, rasters=rasters, tiles=config.maps.tiles,
-                    title=config.name, hotspot_note=_hotspot_note(config, conc))
+                    title=config.name, hotspot_note=_hotspot_note(config, conc),
+                    deposits_by=list(by), territory_name=config.territories.name or "name")
     path = save_map(m, workdir / "maps" / f"{slug(config.name)}_overview.html")
     return {"map_overview": path}
 
