@@ -230,7 +230,7 @@ def test_config_error_suggests_close_keys(project):
         'map: unknown key; did you mean "maps"? (allowed: accessibility, clusters, '
         "concentration, input, maps, project, territories)",
         '[territories] cell_kms: unknown key; did you mean "cell_km"? (allowed: cell_km, id, '
-        "kind, path, where)",
+        "kind, name, path, where)",
     ]
 
 
