@@ -25,7 +25,6 @@ from . import (
     density,
     hotspots,
     io,
-    limits,
     maps,
     pipeline,
     territories,
@@ -43,8 +42,6 @@ from .errors import (
     MinespaceWarning,
     PipelineError,
     Problem,
-    ResourceError,
-    SizeWarning,
 )
 from .io import (
     read_agglomerations,
@@ -73,8 +70,6 @@ __all__ = [
     "PipelineError",
     "Problem",
     "Region",
-    "ResourceError",
-    "SizeWarning",
     "__version__",
     "accessibility",
     "check_distortion",
@@ -88,7 +83,6 @@ __all__ = [
     "hotspots",
     "io",
     "is_metric",
-    "limits",
     "maps",
     "pipeline",
     "read_agglomerations",

@@ -80,15 +80,17 @@ def _progress_bar(quiet: bool):
 def _report(result, quiet: bool) -> None:
     if quiet:
         return
-    if not result.ran:
+    if not result.ran and not result.reasons:
         click.echo(f"nothing to do: {result.out_dir} is up to date")
+    elif not result.ran:
+        click.echo(f"rewrote the GeoPackage: {result.reasons['geopackage']}")
     else:
         click.echo(f"ran: {', '.join(result.ran)}"
                    + (f" (up to date: {', '.join(result.skipped)})" if result.skipped else ""))
     if "geopackage" in result.outputs:
-        click.echo(f"layers: {result.outputs['geopackage'].resolve()}")
+        click.echo(f"layers: {result.outputs['geopackage'].absolute()}")
     if result.map_path is not None:
-        click.echo(f"map:    {result.map_path.resolve()}")
+        click.echo(f"map:    {result.map_path.absolute()}")
 
 
 def _load(config_path: Path):

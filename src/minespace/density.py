@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,6 +185,8 @@ class DensityGrid:
         import rasterio
         from rasterio.enums import Resampling
 
+        from .io.write import atomic_path
+
         path = Path(path)
         data = np.where(np.isnan(self.values), nodata, self.values).astype("float32")
         rows, cols = data.shape
@@ -194,22 +195,17 @@ class DensityGrid:
                    "nodata": nodata, "compress": "deflate"}
         if rows >= 256 and cols >= 256:
             profile.update(tiled=True, blockxsize=256, blockysize=256)
-        fd, tmp = tempfile.mkstemp(suffix=".tif", dir=path.parent or ".")
-        os.close(fd)
-        try:
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(data, 1)
-                dst.update_tags(units="per km2", kernel=self.kernel,
-                                bandwidth_km=f"{self.bandwidth_km:.6g}")
-                if overviews and max(rows, cols) > 256:
-                    factors = [2**k for k in range(1, 12) if max(rows, cols) / 2**k >= 128]
-                    if factors:
-                        dst.build_overviews(factors, Resampling.average)
-                        dst.update_tags(ns="rio_overview", resampling="average")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # atomic_path lets GDAL create the file: ordinary permissions (umask), not
+        # mkstemp's 0600
+        with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data, 1)
+            dst.update_tags(units="per km2", kernel=self.kernel,
+                            bandwidth_km=f"{self.bandwidth_km:.6g}")
+            if overviews and max(rows, cols) > 256:
+                factors = [2**k for k in range(1, 12) if max(rows, cols) / 2**k >= 128]
+                if factors:
+                    dst.build_overviews(factors, Resampling.average)
+                    dst.update_tags(ns="rio_overview", resampling="average")
         return path
 
 

@@ -10,7 +10,6 @@ import pandas as pd
 import shapely
 
 from .._checks import require_geodataframe, require_metric_crs
-from ._dbscan import dbscan_labels
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +87,9 @@ def mining_nodes(deposits: gpd.GeoDataFrame, *, eps_km: float = 10.0, min_sample
         return out
     xy = _xy_km(deposits)
     if method == "dbscan":
-        raw = dbscan_labels(xy, eps=float(eps_km), min_samples=int(min_samples))
+        from sklearn.cluster import DBSCAN
+
+        raw = DBSCAN(eps=eps_km, min_samples=int(min_samples)).fit_predict(xy)
     elif method == "hdbscan":
         from sklearn.cluster import HDBSCAN
 

@@ -66,12 +66,34 @@ def write_layer(layer: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
-def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.PathLike) -> Path:
-    """Write several layers into one GeoPackage, atomically (all or nothing)."""
+def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.PathLike, *,
+                     last_change: str | None = None) -> Path:
+    """Write several layers into one GeoPackage, atomically (all or nothing).
+
+    Parameters
+    ----------
+    layers : mapping
+        Layer name -> GeoDataFrame (the index, if named, becomes a column).
+    path : path-like
+    last_change : str, optional
+        The ``last_change`` timestamp of every layer in ``gpkg_contents``
+        (``"YYYY-MM-DDTHH:MM:SS.000Z"``; GDAL's ``OGR_CURRENT_DATE``). By default
+        GDAL writes the current time, so two writes of the same layers differ; a
+        fixed value makes the file reproducible byte for byte.
+    """
+    from pyogrio import get_gdal_config_option, set_gdal_config_options
+
     path = Path(path)
-    with atomic_path(path) as tmp:
-        for name, layer in layers.items():
-            _for_file(layer).to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    before = get_gdal_config_option("OGR_CURRENT_DATE")
+    if last_change is not None:
+        set_gdal_config_options({"OGR_CURRENT_DATE": last_change})
+    try:
+        with atomic_path(path) as tmp:
+            for name, layer in layers.items():
+                _for_file(layer).to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    finally:
+        if last_change is not None:
+            set_gdal_config_options({"OGR_CURRENT_DATE": before})
     return path
 
 

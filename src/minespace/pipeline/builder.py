@@ -1,11 +1,10 @@
-"""Running the stages: fingerprints, incremental skips, atomic outputs, manifest.
+"""Running the stages: fingerprints, incremental skips, transactional outputs, manifest.
 
-Outputs of a build go to a private staging folder inside ``out_dir``; only when
-every requested stage has succeeded are they moved into place, followed by the
-GeoPackage and, last, ``manifest.json`` (each by an atomic rename). A crash,
-Ctrl-C or kill part way therefore leaves the previous outputs and manifest
-untouched; the staging folder is removed (or, after a hard kill, ignored and
-cleaned by the next build).
+A build writes every output into a private staging folder inside ``out_dir``;
+only when every requested stage has succeeded does it add the GeoPackage and the
+manifest (with each file's size and SHA-256) and switch the whole set into place
+with one atomic rename (:mod:`minespace.pipeline._store`). A crash, Ctrl-C or
+kill at any instant leaves either the previous build or the new one, complete.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import logging
 import os
 import shutil
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +26,19 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import ConfigError, CRSError, LayerError, MinespaceError, PipelineError
-from ..io.write import atomic_path, write_geopackage
+from ..io.write import write_geopackage
+from ._store import (
+    STAGING_PREFIX,
+    build_lock,
+    carry_over,
+    check_output,
+    cleanup,
+    commit,
+    current_generation,
+    fault,
+    file_record,
+    new_staging,
+)
 from .checks import run_checks
 from .config import Config
 from .stages import STAGE_NAMES, STAGES, Stage, file_sha256, input_files, slug
@@ -58,6 +68,11 @@ class BuildResult:
     results : dict
         Output name -> object, for the stages that ran in this build.
     manifest : dict
+    reasons : dict
+        Why each stage in ``ran`` ran (``"not built yet"``, ``"parameters or input
+        files changed"``, ``"upstream stage load reran"``, ``"deposits.parquet changed
+        on disk (SHA-256 differs from the manifest)"``, ...), and ``"geopackage"`` when
+        only the GeoPackage was rewritten.
     """
 
     out_dir: Path
@@ -66,6 +81,7 @@ class BuildResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def read(self, name: str) -> gpd.GeoDataFrame | pd.DataFrame:
         """Read an output layer back from disk (ids restored as the index)."""
@@ -136,18 +152,25 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as object, so the Parquet schema is the same whichever way the frame
+    was made (pandas' ``str`` dtype writes ``large_string``, object writes ``string``:
+    a frame computed in memory and the same frame read back from Parquet differ)."""
+    text = [c for c, dtype in frame.dtypes.items()
+            if isinstance(dtype, pd.StringDtype)
+            or (isinstance(dtype, pd.ArrowDtype) and str(dtype).startswith(("string",
+                                                                            "large_string")))]
+    return frame.astype(dict.fromkeys(text, object)) if text else frame
+
+
 def _write_output(name: str, value: Any, staging: Path) -> tuple[Path, int | None]:
-    if isinstance(value, gpd.GeoDataFrame):
-        path = staging / f"{name}.parquet"
-        frame = value.reset_index() if value.index.name else value.reset_index(drop=True)
-        frame.attrs = {}  # in-memory metadata (e.g. grid parameters) is not file content
-        frame.to_parquet(path)
-        return path, len(value)
     if isinstance(value, pd.DataFrame):
         path = staging / f"{name}.parquet"
         frame = value.reset_index() if value.index.name else value.reset_index(drop=True)
-        frame.columns = [str(c) for c in frame.columns]
-        frame.attrs = {}
+        if not isinstance(value, gpd.GeoDataFrame):
+            frame.columns = [str(c) for c in frame.columns]
+        frame = _for_parquet(frame)
+        frame.attrs = {}  # in-memory metadata (e.g. grid parameters) is not file content
         frame.to_parquet(path)
         return path, len(value)
     if isinstance(value, Path):
@@ -184,8 +207,15 @@ def build(
     force: bool = False,
     only: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    lock_timeout: float | None = None,
 ) -> BuildResult:
     """Run the pipeline for *config*, doing only the work that is out of date.
+
+    A build is a transaction: its outputs appear all at once, when it has
+    succeeded, or not at all (see ``docs/pipeline.md``). A stage is up to date
+    when its fingerprint (parameters, input files, upstream stages) matches the
+    manifest *and* its output files match the manifest's sizes and SHA-256
+    hashes; otherwise it reruns, and ``BuildResult.reasons`` says why.
 
     Parameters
     ----------
@@ -198,6 +228,9 @@ def build(
         Run just this stage (its upstream outputs must be up to date on disk).
     progress : callable, optional
         Called as ``progress(stage, i, n)`` before each stage.
+    lock_timeout : float, optional
+        Seconds to wait for another build of the same ``out_dir`` to finish
+        (default: wait as long as it runs).
 
     Returns
     -------
@@ -206,13 +239,12 @@ def build(
     Raises
     ------
     ConfigError
-        A config value to change, found by the dry run before the first stage after the
-        load (see :func:`~minespace.pipeline.validate`); an unknown ``only`` stage, or
-        ``only`` without upstream outputs.
+        Unknown ``only`` stage.
     LayerError
         Invalid input data (every problem listed).
     PipelineError
-        A stage failed (the cause is chained).
+        A stage failed (the cause is chained), ``only`` lacks upstream outputs, or
+        another build held ``out_dir`` for longer than ``lock_timeout``.
 
     Examples
     --------
@@ -229,53 +261,90 @@ def build(
     run_checks(config)  # the dry run's config checks (as `minespace validate`)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".staging-*"):  # left by a killed build
-        shutil.rmtree(stale, ignore_errors=True)
+    with build_lock(out_dir, timeout=lock_timeout):
+        cleanup(out_dir, _paths(read_manifest(out_dir)))  # what killed builds left
+        return _build(config, out_dir, force=force, only=only, progress=progress)
+
+
+def _paths(manifest: dict) -> list[str]:
+    """Every file of the build *manifest* describes (relative paths, itself included)."""
+    if not manifest:
+        return []
+    paths = [out["path"] for rec in manifest.get("stages", {}).values()
+             for out in rec.get("outputs", {}).values()]
+    if "geopackage" in manifest:
+        paths.append(manifest["geopackage"])
+    return [*paths, MANIFEST]
+
+
+def _why_rerun(stage: Stage, prev: dict, fp: str, params: dict, ran: list[str],
+               out_dir: Path, legacy: bool) -> str | None:
+    """Why *stage* must run again, or None when it is up to date."""
+    if not prev:
+        return "not built yet"
+    if legacy:
+        return "outputs written by an older minespace (no hashes): rebuilding"
+    if prev.get("fingerprint") != fp:
+        rerun = [n for n in stage.needs if n in ran]
+        if rerun:
+            return f"upstream stage {rerun[0]} reran"
+        if prev.get("params") != json.loads(json.dumps(params, default=str)):
+            return "parameters or input files changed"
+        return "minespace version changed"
+    for out in prev.get("outputs", {}).values():
+        problem = check_output(out_dir, out["path"], out)
+        if problem:
+            return problem
+    return None
+
+
+def _build(config: Config, out_dir: Path, *, force: bool, only: str | None,
+           progress: Callable[[str, int, int], None] | None) -> BuildResult:
     old = read_manifest(out_dir)
+    old_gen = current_generation(out_dir)
+    legacy = bool(old) and old_gen is None
     old_stages = old.get("stages", {})
     files = input_files(config)
     hashes = {str(p): file_sha256(p) for p in files}
     raster_hashes = {role: file_sha256(src.path) for role, src in config.rasters.items()}
-    staging = out_dir / f".staging-{uuid.uuid4().hex[:8]}"
+    versions = _versions()
     result = BuildResult(out_dir=out_dir)
     records: dict[str, dict] = {}
     fingerprints: dict[str, str] = {}
     live: dict[str, dict[str, Any]] = {}
     checked = False
+    staging: Path | None = None
 
     def upstream(name: str) -> dict[str, Any]:
-        if name in live:
-            return live[name]
-        rec = old_stages[name]
-        live[name] = {k: _read_output(out_dir / v["path"]) for k, v in rec["outputs"].items()}
+        if name not in live:
+            live[name] = {k: _read_output(old_gen / v["path"])
+                          for k, v in old_stages[name]["outputs"].items()}
         return live[name]
 
     try:
-        staging.mkdir()
         for i, stage in enumerate(STAGES):
             params = _stage_params(stage, config, hashes, raster_hashes)
             fp = _fingerprint({"stage": stage.name, "params": params,
                                "needs": [fingerprints[n] for n in stage.needs],
-                               "version": _versions()["minespace"]})
+                               "version": versions["minespace"]})
             fingerprints[stage.name] = fp
             prev = old_stages.get(stage.name, {})
-            on_disk = bool(prev) and all((out_dir / o["path"]).exists()
-                                         for o in prev.get("outputs", {}).values())
-            current = prev.get("fingerprint") == fp and on_disk
+            why = _why_rerun(stage, prev, fp, params, result.ran, out_dir, legacy)
             if only is not None:
-                wanted = stage.name == only
-                if not wanted:
-                    if on_disk:
+                if stage.name != only:
+                    if prev and not legacy and not any(
+                            check_output(out_dir, o["path"], o)
+                            for o in prev.get("outputs", {}).values()):
                         records[stage.name] = prev
                     continue
                 missing = [n for n in stage.needs if n not in records]
-                if missing:  # a usage error (exit code 2), not a failure of the stage
-                    raise ConfigError("--only", only, message=f"upstream stage(s) {missing} "
-                                      f"have no outputs in {out_dir} yet; run a full build "
-                                      "first")
-            else:
-                wanted = force or not current
-            if not wanted:
+                if missing:
+                    raise PipelineError(stage.name, f"upstream stage(s) {missing} have no "
+                                        "outputs yet; run a full build first")
+                why = "asked for (--only)"
+            elif force:
+                why = "forced (--force)"
+            if why is None:
                 records[stage.name] = prev
                 result.skipped.append(stage.name)
                 log.info("stage %-13s up to date", stage.name)
@@ -287,9 +356,14 @@ def build(
                     warnings.simplefilter("ignore")
                     run_checks(config, upstream("load"))
                 checked = True
+            log.info("stage %-13s runs: %s", stage.name, why)
+            result.reasons[stage.name] = why
+            if staging is None:
+                staging = new_staging(out_dir)
             if progress is not None:
                 progress(stage.name, i, len(STAGES))
             inputs = {n: upstream(n) for n in stage.needs}
+            fault(f"stage:{stage.name}:start")
             t0 = time.perf_counter()
             outputs, notes = _run_stage(stage, config, inputs, staging)
             seconds = time.perf_counter() - t0
@@ -297,7 +371,8 @@ def build(
             written = {}
             for name, value in outputs.items():
                 path, rows = _write_output(name, value, staging)
-                written[name] = {"path": str(path.relative_to(staging)), "rows": rows}
+                written[name] = {"path": path.relative_to(staging).as_posix(), "rows": rows,
+                                 **file_record(path)}
             live[stage.name] = outputs
             records[stage.name] = {"fingerprint": fp, "params": params, "seconds":
                                    round(seconds, 3), "ran_at": _now(), "outputs": written,
@@ -307,21 +382,39 @@ def build(
             log.info("stage %-13s ran in %.2f s (%s)", stage.name, seconds,
                      ", ".join(f"{k}: {v['rows']} rows" if v["rows"] is not None else k
                                for k, v in written.items()))
+            fault(f"stage:{stage.name}:written")
+        gpkg_name = f"{slug(config.name)}.gpkg"
         if not result.ran:
+            gpkg = old.get("geopackage_file", {})
+            why = ("its name changed" if old.get("geopackage") != gpkg_name else
+                   check_output(out_dir, gpkg_name, gpkg) if gpkg else "not written yet")
+            if why:
+                log.info("GeoPackage %s is rewritten: %s", gpkg_name, why)
+                result.reasons["geopackage"] = why
+        if not result.ran and "geopackage" not in result.reasons:
             log.debug("nothing to do: all stages are up to date")
             manifest = old
         else:
+            if staging is None:
+                staging = new_staging(out_dir)
             inputs_hashed = {**hashes, **{str(src.path): raster_hashes[role]
                                           for role, src in config.rasters.items()}}
-            manifest = _commit(config, staging, out_dir, records, inputs_hashed, result.ran)
+            manifest = _stage_commit(config, staging, old_gen, records, result.ran,
+                                     inputs_hashed, versions)
+            commit(out_dir, staging, _paths(manifest), _paths(old))
+            staging = None  # it is the current generation now
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     result.manifest = manifest
     for rec in manifest.get("stages", {}).values():
         for name, out in rec.get("outputs", {}).items():
             result.outputs[name] = out_dir / out["path"]
     if "geopackage" in manifest:
         result.outputs["geopackage"] = out_dir / manifest["geopackage"]
+    for name, value in result.results.items():  # files the stages wrote: their final paths
+        if isinstance(value, Path) and name in result.outputs:
+            result.results[name] = result.outputs[name]
     return result
 
 
@@ -329,34 +422,47 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _commit(config: Config, staging: Path, out_dir: Path, records: dict, hashes: dict,
-            ran: list[str]) -> dict:
-    """Move fresh outputs into place, then the GeoPackage, then the manifest."""
-    for name in ran:
-        for out in records[name]["outputs"].values():
-            src = staging / out["path"]
-            dst = out_dir / out["path"]
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
+def _source_date() -> str:
+    """The GeoPackage ``last_change`` timestamp: ``SOURCE_DATE_EPOCH`` (the
+    reproducible-builds convention) if set, else 1970-01-01, so that two builds of
+    the same inputs give the same bytes."""
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _stage_commit(config: Config, staging: Path, old_gen: Path | None, records: dict,
+                  ran: list[str], hashes: dict, versions: dict) -> dict:
+    """Complete the build in *staging*: the kept outputs of the previous build (hard
+    links), the GeoPackage of every vector layer and, last, the manifest."""
+    for name, rec in records.items():
+        if name not in ran:
+            for out in rec["outputs"].values():
+                carry_over(old_gen / out["path"], staging / out["path"])
+    fault("commit:start")
     layers = {}
-    for rec in records.values():
-        for name, out in rec["outputs"].items():
-            path = out_dir / out["path"]
+    for name in STAGE_NAMES:
+        for layer, out in records.get(name, {}).get("outputs", {}).items():
+            path = staging / out["path"]
             if path.suffix == ".parquet":
-                frame = _read_output(path)
-                if isinstance(frame, gpd.GeoDataFrame):
-                    layers[name] = frame
+                frame = _read_output(path)  # the file, not the frame in memory: same bytes
+                if isinstance(frame, gpd.GeoDataFrame):   # in cold and incremental builds
+                    layers[layer] = frame
     gpkg_name = f"{slug(config.name)}.gpkg"
-    write_geopackage(layers, out_dir / gpkg_name)
+    write_geopackage(layers, staging / gpkg_name, last_change=_source_date())
+    fault("commit:geopackage")
     manifest = {
         "project": config.name,
         "config": str(config.source) if config.source else None,
         "built_at": _now(),
+        "generation": staging.name[len(STAGING_PREFIX):],
         "inputs": [{"path": p, "sha256": h} for p, h in hashes.items()],
-        "versions": _versions(),
+        "versions": versions,
         "geopackage": gpkg_name,
+        "geopackage_file": {"path": gpkg_name, **file_record(staging / gpkg_name),
+                            "layers": {name: len(frame) for name, frame in layers.items()}},
         "stages": {name: records[name] for name in STAGE_NAMES if name in records},
     }
-    with atomic_path(out_dir / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str),
+                                    encoding="utf-8")
+    fault("commit:manifest")
     return manifest
