@@ -526,7 +526,7 @@ def load_config(path: str | os.PathLike) -> Config:
     >>> cfg = tmp_path / "minespace.toml"
     >>> _ = cfg.write_text('[input]\\ndataset = "kuzbass"\\n[territories]\\ncell_km = 20\\n')
     >>> ms.pipeline.load_config(cfg).territories
-    TerritoriesConfig(kind='hex', cell_km=20.0, path=None, id=None)
+    TerritoriesConfig(kind='hex', cell_km=20.0, path=None, id=None, where=None)
     """
     path = Path(path)
     if not path.exists():
