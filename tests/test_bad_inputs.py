@@ -130,18 +130,18 @@ def deposits_layer_empty(config, raw):
     _mines(raw, 0)
 
 
-@case(3, "towns.geojson")
+@case(3, "towns.geojson", "agglomerations layer has no features")
 def agglomerations_layer_empty(config, raw):
     gpd.GeoDataFrame({"town": [], "pop": []}, geometry=[], crs=4326).to_file(
         raw / "towns.geojson")
 
 
-@case(3, "lines.geojson")
+@case(3, "lines.geojson", "corridors layer has no features")
 def corridors_layer_empty(config, raw):
     gpd.GeoDataFrame({"class": []}, geometry=[], crs=4326).to_file(raw / "lines.geojson")
 
 
-@case(3, "mines.gpkg", "inside the boundary (area.geojson)")
+@case(3, "mines.gpkg", "none of the 2 deposits")
 def deposits_all_outside_boundary(config, raw):
     _mines(raw, 2, geometry=[shapely.Point(100.0, 40.0), shapely.Point(100.1, 40.0)])
 
@@ -284,6 +284,51 @@ def concentration_by_column_with_empty_cells(config, raw):
     _replace(config, 'by = "commodity"', 'by = "status"')
 
 
+@case(3, "mines.gpkg", "1 deposit(s) in the territories, at 1 place(s)")
+def deposits_only_one(config, raw):
+    _mines(raw, 1)
+
+
+@case(3, "mines.gpkg", "3 deposit(s) in the territories, at 1 place(s)")
+def deposits_all_at_one_place(config, raw):
+    _mines(raw, 3, geometry=[shapely.Point(86.1, 55.05)] * 3)
+
+
+@case(3, "mines.gpkg", "'output_mt'", "0 deposit(s) with output_mt > 0")
+def deposits_weights_all_zero(config, raw):
+    _mines(raw, production=[0.0] * 6)
+    _replace(config, 'by = "commodity"', 'by = "commodity"\nweight = "output_mt"')
+
+
+@case(3, "towns.geojson", "no agglomerations left in the study area")
+def agglomerations_all_elsewhere(config, raw):
+    gpd.GeoDataFrame({"town": ["Far"], "pop": [5000]},
+                     geometry=[shapely.box(100.05, 40.05, 100.08, 40.07)],
+                     crs=4326).to_file(raw / "towns.geojson")
+
+
+@case(3, "towns.geojson", "none of the 1 agglomerations lies within the study area's extent")
+def agglomerations_all_beside_the_study_area(config, raw):
+    # about 40 km east of the boundary: kept as a destination, but off the travel-time grid
+    gpd.GeoDataFrame({"town": ["Near"], "pop": [5000]},
+                     geometry=[shapely.box(87.0, 55.04, 87.03, 55.06)],
+                     crs=4326).to_file(raw / "towns.geojson")
+
+
+@case(3, "mines.gpkg", "none of the 6 deposits lies inside any territory (t.geojson)")
+def territories_away_from_the_deposits(config, raw):
+    frame = _three_counties()
+    frame["geometry"] = frame.geometry.translate(xoff=2.0)   # 2 degrees east of the mines
+    _territory_polygons(config, "t.geojson", frame)
+    _append(config, "[clusters]\nn_regions = 2")
+
+
+@case(3, "fac.geojson", "facilities layer has no features", "remove [input.facilities]")
+def facilities_layer_empty(config, raw):
+    gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326).to_file(raw / "fac.geojson")
+    _append(config, '[input.facilities]\npath = "raw/fac.geojson"')
+
+
 # -- config: exit 2 -----------------------------------------------------------------------
 
 @case(2, "[project] out_dir", "is a file, not a folder")
@@ -399,6 +444,12 @@ def layer_path_missing(config, raw):
     _replace(config, "raw/lines.geojson", "raw/railways.geojson")
 
 
+@case(2, "[clusters] weights", "every score weight is 0")
+def cluster_weights_all_zero(config, raw):
+    _append(config, "[clusters]\nweights = { concentration = 0, coherence = 0, "
+            "agglomeration_access = 0, corridor_access = 0, diversification = 0 }")
+
+
 @case(2, "[clusters] n_region", "did you mean \"n_regions\"")
 def config_key_typo(config, raw):
     _append(config, "[clusters]\nn_region = 4")
@@ -406,6 +457,7 @@ def config_key_typo(config, raw):
 
 def test_the_tables_are_large_enough():
     assert len(CASES) >= 40
+    assert sum(c.code == 3 for c in CASES) >= 20
     assert len({c.name for c in CASES}) == len(CASES)
     assert sum(c.code == 2 for c in CASES) >= 20   # broken configs for validate == build
 
@@ -531,3 +583,12 @@ def test_checked_metric_names_are_the_columns_the_build_makes(small_project):
     assert '[concentration] by = "mineral_type"' in built.stderr
     assert "stage concentration" not in built.stderr
     assert (config_path.parent / "processed" / "manifest.json").read_bytes() == manifest
+
+
+def test_only_without_upstream_outputs_is_a_usage_error(small_project):
+    config = small_project()
+    for args in (["build", str(config), "--only", "maps"], ["map", str(config)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        assert "--only" in result.stderr and "run a full build first" in result.stderr
+        assert "Traceback" not in result.output

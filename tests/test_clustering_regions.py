@@ -153,7 +153,9 @@ def test_candidate_ranking_known_answer():
     assert best["dominant"] == "coking_coal_underground"
     east_region = regions.loc[east[0], "region_id"]
     assert east_region not in cand.index or cand.loc[east_region, "rank"] > 1
-    assert best["label"] == "coking coal, underground"
+    # no territory names, no towns: the label is the activity mix, dominant first
+    assert best["label"] == best["activity_mix"]
+    assert best["label"].startswith("coking coal, underground ")
     comps = cand[[f"score__{c}" for c in cl.COMPONENTS]]
     assert ((comps >= 0) & (comps <= 1)).all().all()
     w = pd.Series(cl.DEFAULT_WEIGHTS)
@@ -278,3 +280,55 @@ def test_property_regions_connected_and_k(nx, ny, k, seed, holes):
     for lab in np.unique(labels):  # peer check with scipy on each region's sub-graph
         members = np.flatnonzero(labels == lab)
         assert connected_components(adj[members][:, members], directed=False)[0] == 1
+
+
+def test_explanation_names_both_agglomeration_access_terms():
+    """A region entirely beyond 60 min but with the best Hansen reach scores 0.50 on
+    agglomeration access: the explanation must say why (both terms, with their values)."""
+    t = pd.DataFrame({
+        "region_id": ["A", "A", "B"], "area_km2": [10.0, 10.0, 10.0], "count": [2, 2, 3],
+        "count__a": [2, 2, 3], "dist_corridor_km": [1.0, 1.0, 1.0],
+        "time_to_agglomeration_min": [90.0, 120.0, 30.0],
+        # log1p: A ln(100) = 4.605, B ln(10) = 2.303 -> Hansen terms 1.0 and 0.5
+        "hansen_potential": [99.0, 99.0, 9.0]})
+    t = gpd.GeoDataFrame(t, geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)],
+                         crs=32645)
+    cand = cl.candidate_clusters(t, min_deposits=2)
+    a, b = cand.loc["A"], cand.loc["B"]
+    assert a["score__agglomeration_access"] == pytest.approx(0.5)   # ½·0 + ½·1
+    assert b["score__agglomeration_access"] == pytest.approx(0.75)  # ½·1 + ½·0.5
+    assert ("Agglomeration access 0.50 = ½ × 0% of the area within 60 min of an "
+            "agglomeration + ½ × 1.00 population reach") in a["explanation"]
+    assert "Agglomeration access 0.75 = ½ × 100% of the area within 60 min" in b["explanation"]
+    assert "+ ½ × 0.50 population reach" in b["explanation"]
+    assert "Hansen" in a["explanation"]
+
+
+def test_candidate_labels_name_places_and_the_activity_mix():
+    """Labels: territory names (most deposits first) or the towns a candidate touches,
+    then the two largest activities with their shares; not the dominant category alone."""
+    t = gpd.GeoDataFrame({
+        "region_id": ["A", "A", "A", "B", "B"], "area_km2": [1.0] * 5,
+        "name": ["Belovo district", "Guryevsk district", None, "Tisul", "Tisul"],
+        "count": [5, 1, 0, 3, 1],
+        "count__surface": [3, 0, 0, 3, 1], "count__underground": [2, 1, 0, 0, 0],
+        "dist_corridor_km": [1.0] * 5, "time_to_agglomeration_min": [10.0] * 5,
+        "hansen_potential": [10.0] * 5},
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(5)], crs=32645)
+    towns = gpd.GeoDataFrame({"name": ["Small", "Big", "Far"],
+                              "population": [10_000, 90_000, 50_000]},
+                             geometry=[shapely.Point(0.5, 0.5), shapely.Point(1.5, 0.5),
+                                       shapely.Point(50, 50)], crs=32645)
+    cand = cl.candidate_clusters(t, min_deposits=2, agglomerations=towns)
+    # A: 6 deposits, surface 3/6 = 50 %, underground 3/6 = 50 % (tie: column order)
+    assert cand.loc["A", "activity_mix"] == "surface 50% · underground 50%"
+    assert cand.loc["A", "places"] == "Belovo district, Guryevsk district"
+    assert cand.loc["A", "label"] == ("Belovo district, Guryevsk district: "
+                                      "surface 50% · underground 50%")
+    assert cand.loc["A", "towns"] == "Big, Small"
+    assert cand.loc["B", "label"] == "Tisul: surface 100%"
+    # without territory names the towns name the candidate (largest first, two at most)
+    nameless = cl.candidate_clusters(t.drop(columns="name"), min_deposits=2,
+                                     agglomerations=towns)
+    assert nameless.loc["A", "label"] == "Big, Small: surface 50% · underground 50%"
+    assert nameless.loc["B", "label"] == "surface 100%"

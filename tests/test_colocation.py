@@ -231,6 +231,8 @@ def test_stack_two_layers():
                               index=pd.Index(["a"], name="plant_id"))
     pts = C.stack({"mine": mines, "plant": plants})
     assert pts.index.tolist() == [("mine", "a"), ("mine", "b"), ("plant", "a")]
+    assert pts.index.names == ["layer", "id"]  # deposit_id and plant_id differ
+    assert pts["kind"].isna().tolist() == [True, True, False]
     assert pts["layer"].tolist() == ["mine", "mine", "plant"]
     assert pts.crs == mines.crs
     out = C.colocation_quotient(pts, by="layer", a="mine", b="plant")

@@ -224,6 +224,17 @@ def test_consumed_columns_keep_their_raw_values(deposits_ll):
     assert "mine_id" not in out.columns   # the id is the index
 
 
+def test_mapped_columns_differing_only_in_case_are_not_repeated(tmp_path):
+    # GeoPackage column names ignore case: "Name" next to "name" cannot be written
+    frame = gpd.GeoDataFrame({"Name": ["a", "b"], "Commodity": ["Coal", "coal"],
+                              "Mine_Type": ["Surface", "deep"]},
+                             geometry=[shapely.Point(18, 50), shapely.Point(19, 50)], crs=4326)
+    out = ms.read_deposits(frame)
+    assert list(out.columns) == ["name", "commodity", "method", "Mine_Type", "geometry"]
+    out.to_file(tmp_path / "deposits.gpkg")
+    assert len(gpd.read_file(tmp_path / "deposits.gpkg")) == 2
+
+
 def test_non_numeric_and_negative_weights(deposits_ll):
     bad = deposits_ll.copy()
     bad["output"] = bad["output"].astype(object)

@@ -104,6 +104,8 @@ def test_rows_dropped_by_the_filter_are_not_checked(tmp_path):
     "status ==",
     "",
     "status = 'a'",
+    pytest.param("(" * 5000 + "status == 'a'" + ")" * 5000, id="5000-parentheses"),
+    pytest.param("not " * 5000 + "status == 'a'", id="5000-nots"),   # no RecursionError
 ])
 def test_unsafe_or_malformed_text_is_a_parse_error(text, mines_csv):
     with pytest.raises(WhereSyntaxError):

@@ -175,14 +175,18 @@ def test_cluster_map_layers_and_panel(analysis_map):
         page.wait_for_selector("img.leaflet-image-layer")
         natural = page.evaluate(
             "() => document.querySelector('img.leaflet-image-layer').naturalWidth")
-        return labels, items, legend, zoom_before, zoom_after, popup, natural, bp.errors
+        legend_on = page.locator(".ms-legend").inner_text()
+        return (labels, items, legend, legend_on, zoom_before, zoom_after, popup, natural,
+                bp.errors)
 
-    labels, items, legend, z0, z1, popup, natural, errors = ms.maps.open_map(analysis_map,
-                                                                             check)
+    (labels, items, legend, legend_on, z0, z1, popup, natural,
+     errors) = ms.maps.open_map(analysis_map, check)
     assert "Territories: count" in labels and "Candidate clusters" in labels
     assert "Deposit density" in labels
     assert items[0].startswith("South belt <&>") and "score 0.80" in items[0]
-    assert "count (quantiles)" in legend and "Deposit density" in legend
+    # a layer's legend section shows while the layer is on (the raster starts off)
+    assert "count (quantiles)" in legend and "Deposit density" not in legend
+    assert "Deposit density" in legend_on
     assert z1 > z0  # the click zoomed to the candidate
     assert popup.startswith("South belt <&>") and "many mines & rail" in popup
     assert "0.8" in popup
@@ -300,11 +304,13 @@ def hostile_map(tmp_path_factory, chromium):
     hexes = totals(terr.hex_grid(region.boundary, cell_km=20), region.deposits)
     hexes[hot] = np.where(hexes["count"] > 4, "hot", np.where(hexes["count"] == 0, "cold", "ns"))
     hexes = hexes.rename(columns={"count": metric})
+    hexes["name"] = np.where(np.arange(len(hexes)) == 0, hostile("terrname"), "a territory")
     mining = hexes[hexes[metric] > 0]
     lat = mining.geometry.centroid.to_crs(4326).y
     candidates = gpd.GeoDataFrame(
         {"rank": [1, 2], "score": [0.8, 0.4], "label": [hostile("candlabel"), "North"],
          "explanation": [hostile("expl"), "few mines"], "towns": [hostile("towns"), ""],
+         "places": [hostile("places"), ""], "activity_mix": [hostile("mix"), "coal 100%"],
          hostile("candcol"): [1.0, 2.0]},
         geometry=[mining[lat <= 54.6].union_all(), mining[lat > 54.6].union_all()],
         crs=region.crs, index=pd.Index([hostile("candid"), "C2"], name="candidate_id"))
@@ -344,7 +350,8 @@ def test_hostile_names_inject_nothing_in_the_browser(hostile_map):
     assert names["raster"] in r["labels"]
     assert f"Deposits by {names['by']}" in r["labels"]
     for tag in ("region", "bycol", "byval", "sizecol", "metric", "raster", "candlabel",
-                "towns", "attr", "fackind"):  # title, legend, panel, sources
+                "places", "mix", "towns", "attr", "fackind", "terrname", "town", "expl",
+                "depname", "proj", "nb", "corr", "candcol"):  # boxes, popups, tooltips
         assert f"inj-{tag} onerror" in r["text"], tag
     assert "{{ 7*7 }}" in r["text"]
 

@@ -107,7 +107,7 @@ def test_force_and_only(project):
 
 
 def test_only_without_upstream_outputs(project):
-    with pytest.raises(ms.PipelineError, match="run a full build first"):
+    with pytest.raises(ms.ConfigError, match="run a full build first"):
         build(load_config(project), only="maps")
 
 
@@ -233,7 +233,7 @@ def test_config_error_suggests_close_keys(project):
         'map: unknown key; did you mean "maps"? (allowed: accessibility, clusters, '
         "concentration, input, maps, project, territories)",
         '[territories] cell_kms: unknown key; did you mean "cell_km"? (allowed: cell_km, id, '
-        "kind, path, where)",
+        "kind, name, path, where)",
     ]
 
 

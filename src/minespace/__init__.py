@@ -25,6 +25,7 @@ from . import (
     density,
     hotspots,
     io,
+    limits,
     maps,
     pipeline,
     territories,
@@ -42,6 +43,8 @@ from .errors import (
     MinespaceWarning,
     PipelineError,
     Problem,
+    ResourceError,
+    SizeWarning,
 )
 from .io import (
     read_agglomerations,
@@ -70,6 +73,8 @@ __all__ = [
     "PipelineError",
     "Problem",
     "Region",
+    "ResourceError",
+    "SizeWarning",
     "__version__",
     "accessibility",
     "check_distortion",
@@ -83,6 +88,7 @@ __all__ = [
     "hotspots",
     "io",
     "is_metric",
+    "limits",
     "maps",
     "pipeline",
     "read_agglomerations",

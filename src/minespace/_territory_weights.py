@@ -18,6 +18,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from . import limits
 from ._checks import require_geodataframe, require_metric_crs
 from ._territory_grid import _cell_lookup, _grid_info
 
@@ -189,7 +190,7 @@ def _rep_xy(territories: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def distance_band(territories: gpd.GeoDataFrame, *, distance_km: float, k: int = 1,
-                  islands: str = "attach") -> W:
+                  islands: str = "attach", max_memory_gb: float | None = None) -> W:
     """Binary distance-band weights between representative points, k-nearest fallback.
 
     Territories i ≠ j are neighbours when their representative points
@@ -208,11 +209,23 @@ def distance_band(territories: gpd.GeoDataFrame, *, distance_km: float, k: int =
         Neighbours given to territories left without any.
     islands : {"attach", "keep"}
         As in :func:`contiguity`.
+    max_memory_gb : float, optional
+        Memory budget of the size check (default: half the available memory):
+        the pairs within the band are counted first (a k-d tree count, nothing
+        listed) and a band whose weights would exceed the budget
+        (:data:`minespace.limits.BYTES_PER_NEIGHBOUR_PAIR` a pair) is refused.
 
     Returns
     -------
     libpysal.weights.W
         Binary weights with ids equal to ``territories.index``.
+
+    Raises
+    ------
+    ResourceError
+        If the weights would exceed the budget (the message names the number of
+        pairs and a ``distance_km`` that fits); a
+        :class:`~minespace.errors.SizeWarning` above half of it.
 
     Examples
     --------
@@ -234,6 +247,11 @@ def distance_band(territories: gpd.GeoDataFrame, *, distance_km: float, k: int =
         raise ValueError("distance_band needs at least two territories")
     xy = _rep_xy(territories)
     tree = cKDTree(xy)
+    count = int(tree.count_neighbors(tree, distance_km * 1000.0)) - n   # ordered, no self
+    limits.check_size(limits.Estimate(
+        "territories.distance_band", "neighbour pairs", count,
+        count * float(limits.BYTES_PER_NEIGHBOUR_PAIR), "distance_km", distance_km, scale=2.0),
+        max_memory_gb=max_memory_gb)
     pairs = tree.query_pairs(distance_km * 1000.0, output_type="ndarray")
     i = np.r_[pairs[:, 0], pairs[:, 1]]
     j = np.r_[pairs[:, 1], pairs[:, 0]]

@@ -15,9 +15,9 @@ Typical uses: mines → processing plants, mines → institutions, or one commod
   :mod:`minespace.hotspots`.
 
 Neighbours come from a ``scipy.spatial.cKDTree``; distances need a metric CRS.
-Two distances are **tied** when they differ by at most
-``TIE_ATOL_M + TIE_RTOL · d`` (one micrometre plus a relative 1e-9, far below any
-survey precision, so that coordinates rounded alike give exact ties).
+Two distances are **tied** when they differ by at most ``TIE_ATOL_M`` (one
+micrometre: far below any survey precision, far above the rounding error of
+distances computed from projected coordinates, so that equal distances are ties).
 """
 
 from __future__ import annotations
@@ -43,13 +43,11 @@ from ._checks import (
 from ._permutation import FIRST_ROUND, auto_permutations
 from .errors import LayerError, MinespaceWarning, Problem
 
-__all__ = ["TIE_ATOL_M", "TIE_RTOL", "colocation_quotient", "local_colocation_quotient",
+__all__ = ["TIE_ATOL_M", "colocation_quotient", "local_colocation_quotient",
            "stack"]
 
 #: Absolute tolerance (metres) under which two neighbour distances are tied.
 TIE_ATOL_M = 1e-6
-#: Relative tolerance under which two neighbour distances are tied.
-TIE_RTOL = 1e-9
 _EXTRA = 4  # neighbours queried beyond k before looking for more ties
 
 
@@ -70,7 +68,8 @@ def stack(layers: Mapping[str, gpd.GeoDataFrame], *, by: str = "layer") -> gpd.G
     GeoDataFrame
         The rows of every layer, in order, with their columns (missing ones
         NaN) and *by*; indexed by a MultiIndex (*by*, original id), so ids may
-        repeat across layers.
+        repeat across layers. The second level keeps the layers' index name when
+        they share one, else it is called ``id``.
 
     Raises
     ------
@@ -105,7 +104,8 @@ def stack(layers: Mapping[str, gpd.GeoDataFrame], *, by: str = "layer") -> gpd.G
             frame = frame.rename_geometry("geometry")
         frame[by] = name
         frames.append(frame)
-    inner = first.index.name or "id"
+    names = {layer.index.name for layer in layers.values()}
+    inner = names.pop() if len(names) == 1 and None not in names else "id"
     out = pd.concat(frames, keys=list(layers), names=[by, inner])
     return gpd.GeoDataFrame(out, geometry="geometry", crs=first.crs)
 
@@ -155,7 +155,7 @@ def _category(cats: pd.Index, value, name: str) -> int:
 
 # --------------------------------------------------------------------------- neighbours
 def _tol(d: np.ndarray) -> np.ndarray:
-    return TIE_ATOL_M + TIE_RTOL * d
+    return np.full_like(d, TIE_ATOL_M)
 
 
 def _near_candidates(tree: cKDTree, xy: np.ndarray, units: np.ndarray, k: int):
@@ -278,7 +278,7 @@ def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None) ->
     *Geogr. Anal.* 43(3):306–326), where C_{A→B} counts the A points whose
     nearest other point is of category B, N'_B = N_B, or N_A − 1 when A = B.
     An A point with several nearest neighbours at the same distance (within
-    ``TIE_ATOL_M + TIE_RTOL·d``) counts 1/(number tied) for each; coincident
+    ``TIE_ATOL_M`` = 1 µm) counts 1/(number tied) for each; coincident
     points are neighbours at distance 0. CLQ > 1: B is nearer to A than the mix
     of categories suggests; the expected value under random labelling is 1.
 

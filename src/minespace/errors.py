@@ -24,6 +24,8 @@ __all__ = [
     "MinespaceWarning",
     "PipelineError",
     "Problem",
+    "ResourceError",
+    "SizeWarning",
 ]
 
 
@@ -190,6 +192,34 @@ class PipelineError(MinespaceError, RuntimeError):
         super().__init__(f"stage '{stage}' failed: {message}")
 
 
+class ResourceError(MinespaceError, ValueError):
+    """A step would need more memory than the budget (see :mod:`minespace.limits`).
+
+    Raised before anything is allocated. A ``ValueError``: the fix is a parameter
+    (a larger ``cell_km``, a coarser raster, a shorter distance band) or a larger
+    budget (``max_memory_gb``).
+
+    Attributes
+    ----------
+    estimates : list of minespace.limits.Estimate
+        Every estimate over the budget (step, items, bytes, parameter, value).
+    budget : float
+        The budget in bytes.
+    """
+
+    def __init__(self, estimates, budget: float) -> None:
+        self.estimates = list(estimates)
+        self.budget = float(budget)
+        lines = [e.describe(budget) for e in self.estimates]
+        head = ("needs more memory than the budget (or raise the budget: max_memory_gb=, "
+                "or [project] max_memory_gb in a pipeline config)")
+        if len(lines) == 1:
+            text = f"{lines[0]}\n{self.estimates[0].step} {head}"
+        else:
+            text = "\n".join([f"{len(lines)} steps {head}:", *("  - " + x for x in lines)])
+        super().__init__(text)
+
+
 class MinespaceWarning(UserWarning):
     """Base class of warnings about data conditions."""
 
@@ -204,3 +234,7 @@ class FeaturesDroppedWarning(MinespaceWarning):
 
 class CRSDistortionWarning(MinespaceWarning):
     """A metric CRS distorts distances or areas over the study area (see docs/crs.md)."""
+
+
+class SizeWarning(MinespaceWarning):
+    """A step is estimated to need much of the memory budget (see :mod:`minespace.limits`)."""

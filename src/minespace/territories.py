@@ -20,7 +20,6 @@ functions fall back to the general polygon methods, with identical results.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 
 import geopandas as gpd
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import limits
 from ._checks import (
     require_geodataframe,
     require_metric_crs,
@@ -183,7 +183,8 @@ def from_polygons(polygons: gpd.GeoDataFrame, *, id: str | None = None) -> gpd.G
     return _finish(frame)
 
 
-def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.GeoDataFrame:
+def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
+                max_memory_gb: float | None = None) -> gpd.GeoDataFrame:
     """Regular square cells covering a study area.
 
     Cells are aligned on multiples of the cell size in the metric CRS (so two
@@ -199,6 +200,11 @@ def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd
     clip : bool, default True
         Clip cells to the boundary (areas become the clipped areas); otherwise
         keep whole cells that intersect the boundary.
+    max_memory_gb : float, optional
+        Memory budget of the size check (default: half the available memory):
+        the grid's candidate cells are estimated first
+        (:func:`minespace.limits.estimate_grid`), and a grid over the budget is
+        refused before anything is allocated.
 
     Returns
     -------
@@ -206,6 +212,13 @@ def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd
         Indexed by ``territory_id`` (``"S{row}_{col}"``) with ``grid_col``,
         ``grid_row``, ``grid_clipped``, ``area_km2``, ``rep_x``, ``rep_y``;
         ``attrs["grid"]`` holds the grid parameters.
+
+    Raises
+    ------
+    ResourceError
+        If the estimated size exceeds the budget (the message names the
+        estimate and a ``cell_km`` that fits); a :class:`~minespace.errors.SizeWarning`
+        above half of it.
 
     Examples
     --------
@@ -217,9 +230,9 @@ def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd
     """
     boundary, crs = _boundary_geometry(region_or_boundary, "territories.square_grid")
     size = _check_cell(cell_km)
-    minx, miny, maxx, maxy = boundary.bounds
-    c0, c1 = math.floor(minx / size), math.floor(maxx / size)
-    r0, r1 = math.floor(miny / size), math.floor(maxy / size)
+    limits.check_size(limits.estimate_grid(boundary.bounds, cell_km=cell_km, kind="square"),
+                      max_memory_gb=max_memory_gb)
+    c0, c1, r0, r1 = limits.grid_range(boundary.bounds, size, "square")
     cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
     cols, rows = cols.ravel(), rows.ravel()
     polys = shapely.box(cols * size, rows * size, (cols + 1) * size, (rows + 1) * size)
@@ -228,7 +241,8 @@ def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd
                        {"size_m": size, "origin": (0.0, 0.0)})
 
 
-def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.GeoDataFrame:
+def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
+             max_memory_gb: float | None = None) -> gpd.GeoDataFrame:
     """Regular hexagons covering a study area.
 
     Hexagons are pointy-topped; ``cell_km`` is the distance between the centres
@@ -245,6 +259,11 @@ def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.Ge
         Centre-to-centre distance in km.
     clip : bool, default True
         Clip cells to the boundary; otherwise keep whole cells that intersect it.
+    max_memory_gb : float, optional
+        Memory budget of the size check (default: half the available memory):
+        the grid's candidate cells are estimated first
+        (:func:`minespace.limits.estimate_grid`), and a grid over the budget is
+        refused before anything is allocated.
 
     Returns
     -------
@@ -252,6 +271,13 @@ def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.Ge
         Indexed by ``territory_id`` (``"H{row}_{col}"``) with ``grid_col``,
         ``grid_row``, ``grid_clipped``, ``area_km2``, ``rep_x``, ``rep_y``;
         ``attrs["grid"]`` holds the grid parameters.
+
+    Raises
+    ------
+    ResourceError
+        If the estimated size exceeds the budget (the message names the
+        estimate and a ``cell_km`` that fits); a :class:`~minespace.errors.SizeWarning`
+        above half of it.
 
     Examples
     --------
@@ -263,13 +289,12 @@ def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True) -> gpd.Ge
     """
     boundary, crs = _boundary_geometry(region_or_boundary, "territories.hex_grid")
     width = _check_cell(cell_km)
+    limits.check_size(limits.estimate_grid(boundary.bounds, cell_km=cell_km, kind="hex"),
+                      max_memory_gb=max_memory_gb)
     radius = width / _SQRT3
-    minx, miny, maxx, maxy = boundary.bounds
-    r0 = math.floor(miny / (1.5 * radius)) - 1
-    r1 = math.ceil(maxy / (1.5 * radius)) + 1
-    # x = w (col + row/2)  ->  col range must cover every row's shift
-    c0 = math.floor(minx / width - r1 / 2) - 1
-    c1 = math.ceil(maxx / width - r0 / 2) + 1
+    minx, _, maxx, _ = boundary.bounds
+    # x = w (col + row/2): the col range covers every row's shift (see grid_range)
+    c0, c1, r0, r1 = limits.grid_range(boundary.bounds, width, "hex")
     cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
     cols, rows = cols.ravel(), rows.ravel()
     # vertices on an integer lattice (units w/2 and R/2) so that neighbouring cells

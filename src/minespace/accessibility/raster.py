@@ -25,6 +25,7 @@ import shapely
 from affine import Affine
 from rasterio.transform import from_origin
 
+from .. import limits
 from .._checks import require_columns
 from ..errors import CRSError
 from ..io.raster import Raster
@@ -62,6 +63,7 @@ def friction_surface(
     speeds_kmh: Mapping[str, float] | None = None,
     elevation: Raster | None = None,
     slope_coef: float = TOBLER_COEF,
+    max_memory_gb: float | None = None,
 ) -> Raster:
     """Friction surface (minutes per metre) with corridors burnt in at their speed.
 
@@ -82,6 +84,11 @@ def friction_surface(
         speeds are multiplied by exp(−slope_coef · |∇z|) (isotropic Tobler 1993).
     slope_coef : float
         Slope coefficient (3.5 in Tobler's hiking function).
+    max_memory_gb : float, optional
+        Memory budget of the size check (default: half the available memory):
+        a grid whose travel-time computation would exceed it
+        (:data:`minespace.limits.BYTES_PER_RASTER_CELL` a cell) is refused before
+        anything is allocated (not checked with *elevation*: its grid exists).
 
     Returns
     -------
@@ -95,6 +102,10 @@ def friction_surface(
         If the corridors (or the elevation) are not in one metric CRS.
     ValueError
         For a non-positive speed or cell size, or an empty extent.
+    ResourceError
+        If the grid exceeds the memory budget (the message names the number of
+        cells and a *cell_m* that fits); a :class:`~minespace.errors.SizeWarning`
+        above half of it.
 
     Notes
     -----
@@ -126,6 +137,9 @@ def friction_surface(
         if not (np.isfinite([minx, miny, maxx, maxy]).all() and maxx > minx and maxy > miny):
             raise ValueError("friction_surface: empty extent; pass bounds=(minx, miny, maxx, "
                              "maxy)")
+        limits.check_size(limits.estimate_raster((minx, miny, maxx, maxy), cell_m=cell_m,
+                                                 step="accessibility.friction_surface"),
+                          max_memory_gb=max_memory_gb)
         width = int(np.ceil((maxx - minx) / cell_m))
         height = int(np.ceil((maxy - miny) / cell_m))
         transform, shape, res = from_origin(minx, maxy, cell_m, cell_m), (height, width), \

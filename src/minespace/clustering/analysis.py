@@ -27,7 +27,9 @@ def find_candidates(concentration: gpd.GeoDataFrame,
                     travel_time_min: float = 60.0, corridor_km: float = 10.0,
                     min_deposits: int = 3, top_n: int = 5, n_perturbations: int = 50,
                     weight_spread: float = 0.5, k_spread: int = 2,
-                    random_state: int | None = 0) -> dict[str, pd.DataFrame]:
+                    random_state: int | None = 0, name: str | None = "name",
+                    agglomerations: gpd.GeoDataFrame | None = None
+                    ) -> dict[str, pd.DataFrame]:
     """Contiguous regions, their profiles and ranked candidate innovation clusters.
 
     Chains :func:`territory_metrics` → :func:`connectivity` →
@@ -51,6 +53,9 @@ def find_candidates(concentration: gpd.GeoDataFrame,
         See :func:`score_regions`.
     top_n, n_perturbations, weight_spread, k_spread, random_state
         See :func:`candidate_sensitivity`; ``n_perturbations=0`` skips it.
+    name, agglomerations
+        Territory-name column and towns that name the candidates, see
+        :func:`candidate_clusters`.
 
     Returns
     -------
@@ -71,7 +76,8 @@ def find_candidates(concentration: gpd.GeoDataFrame,
     profiles = profile(regions, "region_id")
     score_kw = dict(travel_time_min=travel_time_min, corridor_km=corridor_km,
                     min_deposits=min_deposits)
-    cands = candidate_clusters(regions, weights=weights, **score_kw)
+    cands = candidate_clusters(regions, weights=weights, name=name,
+                               agglomerations=agglomerations, **score_kw)
     if n_perturbations > 0 and len(cands):
         sens = candidate_sensitivity(metrics, X, n_regions=n_regions, weights=weights,
                                      top_n=top_n, n_perturbations=n_perturbations,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from scipy import sparse
 
 from .._checks import require_columns
@@ -92,7 +93,8 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     -------
     DataFrame indexed by region with ``n_territories``, ``area_km2``,
     ``deposits``, ``dominant``, ``dominant_share``, ``n_activities``, shares
-    ``share_within_time``, ``share_within_corridor``, ``hansen_mean``, one
+    ``share_within_time``, ``share_within_corridor``, ``hansen_log_mean``,
+    ``hansen_term`` (``hansen_log_mean`` / its maximum over the ranked regions), one
     ``score__<component>`` per component, ``score`` and ``rank`` (1 = best;
     NaN when not ranked), sorted by rank.
 
@@ -158,8 +160,9 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     comp.loc[ranked, "concentration"] = (0.5 * _max_scale(r["deposits_per_1000km2"])
                                          + 0.5 * _max_scale(r["deposits"]))
     comp.loc[ranked, "coherence"] = r["dominant_share"]
+    out["hansen_term"] = _max_scale(r["hansen_log_mean"]).reindex(out.index)
     comp.loc[ranked, "agglomeration_access"] = (0.5 * r["share_within_time"]
-                                                + 0.5 * _max_scale(r["hansen_log_mean"]))
+                                                + 0.5 * out.loc[ranked, "hansen_term"])
     comp.loc[ranked, "corridor_access"] = r["share_within_corridor"]
     comp.loc[ranked, "diversification"] = ((r["n_activities"] - 1) / (m_all - 1)
                                            if m_all > 1 else 0.0)
@@ -190,9 +193,11 @@ def _explanations(table: pd.DataFrame, weights: pd.Series, m_all: int,
         + fmt(table["score__concentration"], "{:.2f}") + "). Dominant activity "
         + act + " (" + fmt(table["dominant_share"], "{:.0%}") + " of deposits; coherence "
         + fmt(table["score__coherence"], "{:.2f}") + "). "
-        + fmt(table["share_within_time"], "{:.0%}") + f" of the area within {travel_time_min:g}"
-        " min of an agglomeration (agglomeration access "
-        + fmt(table["score__agglomeration_access"], "{:.2f}") + "); "
+        + "Agglomeration access " + fmt(table["score__agglomeration_access"], "{:.2f}")
+        + " = ½ × " + fmt(table["share_within_time"], "{:.0%}")
+        + f" of the area within {travel_time_min:g} min of an agglomeration + ½ × "
+        + fmt(table["hansen_term"], "{:.2f}") + " population reach (mean log Hansen potential"
+        " relative to the best-reached candidate); "
         + fmt(table["share_within_corridor"], "{:.0%}") + f" within {corridor_km:g} km of a"
         " corridor (corridor access " + fmt(table["score__corridor_access"], "{:.2f}")
         + "); " + table["n_activities"].astype(int).astype(str) + f" of {m_all} activities"
@@ -202,10 +207,64 @@ def _explanations(table: pd.DataFrame, weights: pd.Series, m_all: int,
     return parts + wtxt
 
 
+def _activity_mix(counts: pd.DataFrame, top: int = 2) -> pd.Series:
+    """``"coking coal, underground 60% · thermal coal, open pit 30% · 1 more"`` per row of
+    *counts* (deposits per ``count__<category>`` column), largest share first.
+
+    Examples
+    --------
+    >>> _activity_mix(pd.DataFrame({"count__a": [3, 0], "count__b": [1, 2],
+    ...                             "count__c": [1, 0]})).tolist()
+    ['a 60% · b 20% · 1 more', 'b 100%']
+    """
+    cats = [activity_label(str(c)[len("count__"):]) for c in counts.columns]
+    values = counts.to_numpy(float)
+    total = values.sum(axis=1, keepdims=True)
+    share = np.divide(values, total, out=np.zeros_like(values), where=total > 0)
+    order = np.argsort(-share, axis=1, kind="stable")
+    present = (values > 0).sum(axis=1)
+    out = []
+    for row, o, n in zip(share, order, present, strict=True):  # one row per candidate
+        parts = [f"{cats[j]} {row[j]:.0%}" for j in o[:min(top, n)]]
+        if n > top:
+            parts.append(f"{n - top} more")
+        out.append(" · ".join(parts))
+    return pd.Series(out, index=counts.index, dtype=object)
+
+
+def _first_names(names: pd.Series, groups: pd.Series, weight: pd.Series, top: int = 3
+                 ) -> pd.Series:
+    """The distinct *names* of each group, heaviest (*weight*) first, at most *top*
+    (``"A, B, C +2"``)."""
+    frame = pd.DataFrame({"g": groups.to_numpy(), "name": names.astype(str).to_numpy(),
+                          "w": weight.to_numpy(float)})
+    frame = frame[names.notna().to_numpy() & (frame["name"].str.strip() != "")]
+    frame = (frame.groupby(["g", "name"], sort=False)["w"].sum().reset_index()
+             .sort_values(["g", "w", "name"], ascending=[True, False, True]))
+    first = frame.groupby("g", sort=False)["name"].agg(
+        lambda s: ", ".join(s.iloc[:top]) + (f" +{len(s) - top}" if len(s) > top else ""))
+    return first
+
+
+def _towns_in(geoms: gpd.GeoSeries, agglomerations: gpd.GeoDataFrame) -> pd.Series:
+    """Names of the agglomerations each geometry intersects, largest population first."""
+    aggl = agglomerations.to_crs(geoms.crs)
+    tree = shapely.STRtree(geoms.values)
+    a, c = tree.query(aggl.geometry.values, predicate="intersects")
+    pop = (aggl["population"] if "population" in aggl
+           else pd.Series(0.0, index=aggl.index)).to_numpy(float)
+    hits = pd.DataFrame({"c": geoms.index.to_numpy()[c], "name": aggl["name"].to_numpy()[a],
+                         "population": np.nan_to_num(pop[a])})
+    hits = hits[hits["name"].notna()].sort_values("population", ascending=False, kind="stable")
+    return hits.groupby("c", sort=False)["name"].agg(lambda s: ", ".join(map(str, s)))
+
+
 def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
                        weights: Mapping[str, float] | None = None,
                        travel_time_min: float = 60.0, corridor_km: float = 10.0,
-                       min_deposits: int = 3, top: int | None = None) -> gpd.GeoDataFrame:
+                       min_deposits: int = 3, top: int | None = None,
+                       name: str | None = "name",
+                       agglomerations: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """Ranked candidate clusters as dissolved polygons with scores and explanations.
 
     Parameters
@@ -217,14 +276,24 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
         See :func:`score_regions`.
     top : int, optional
         Keep only the *top* best-ranked candidates.
+    name : str, optional
+        Column of *regions* with territory names (used when present): the candidate's
+        ``places`` are its member territories' names, most deposits first.
+    agglomerations : GeoDataFrame, optional
+        Towns (``name``, ``population``): each candidate's ``towns`` are those it
+        intersects, largest first; they name the candidate when territories have no names.
 
     Returns
     -------
     GeoDataFrame
         One row per ranked region (index *region*), sorted by ``rank`` (int,
-        1 = best): the columns of :func:`score_regions` plus ``label`` (readable dominant
-        activity), ``members`` (comma-separated territory ids),
-        ``explanation`` (plain text) and the dissolved ``geometry``.
+        1 = best): the columns of :func:`score_regions` plus ``activity_mix`` (the two
+        largest activities with their shares of deposits), ``places`` (territory names,
+        "" without *name*), ``towns`` (with *agglomerations*), ``label`` (places, else the
+        first two towns, then the activity mix: ``"Belovo, Polysayevo: thermal coal,
+        underground 55% · coking coal, underground 30%"``), ``members``
+        (comma-separated territory ids), ``explanation`` (plain text) and the dissolved
+        ``geometry``.
 
     Examples
     --------
@@ -256,11 +325,24 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     w = pd.Series(table.attrs["weights"])
     out = table.copy()
     out["rank"] = out["rank"].astype(int)
-    out["label"] = out["dominant"].map(activity_label)
+    counts = regions[cats].fillna(0).groupby(lab.to_numpy()).sum()
+    out["activity_mix"] = _activity_mix(counts).reindex(out.index).fillna("")
+    if name is not None and name in regions.columns:
+        places = _first_names(regions[name], lab, regions["count"].fillna(0))
+        out["places"] = places.reindex(out.index).fillna("")
+    else:
+        out["places"] = ""
+    geoms = gpd.GeoSeries(geom.reindex(out.index).to_numpy(), index=out.index, crs=regions.crs)
+    where = out["places"]
+    if agglomerations is not None and len(agglomerations) and "name" in agglomerations:
+        out["towns"] = _towns_in(geoms, agglomerations).reindex(out.index).fillna("")
+        first_two = out["towns"].str.split(", ").str[:2].str.join(", ")
+        where = where.where(where != "", first_two)
+    out["label"] = np.where(where != "", where + ": " + out["activity_mix"],
+                            out["activity_mix"])
     out["members"] = members.reindex(out.index)
     out["explanation"] = _explanations(out, w, m_all, travel_time_min, corridor_km)
-    result = gpd.GeoDataFrame(out, geometry=geom.reindex(out.index).to_numpy(),
-                              crs=regions.crs)
+    result = gpd.GeoDataFrame(out, geometry=geoms.to_numpy(), crs=regions.crs)
     result.index.name = region
     result.attrs = dict(table.attrs)
     return result

@@ -10,6 +10,7 @@ import pandas as pd
 import shapely
 
 from .._checks import require_geodataframe, require_metric_crs
+from ._dbscan import dbscan_labels
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,7 @@ def mining_nodes(deposits: gpd.GeoDataFrame, *, eps_km: float = 10.0, min_sample
         return out
     xy = _xy_km(deposits)
     if method == "dbscan":
-        from sklearn.cluster import DBSCAN
-
-        raw = DBSCAN(eps=eps_km, min_samples=int(min_samples)).fit_predict(xy)
+        raw = dbscan_labels(xy, eps=float(eps_km), min_samples=int(min_samples))
     elif method == "hdbscan":
         from sklearn.cluster import HDBSCAN
 

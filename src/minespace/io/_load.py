@@ -11,6 +11,7 @@ import pandas as pd
 import pyproj
 
 from ..errors import LayerError, Problem
+from ._encoding import decode_text, vector_source
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".gml", ".kml"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
@@ -51,8 +52,13 @@ def load(
     lon: str | None,
     lat: str | None,
     crs: object,
+    encoding: str | None = None,
 ) -> Loaded:
-    """Read *source*; collect problems about the file as a whole."""
+    """Read *source*; collect problems about the file as a whole.
+
+    *encoding* is the text encoding of a CSV, GeoJSON or Shapefile (default: UTF-8,
+    checked; see :mod:`minespace.io._encoding`).
+    """
     if isinstance(source, gpd.GeoDataFrame):
         loaded = Loaded(source.copy(), "<GeoDataFrame>", "row", 0)
     elif isinstance(source, pd.DataFrame):
@@ -62,7 +68,7 @@ def load(
         if not path.exists():
             raise FileNotFoundError(f"input file not found: {path} (check the path)")
         _check_file(path)
-        loaded = _read_path(path, layer=layer, lon=lon, lat=lat)
+        loaded = _read_path(path, layer=layer, lon=lon, lat=lat, encoding=encoding)
     else:
         raise TypeError(
             f"source must be a path or a (Geo)DataFrame, not {type(source).__name__}"
@@ -81,15 +87,21 @@ def _check_file(path: Path) -> None:
                                   "check the path, or export the layer again")])
 
 
-def read_table_file(path: Path) -> pd.DataFrame:
-    """A CSV/TSV file as text columns; a file without a header row is a :class:`LayerError`."""
+def read_table_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    """A CSV/TSV file as text columns; a file without a header row is a :class:`LayerError`.
+
+    Decoded as UTF-8 (a byte-order mark dropped) or *encoding*; text that does not
+    decode is a :class:`LayerError` naming the line and ``encoding=``.
+    """
     import csv
+    import io
 
     name = path.name
     sep = "\t" if path.suffix.lower() == ".tsv" else None
+    text = decode_text(path.read_bytes(), name, encoding)
     try:
-        return pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False,
-                           na_values=[""], encoding_errors="replace")
+        return pd.read_csv(io.StringIO(text), sep=sep, engine="python", dtype=str,
+                           keep_default_na=False, na_values=[""])
     except (pd.errors.EmptyDataError, pd.errors.ParserError, csv.Error) as exc:
         raise LayerError([Problem(name, None, None, f"cannot be read as a CSV table: {exc}",
                                   "the first line must name the columns, separated by commas "
@@ -113,13 +125,14 @@ def read_parquet_file(path: Path) -> gpd.GeoDataFrame:
                                   "check the file format")]) from exc
 
 
-def _read_path(path: Path, *, layer, lon, lat) -> Loaded:
+def _read_path(path: Path, *, layer, lon, lat, encoding: str | None = None) -> Loaded:
     suffix = path.suffix.lower()
     name = path.name
     if suffix in CSV_SUFFIXES:
-        table = read_table_file(path)
+        table = read_table_file(path, encoding)
         return _from_table(table, name, lon=lon, lat=lat, line_offset=2)
     if suffix in PARQUET_SUFFIXES:
+        vector_source(path, name, encoding)  # encoding= does not apply: say so
         return Loaded(read_parquet_file(path), name, "row", 0)
     import pyogrio
 
@@ -129,8 +142,9 @@ def _read_path(path: Path, *, layer, lon, lat) -> Loaded:
             names = ", ".join(repr(str(n)) for n in layers[:, 0])
             raise LayerError([Problem(name, None, None, f"the file has {len(layers)} layers "
                                       f"({names})", "choose one with layer='...'")])
+    target, extra = vector_source(path, name, encoding)
     try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+        frame = gpd.read_file(target, layer=layer, engine="pyogrio", **extra)
     except Exception as exc:  # pyogrio's DataSourceError / DataLayerError
         raise LayerError([Problem(name, None, None, f"cannot be read as a vector layer: {exc}",
                                   "check the file format and layer name")]) from exc
@@ -205,7 +219,7 @@ def _settle_crs(loaded: Loaded, crs: object) -> None:
 
 
 def read_polygon_file(path: str | os.PathLike, *, layer: str | int | None = None,
-                      what: str = "polygons") -> gpd.GeoDataFrame:
+                      what: str = "polygons", encoding: str | None = None) -> gpd.GeoDataFrame:
     """A polygon layer (study-area boundary, territory polygons) read and checked.
 
     Any format :func:`load` reads (GeoParquet through pyarrow). Every problem is
@@ -215,7 +229,7 @@ def read_polygon_file(path: str | os.PathLike, *, layer: str | int | None = None
     """
     import shapely
 
-    loaded = load(path, layer=layer, lon=None, lat=None, crs=None)
+    loaded = load(path, layer=layer, lon=None, lat=None, crs=None, encoding=encoding)
     frame, name = loaded.frame, loaded.source
     problems = list(loaded.problems)
     if len(frame) == 0:

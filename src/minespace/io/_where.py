@@ -42,6 +42,8 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE | re.UNICODE)
 
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
+#: deepest nesting of parentheses and ``not`` accepted
+MAX_DEPTH = 50
 
 
 class WhereSyntaxError(ValueError):
@@ -105,6 +107,7 @@ class _Parser:
         self.text = text
         self.toks = _tokenise(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -146,6 +149,16 @@ class _Parser:
 
     def factor(self):
         tok = self.peek()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise WhereSyntaxError(f"the filter nests more than {MAX_DEPTH} levels deep "
+                                   f"(at position {tok.pos + 1})")
+        try:
+            return self._factor(tok)
+        finally:
+            self.depth -= 1
+
+    def _factor(self, tok: _Tok):
         if self.is_kw("not"):
             self.take()
             return Not(self.factor())

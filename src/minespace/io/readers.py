@@ -73,8 +73,12 @@ def _assemble(mapper: Mapper, ids: pd.Series, columns: dict[str, pd.Series],
     if keep == "all":
         # every source column under its own name, also those read into a canonical
         # column (the raw values stay usable, e.g. by="mine_type"), except the id
+        # (a mapped column whose name differs from its canonical one only in case,
+        # "Name" -> name, is not repeated: GeoPackage column names ignore case)
         id_col = mapper.mapping.get(mapper.schema.id_column)
-        extra = [c for c in mapper.columns if c != id_col and c not in out.columns]
+        taken = {str(c).lower() for c in out.columns}
+        extra = [c for c in mapper.columns if c != id_col and c not in out.columns
+                 and not (c in mapper.used and str(c).lower() in taken)]
     elif keep is None:
         extra = []
     else:
@@ -132,6 +136,7 @@ def read_deposits(
     crs: object = None,
     lon: str | None = None,
     lat: str | None = None,
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate a layer of mineral deposits or mines (points).
 
@@ -175,6 +180,11 @@ def read_deposits(
         CRS to assume when the file has none (CSV defaults to EPSG:4326).
     lon, lat : str, optional
         Coordinate columns of a CSV (default: lon/lng/longitude/x, lat/latitude/y).
+    encoding : str, optional
+        Text encoding of a CSV, GeoJSON or Shapefile ``.dbf`` (e.g. ``"cp1251"``).
+        Default: UTF-8, checked (a byte-order mark is dropped); a file that is not
+        valid UTF-8 raises a :class:`~minespace.errors.LayerError` naming the line
+        and this option, and a Shapefile's ``.cpg`` is used when there is one.
 
     Returns
     -------
@@ -209,7 +219,8 @@ def read_deposits(
     D0001           coal        2.5
     D0002       iron_ore     1200.0
     """
-    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where, "deposits")
+    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs,
+                          encoding=encoding), where, "deposits")
     m = Mapper(loaded, DEPOSITS)
     ids = m.ids_from(id, duplicate_ids)
     cols: dict[str, pd.Series] = {}
@@ -253,6 +264,7 @@ def read_agglomerations(
     lon: str | None = None,
     lat: str | None = None,
     on_invalid: str = "fix",
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate urban agglomerations (polygons with population).
 
@@ -269,6 +281,8 @@ def read_agglomerations(
     where, id, duplicate_ids : optional
         Row filter, id column (or ``False``) and repeated ids, as in
         :func:`read_deposits`.
+    encoding : str, optional
+        Text encoding of a CSV, GeoJSON or Shapefile, as in :func:`read_deposits`.
     name, population : str, optional
         Source columns (defaults: ``name``/``city``, ``population``/``pop``).
     density_per_km2 : float
@@ -303,7 +317,8 @@ def read_agglomerations(
     """
     if not density_per_km2 > 0:
         raise ValueError(f"density_per_km2 must be > 0, got {density_per_km2!r}")
-    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where,
+    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs,
+                          encoding=encoding), where,
                      "agglomerations")
     m = Mapper(loaded, AGGLOMERATIONS)
     ids = m.ids_from(id, duplicate_ids)
@@ -341,6 +356,7 @@ def read_corridors(
     keep: str | Sequence[str] | None = "all",
     crs: object = None,
     on_invalid: str = "raise",
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate transport corridors (rail and road lines).
 
@@ -351,6 +367,8 @@ def read_corridors(
     where, id, duplicate_ids : optional
         Row filter, id column (or ``False``) and repeated ids, as in
         :func:`read_deposits`.
+    encoding : str, optional
+        Text encoding of a CSV, GeoJSON or Shapefile, as in :func:`read_deposits`.
     name, kind : str, optional
         Source columns. ``kind`` values are normalised (``"Road trunk"`` ->
         ``"road_trunk"``) and then mapped onto the canonical kinds by the
@@ -397,7 +415,8 @@ def read_corridors(
     table = dict(DEFAULT_SPEEDS_KMH)
     if speeds:
         table.update({canonical_kind(k): float(v) for k, v in speeds.items()})
-    loaded = _filter(load(source, layer=layer, lon=None, lat=None, crs=crs), where, "corridors")
+    loaded = _filter(load(source, layer=layer, lon=None, lat=None, crs=crs,
+                          encoding=encoding), where, "corridors")
     m = Mapper(loaded, CORRIDORS)
     ids = m.ids_from(id, duplicate_ids)
     name_col = m.resolve("name", name, required=False, arg="name")
@@ -453,6 +472,7 @@ def read_facilities(
     crs: object = None,
     lon: str | None = None,
     lat: str | None = None,
+    encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate processing facilities (power, steel, coke, chemicals).
 
@@ -463,6 +483,8 @@ def read_facilities(
     where, id, duplicate_ids : optional
         Row filter, id column (or ``False``) and repeated ids, as in
         :func:`read_deposits`.
+    encoding : str, optional
+        Text encoding of a CSV, GeoJSON or Shapefile, as in :func:`read_deposits`.
     name, kind, capacity, status : str, optional
         Source columns; ``kind`` is normalised (``"Power plant"`` ->
         ``"power_plant"``); ``capacity`` must be a number >= 0 (empty = unknown).
@@ -483,7 +505,8 @@ def read_facilities(
     facility_id
     F0001        power_plant    1260.0
     """
-    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs), where, "facilities")
+    loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs,
+                          encoding=encoding), where, "facilities")
     m = Mapper(loaded, FACILITIES)
     ids = m.ids_from(id, duplicate_ids)
     name_col = m.resolve("name", name, required=False, arg="name")

@@ -11,6 +11,7 @@ import html
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import folium
@@ -22,6 +23,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 from ..crs import MAP_CRS
+from ..errors import SizeWarning
 from ..io.raster import Raster
 from ..io.write import atomic_path
 from ..region import Region
@@ -35,6 +37,7 @@ from .layers import (
     PointLayer,
     attribute_columns,
 )
+from .legend import BOX_CSS, LEGEND_JS, colour_bar, legend_items, legend_section
 
 __all__ = ["category_colors", "cluster_map", "region_map", "save_map"]
 
@@ -43,34 +46,6 @@ KIND_COLORS = {"rail": "#1f1f1f", "road_motorway": "#b2182b", "road_trunk": "#d6
                "road_primary": "#f4a582", "road_secondary": "#fddbc7", "road": "#999999"}
 HOTSPOT_COLORS = {"hot": "#d7301f", "cold": "#2c7fb8"}
 SCHEMES = ("quantiles", "naturalbreaks", "equalinterval", "fisherjenks")
-
-BOX_CSS = """
-<style>
-.ms-box {background: rgba(255,255,255,0.93); padding: 6px 9px; border-radius: 4px;
-  box-shadow: 0 1px 4px rgba(0,0,0,0.35); font: 12px/1.35 system-ui, sans-serif;
-  max-width: 300px; max-height: 40vh; overflow-y: auto;}
-.ms-title {font-size: 15px; font-weight: 600;}
-.ms-box .ms-swatch {display: inline-block; width: 11px; height: 11px; margin-right: 5px;
-  border: 1px solid #555; vertical-align: -1px;}
-.ms-box .ms-line {display: inline-block; width: 18px; height: 0; margin-right: 5px;
-  vertical-align: 3px;}
-.ms-box .ms-bar {height: 10px; border: 1px solid #555; margin: 2px 0;}
-.ms-box .ms-bar-labels {display: flex; justify-content: space-between; font-size: 11px;}
-.ms-panel ol {margin: 4px 0 0 0; padding-left: 20px;}
-.ms-panel li {cursor: pointer; margin-bottom: 3px;}
-.ms-panel li:hover {text-decoration: underline;}
-.ms-panel .ms-score {color: #555; font-size: 11px;}
-.leaflet-popup-content table {border-collapse: collapse; font-size: 12px;}
-.leaflet-popup-content th {text-align: left; padding-right: 8px; font-weight: 500;
-  color: #555;}
-.ms-fullscreen {background: #fff; width: 30px; height: 30px; line-height: 30px;
-  text-align: center; display: block;}
-.leaflet-tooltip.ms-label {background: transparent; border: none; box-shadow: none;
-  padding: 0; font: 600 11px/1.1 system-ui, sans-serif; color: #3f2a56;
-  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff;}
-.leaflet-tooltip.ms-label::before {display: none;}
-</style>
-"""
 
 # clicking a candidate in the side panel zooms to it and opens its popup
 PANEL_JS = """
@@ -85,6 +60,10 @@ div.querySelectorAll('[data-ms-id]').forEach(function (li) {
 """
 
 
+#: Default most deposits drawn by :func:`cluster_map` (a sample above it).
+MAX_DEPOSITS = 100_000
+
+
 def category_colors(values, *, cmap: str | None = None) -> dict[str, str]:
     """A stable colour per category (matplotlib's tab10/tab20, in sorted order).
 
@@ -97,28 +76,6 @@ def category_colors(values, *, cmap: str | None = None) -> dict[str, str]:
     cats = sorted(uniques.tolist())
     colours = colormaps[cmap or ("tab10" if len(cats) <= 10 else "tab20")]
     return {c: to_hex(colours(i % colours.N)) for i, c in enumerate(cats)}
-
-
-def _legend(title: str, items: list[tuple[str, str]], kind: str = "swatch") -> str:
-    rows = []
-    for label, color in items:
-        c = html.escape(color)
-        if kind == "ring":
-            mark = (f'<span class="ms-swatch" style="background:#fff;border-radius:50%;'
-                    f'border:3px solid {c}"></span>')
-        elif kind == "line":
-            mark = f'<span class="ms-line" style="border-top:3px solid {c}"></span>'
-        else:
-            mark = f'<span class="ms-swatch" style="background:{c}"></span>'
-        rows.append(f"<div>{mark}{html.escape(label)}</div>")
-    return f"<div><b>{html.escape(title)}</b>{''.join(rows)}</div>"
-
-
-def _colour_bar(title: str, cmap: str, vmin: float, vmax: float, unit: str = "") -> str:
-    stops = ",".join(to_hex(colormaps[cmap](t)) for t in np.linspace(0, 1, 9))
-    return (f"<div><b>{html.escape(title)}</b><div class='ms-bar' style='background:"
-            f"linear-gradient(to right,{stops})'></div><div class='ms-bar-labels'>"
-            f"<span>{vmin:,.3g}</span><span>{vmax:,.3g} {html.escape(unit)}</span></div></div>")
 
 
 def _codes(values: pd.Series, colors: dict[str, str]) -> tuple[list[int], list[str]]:
@@ -140,26 +97,30 @@ def cluster_map(
     candidates: gpd.GeoDataFrame | None = None,
     hotspot_column: str = "hotspot",
     rasters: dict[str, Raster] | None = None,
-    deposits_by: str = "commodity",
+    deposits_by: str | Sequence[str] = "commodity",
     size_by: str | None = "output_mt",
     projects: bool = True,
     tiles: bool = True,
     title: str | None = None,
-    label_min_population: float = 40_000,
     hotspot_note: str | None = None,
+    max_deposits: int | None = MAX_DEPOSITS,
+    territory_name: str | None = "name",
+    label_top_n: int = 10,
 ) -> folium.Map:
     """A self-contained, offline-ready map of a region and its analysis results.
 
     Layers, each switchable in the layer control: neighbouring regions, study
     area, the *metric* choropleth of *territories* (classified with mapclassify,
     legend with class bounds), hot spots (territories' *hotspot_column*), raster
-    overlays (with colour bars), candidate clusters (filled by score, popups with
-    rank, score components and explanation; a side panel lists them by rank and
-    zooms to one on click), corridors by kind (schematic geometry dashed),
-    agglomerations (larger ones labelled), facilities (rings), deposits (dots
+    overlays (with colour bars), candidate clusters (outlined, blue by score over a
+    white casing, unfilled so the choropleth below stays readable; popups with rank,
+    score components and explanation; a side panel lists them by rank and zooms to one
+    on click), corridors by kind (schematic geometry dashed), agglomerations (the
+    *label_top_n* largest in view labelled), facilities (rings), deposits (dots
     coloured by *deposits_by*, sized by *size_by*), announced projects linked to a
-    deposit. Scale bar, full-screen button, title, legend and data sources are
-    drawn on the map; the OpenStreetMap basemap is an optional background.
+    deposit. Scale bar, full-screen button, title, legend (a section per layer that is
+    on; foldable) and data sources are drawn on the map; the OpenStreetMap basemap is
+    an optional background.
 
     Parameters
     ----------
@@ -179,21 +140,36 @@ def cluster_map(
         Named rasters drawn as image overlays: :class:`~minespace.io.Raster` (e.g. from
         :func:`~minespace.read_raster` or raster travel time) or a kernel-density grid
         (:func:`minespace.density.kernel_density`).
-    deposits_by, size_by : str
-        Deposit colour and size columns.
+    deposits_by : str or sequence of str
+        Deposit colour: the category column(s), as in the analysis'
+        ``concentration(..., by=...)`` (several columns' values are joined with ``"/"``).
+    size_by : str, optional
+        Deposit size column.
     projects : bool
         Overlay ``region.projects`` linked to a deposit (``deposit_id``).
     tiles : bool
         Add the OpenStreetMap basemap (needs a network when viewed).
     title : str, optional
         Defaults to the region's name.
-    label_min_population : float
-        Agglomerations at least this large carry a permanent label.
     hotspot_note : str, optional
         How the hot spots were tested, shown in their legend title; default
         from ``territories.attrs["inference"]["getis_ord"]`` (set by
         :func:`minespace.hotspots.getis_ord`, e.g. "FDR 5 %, 90,999
         permutations"), else "significant, FDR".
+    max_deposits : int or None, default 100,000
+        Draw at most this many deposits: above it, a random sample of that size
+        (seed 0, so the same map each time) is drawn, the title says how many
+        (e.g. ``1,000,000 deposits (100,000 drawn)``) and a
+        :class:`~minespace.errors.SizeWarning` says so. Every deposit is still in
+        the analysis layers and the density raster. ``None`` draws all of them
+        (about 85 bytes of HTML each, and the browser's time to draw them).
+    territory_name : str, optional
+        Column of *territories* with their names (used when present): hover tooltips
+        and popup titles of the choropleth.
+    label_top_n : int
+        Permanent labels for the *label_top_n* most populous agglomerations whose
+        centre is in view, updated as the map moves (10: readable at the Kuzbass'
+        scale; zoom in and smaller towns get labels).
 
     Returns
     -------
@@ -226,25 +202,30 @@ def cluster_map(
                          overlay=False, control=True).add_to(m)
     legend: list[str] = []
     _context(m, region)
+    names = (territories[territory_name] if territories is not None and territory_name
+             and territory_name in territories.columns else None)
     if territories is not None and metric is not None:
-        legend.append(_choropleth(m, territories, metric, scheme, k))
+        legend.append(_choropleth(m, territories, metric, scheme, k, names))
     if territories is not None and hotspot_column in territories:
-        legend.append(_hotspots(m, territories, hotspot_column, hotspot_note))
+        legend.append(_hotspots(m, territories, hotspot_column, hotspot_note, names))
     for name, raster in (rasters or {}).items():
         legend.append(_raster(m, name, raster))
     if candidates is not None and len(candidates):
         legend.append(_candidates(m, _with_towns(candidates, region.agglomerations)))
-    legend.extend(_region_layers(m, region, deposits_by, size_by, label_min_population))
+    drawn = _thin(region.deposits, max_deposits)
+    legend.extend(_region_layers(m, region, deposits_by, size_by, label_top_n, drawn))
     if projects:
         legend.append(_projects(m, region))
-    n = f"{len(region.deposits)} deposits · {len(region.agglomerations)} agglomerations · " \
-        f"{len(region.corridors)} corridors"
+    shown = f" ({len(drawn):,} drawn)" if len(drawn) < len(region.deposits) else ""
+    n = f"{len(region.deposits):,} deposits{shown} · {len(region.agglomerations)} " \
+        f"agglomerations · {len(region.corridors)} corridors"
     HtmlControl(f'<div class="ms-title">{html.escape(title or region.name)}</div>'
                 f"<div>{html.escape(n)}</div>", position="topright",
                 css_class="ms-box ms-title-box").add_to(m)
     LayerControl(collapsed=False).add_to(m)
-    HtmlControl("".join(x for x in legend if x), position="bottomright",
-                css_class="ms-box ms-legend").add_to(m)
+    HtmlControl("<details open><summary>Legend</summary>" + "".join(legend) + "</details>",
+                position="bottomright", css_class="ms-box ms-legend",
+                on_add=LEGEND_JS).add_to(m)
     if region.attribution:
         sources = " | ".join(html.escape(a) for a in region.attribution)
         HtmlControl(f"<details><summary>Data sources</summary><small>{sources}</small>"
@@ -282,7 +263,8 @@ def _context(m, region: Region) -> None:
                  name="Study area", simplify_m=100).add_to(m)
 
 
-def _choropleth(m, territories: gpd.GeoDataFrame, metric: str, scheme: str, k: int) -> str:
+def _choropleth(m, territories: gpd.GeoDataFrame, metric: str, scheme: str, k: int,
+                names: pd.Series | None) -> str:
     import mapclassify
 
     if metric not in territories:
@@ -310,13 +292,33 @@ def _choropleth(m, territories: gpd.GeoDataFrame, metric: str, scheme: str, k: i
               for c in colours]
     codes = np.where(codes >= n_cls, n_cls, codes)
     styles.append({"color": "#999", "weight": 0.3, "fillColor": "#ffffff", "fillOpacity": 0.15})
-    attrs = attribute_columns(territories, [metric, "area_km2"])
-    GeoJsonLayer(territories, styles=styles, style_codes=codes, attributes=attrs,
-                 name=f"Territories: {metric}", simplify_m=50).add_to(m)
+    frame, title = _named(territories, names)
+    attrs = attribute_columns(frame, [metric, "area_km2"], title=title)
+    layer = GeoJsonLayer(territories, styles=styles, style_codes=codes, attributes=attrs,
+                         tooltips=_tooltips(territories, names), name=f"Territories: {metric}",
+                         simplify_m=50).add_to(m)
     items = list(zip(labels, colours, strict=True))
     if (~ok).any():
         items.append(("no data", "#ffffff"))
-    return _legend(f"{metric} ({scheme})", items)
+    return legend_section(legend_items(f"{metric} ({scheme})", items), layer)
+
+
+def _named(territories: gpd.GeoDataFrame, names: pd.Series | None
+           ) -> tuple[pd.DataFrame, str | None]:
+    """Territories with their names as the popup title (``"<name> (<id>)"``)."""
+    if names is None:
+        return territories, None
+    shown = names.astype(str).where(names.notna(), "") + " (" + territories.index.astype(str) \
+        + ")"
+    return pd.DataFrame({"_ms_title": shown}, index=territories.index).join(
+        territories.drop(columns="geometry")), "_ms_title"
+
+
+def _tooltips(territories: gpd.GeoDataFrame, names: pd.Series | None) -> list | None:
+    """Hover text: the territory's name (its id when unnamed), or none without names."""
+    if names is None:
+        return None
+    return names.astype(str).where(names.notna(), territories.index.astype(str)).tolist()
 
 
 def _class_labels(values: np.ndarray, bins: np.ndarray) -> list[str]:
@@ -342,7 +344,8 @@ def _class_labels(values: np.ndarray, bins: np.ndarray) -> list[str]:
     return labels
 
 
-def _hotspots(m, territories: gpd.GeoDataFrame, column: str, note: str | None) -> str:
+def _hotspots(m, territories: gpd.GeoDataFrame, column: str, note: str | None,
+              names: pd.Series | None) -> str:
     labels = territories[column].astype(str)
     sig = labels.isin(list(HOTSPOT_COLORS))
     if not sig.any():
@@ -354,15 +357,20 @@ def _hotspots(m, territories: gpd.GeoDataFrame, column: str, note: str | None) -
               {"color": HOTSPOT_COLORS["cold"], "weight": 1,
                "fillColor": HOTSPOT_COLORS["cold"], "fillOpacity": 0.55}]
     cols = [c for c in (column, "gi_star_z", "gi_star_p", "gi_star_q") if c in sub]
-    GeoJsonLayer(sub, styles=styles, style_codes=codes, attributes=attribute_columns(sub, cols),
-                 name="Hot spots", simplify_m=50, show=False).add_to(m)
+    sub_names = None if names is None else names[sig.to_numpy()]
+    frame, title = _named(sub, sub_names)
+    layer = GeoJsonLayer(sub, styles=styles, style_codes=codes,
+                         attributes=attribute_columns(frame, cols, title=title),
+                         tooltips=_tooltips(sub, sub_names), name="Hot spots", simplify_m=50,
+                         show=False).add_to(m)
     if note is None:
         from ..hotspots import inference_label
 
         record = territories.attrs.get("inference", {}).get("getis_ord")
         note = "Gi*, " + inference_label(record) if record else "significant, FDR"
-    return _legend(f"Hot spots ({note})", [("hot spot", HOTSPOT_COLORS["hot"]),
-                                           ("cold spot", HOTSPOT_COLORS["cold"])])
+    return legend_section(legend_items(f"Hot spots ({note})",
+                                       [("hot spot", HOTSPOT_COLORS["hot"]),
+                                        ("cold spot", HOTSPOT_COLORS["cold"])]), layer)
 
 
 def _as_raster(obj) -> Raster:
@@ -411,9 +419,9 @@ def _raster(m, name: str, raster, cmap: str = "magma_r") -> str:
 
     to_ll = Transformer.from_crs(3857, 4326, always_xy=True)
     (lon0, lon1), (lat0, lat1) = to_ll.transform([west, east], [south, north])
-    ImageLayer(url, [[lat0, lon0], [lat1, lon1]], name=name, opacity=0.75,
-               show=False).add_to(m)
-    return _colour_bar(name, cmap, vmin, vmax)
+    layer = ImageLayer(url, [[lat0, lon0], [lat1, lon1]], name=name, opacity=0.75,
+                       show=False).add_to(m)
+    return legend_section(colour_bar(name, cmap, vmin, vmax), layer)
 
 
 def _with_towns(candidates: gpd.GeoDataFrame, agglomerations: gpd.GeoDataFrame
@@ -439,9 +447,10 @@ def _candidates(m, candidates: gpd.GeoDataFrame) -> str:
                            errors="coerce").fillna(0.0).to_numpy()
     lo, hi = float(scores.min()), float(scores.max())
     t = (scores - lo) / (hi - lo) if hi > lo else np.ones_like(scores)
-    colours = [to_hex(colormaps["Greens"](0.35 + 0.6 * v)) for v in t]
-    styles = [{"color": "#00441b", "weight": 2.5, "fillColor": c, "fillOpacity": 0.55}
-              for c in colours]
+    # outlines only: a fill over the choropleth would mix into muddy colours; blue
+    # (absent from the choropleth's yellow-red ramp) on a white casing, darker = better
+    colours = [to_hex(colormaps["Blues"](0.55 + 0.45 * v)) for v in t]
+    styles = [{"color": c, "weight": 3.5, "opacity": 1.0, "fill": False} for c in colours]
     skip = {"geometry", "members", "explanation", "label"}
     cols = [c for c in cands.columns if c not in skip
             and not isinstance(cands[c].iloc[0] if len(cands) else None, (list, np.ndarray))]
@@ -449,26 +458,70 @@ def _candidates(m, candidates: gpd.GeoDataFrame) -> str:
     extra = [f"<p style='max-width:380px'>{html.escape(str(e))}</p>" if e else ""
              for e in expl.fillna("")]
     title = "label" if "label" in cands else None
-    GeoJsonLayer(cands, styles=styles, style_codes=list(range(len(cands))),
-                 attributes=attribute_columns(cands, cols, title=title, extra=extra),
-                 name="Candidate clusters", simplify_m=50, index_as="candidates").add_to(m)
-    labels = cands["label"] if title else pd.Series(cands.index.astype(str), index=cands.index)
-    towns = cands["towns"] if "towns" in cands else pd.Series("", index=cands.index)
-    items = [f'<li data-ms-id="{html.escape(str(idx))}">{html.escape(str(label))} '
+    ranks = (cands["rank"].astype(str) if "rank" in cands
+             else pd.Series(np.arange(1, len(cands) + 1).astype(str), index=cands.index))
+    layer = GeoJsonLayer(cands, styles=styles, style_codes=list(range(len(cands))),
+                         attributes=attribute_columns(cands, cols, title=title, extra=extra),
+                         tooltips=("#" + ranks).tolist(), labels=[True] * len(cands),
+                         casing={"color": "#ffffff", "weight": 7, "opacity": 0.9,
+                                 "fill": False}, label_class="ms-label ms-rank",
+                         name="Candidate clusters", simplify_m=50,
+                         index_as="candidates").add_to(m)
+    # the panel: where (territory names, else towns, else the label) and what (the mix)
+    empty = pd.Series("", index=cands.index)
+    where = cands["places"].fillna("").astype(str) if "places" in cands else empty
+    if "towns" in cands:
+        towns = cands["towns"].fillna("").astype(str).str.split(", ").str[:3].str.join(", ")
+        where = where.where(where != "", towns)
+    mix = cands["activity_mix"].fillna("").astype(str) if "activity_mix" in cands else empty
+    labels = cands["label"].astype(str) if title else pd.Series(cands.index.astype(str),
+                                                                 index=cands.index)
+    both = (where != "") & (mix != "")
+    head, detail = where.where(both, labels), mix.where(both, where)
+    items = [f'<li data-ms-id="{html.escape(str(idx))}">{html.escape(h)} '
              f'<span class="ms-score">score {score:.2f}</span>'
-             + (f'<br><span class="ms-score">{html.escape(str(town))}</span>' if town else "")
+             + (f'<br><span class="ms-score">{html.escape(d)}</span>' if d else "")
              + "</li>"
-             for idx, label, score, town in zip(cands.index, labels, scores, towns, strict=True)]
+             for idx, h, score, d in zip(cands.index, head, scores, detail, strict=True)]
     HtmlControl(f"<b>Candidate clusters</b> <small>(click to zoom)</small><ol>{''.join(items)}"
                 "</ol>", position="topleft", css_class="ms-box ms-panel",
                 on_add=PANEL_JS).add_to(m)
-    return _legend("Candidate clusters (darker = higher score)",
-                   [(f"{lo:.2f}", colours[int(np.argmin(scores))]),
-                    (f"{hi:.2f}", colours[int(np.argmax(scores))])])
+    return legend_section(legend_items(
+        "Candidate clusters (#rank; darker = higher score)",
+        [(f"score {hi:.2f}", colours[int(np.argmax(scores))]),
+         (f"score {lo:.2f}", colours[int(np.argmin(scores))])], kind="line"), layer)
 
 
-def _region_layers(m, region: Region, deposits_by: str, size_by: str | None,
-                   label_min_population: float) -> list[str]:
+def _thin(deposits: gpd.GeoDataFrame, max_deposits: int | None) -> gpd.GeoDataFrame:
+    """*deposits*, or a seeded random sample of *max_deposits* of them (row order kept)."""
+    if max_deposits is None:
+        return deposits
+    if isinstance(max_deposits, bool) or not isinstance(max_deposits, (int, np.integer)) \
+            or max_deposits < 0:
+        raise ValueError(f"max_deposits must be an integer >= 0 or None, got {max_deposits!r}")
+    if len(deposits) <= max_deposits:
+        return deposits
+    keep = np.sort(np.random.default_rng(0).choice(len(deposits), int(max_deposits),
+                                                   replace=False))
+    warnings.warn(f"cluster_map: {len(deposits):,} deposits, {int(max_deposits):,} drawn "
+                  "(a random sample; max_deposits= sets how many)", SizeWarning, stacklevel=3)
+    return deposits.iloc[keep]
+
+
+def _categories(deposits: pd.DataFrame, by: str | Sequence[str]) -> tuple[pd.Series, list]:
+    """The category of each deposit from the *by* column(s) (values joined with "/", as
+    in :mod:`minespace.concentration`); one category "deposit" when a column is missing."""
+    cols = [by] if isinstance(by, str) else list(by)
+    if not cols or any(c not in deposits.columns for c in cols):
+        return pd.Series("deposit", index=deposits.index), []
+    cats = deposits[cols[0]].astype(str).where(deposits[cols[0]].notna(), "no value")
+    for c in cols[1:]:
+        cats = cats + "/" + deposits[c].astype(str).where(deposits[c].notna(), "no value")
+    return cats, cols
+
+
+def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by: str | None,
+                   label_top_n: int, dep: gpd.GeoDataFrame) -> list[str]:
     legend = []
     corr = region.corridors
     if len(corr):
@@ -482,35 +535,42 @@ def _region_layers(m, region: Region, deposits_by: str, size_by: str | None,
         lookup = {c: i for i, c in enumerate(combos)}
         codes = [lookup[c] for c in zip(corr["kind"], schematic, strict=True)]
         cols = ["kind", "speed_kmh", "speed_source", "geometry_quality", "length_km_derived"]
-        GeoJsonLayer(corr, styles=styles, style_codes=codes,
-                     attributes=attribute_columns(corr, cols, title="name"),
-                     name="Transport corridors").add_to(m)
+        layer = GeoJsonLayer(corr, styles=styles, style_codes=codes,
+                             attributes=attribute_columns(corr, cols, title="name"),
+                             name="Transport corridors").add_to(m)
         items = [(k + (" (schematic, dashed)" if schematic[corr["kind"] == k].any() else ""),
                   KIND_COLORS.get(k, "#777777")) for k in kinds]
-        legend.append(_legend("Corridors", items, kind="line"))
+        legend.append(legend_section(legend_items("Corridors", items, kind="line"), layer))
     aggl = region.agglomerations
     if len(aggl):
         names = aggl["name"].where(aggl["name"].notna(), pd.Series(aggl.index, index=aggl.index))
-        GeoJsonLayer(aggl, styles={"color": "#6a3d9a", "weight": 1.5, "fillColor": "#cab2d6",
-                                   "fillOpacity": 0.55},
-                     attributes=attribute_columns(aggl, ["population", "name_local",
-                                                         "geometry_source"], title="name"),
-                     tooltips=names.astype(str).tolist(),
-                     labels=(aggl["population"] >= label_min_population).tolist(),
-                     name="Agglomerations").add_to(m)
-        legend.append(_legend("Agglomerations", [("urban area (population)", "#cab2d6")]))
+        pop = pd.to_numeric(aggl["population"], errors="coerce")
+        rank = pop.rank(ascending=False, method="first")  # 1 = largest; NaN never labelled
+        layer = GeoJsonLayer(aggl, styles={"color": "#6a3d9a", "weight": 1.5,
+                                           "fillColor": "#cab2d6", "fillOpacity": 0.55},
+                             attributes=attribute_columns(aggl, ["population", "name_local",
+                                                                 "geometry_source"],
+                                                          title="name"),
+                             tooltips=names.astype(str).tolist(),
+                             label_rank=rank.to_numpy(dtype=float).tolist(),
+                             label_top_n=label_top_n, name="Agglomerations").add_to(m)
+        legend.append(legend_section(legend_items(
+            "Agglomerations", [(f"urban area ({label_top_n} largest in view named)",
+                                "#cab2d6")]), layer))
     fac = region.facilities
     if fac is not None and len(fac):
         colours = category_colors(fac["kind"], cmap="Dark2")
         codes, palette = _codes(fac["kind"], colours)
-        PointLayer(fac, codes=codes, palette=palette, radius=6, ring=True,
-                   attributes=attribute_columns(fac, ["kind", "capacity", "capacity_unit",
-                                                      "status", "owner"], title="name"),
-                   name="Facilities").add_to(m)
-        legend.append(_legend("Facilities", list(colours.items()), kind="ring"))
-    dep = region.deposits
+        layer = PointLayer(fac, codes=codes, palette=palette, radius=6, ring=True,
+                           attributes=attribute_columns(fac, ["kind", "capacity",
+                                                              "capacity_unit", "status",
+                                                              "owner"], title="name"),
+                           name="Facilities").add_to(m)
+        legend.append(legend_section(legend_items("Facilities", list(colours.items()),
+                                                  kind="ring"), layer))
     if len(dep):
-        cats = dep[deposits_by] if deposits_by in dep else pd.Series("deposit", index=dep.index)
+        cats, by_cols = _categories(dep, deposits_by)
+        by_name = " / ".join(map(str, by_cols)) or "deposit"
         colours = category_colors(cats)
         codes, palette = _codes(cats, colours)
         radius: float | np.ndarray = 4.5
@@ -520,13 +580,14 @@ def _region_layers(m, region: Region, deposits_by: str, size_by: str | None,
             radius = 3 + 7 * np.sqrt(np.nan_to_num(v, nan=0.0) / (vmax or 1.0))
         if len(dep) > 20_000:
             radius = np.minimum(radius, 3.0) if np.ndim(radius) else 3.0
-        cols = ["commodity", "method", "status", "output_mt", "capacity_mt", "reserves_mt",
-                "jobs", "owner"]
-        PointLayer(dep, codes=codes, palette=palette, radius=radius,
-                   attributes=attribute_columns(dep, cols, title="name"),
-                   name=f"Deposits by {deposits_by}").add_to(m)
+        cols = list(dict.fromkeys([*by_cols, "commodity", "method", "status", "output_mt",
+                                   "capacity_mt", "reserves_mt", "jobs", "owner"]))
+        layer = PointLayer(dep, codes=codes, palette=palette, radius=radius,
+                           attributes=attribute_columns(dep, cols, title="name"),
+                           name=f"Deposits by {by_name}").add_to(m)
         note = f" (size: {size_by})" if size_by and size_by in dep else ""
-        legend.append(_legend(f"Deposits by {deposits_by}{note}", list(colours.items())))
+        legend.append(legend_section(legend_items(f"Deposits by {by_name}{note}",
+                                                  list(colours.items())), layer))
     return legend
 
 
@@ -542,11 +603,11 @@ def _projects(m, region: Region) -> str:
     title = "project" if "project" in layer else None
     cols = ["category", "investor", "investment_bn_rub", "jobs_created", "implementation_year",
             "location_hint", "deposit_id"]
-    PointLayer(layer, codes=[0] * len(layer), palette=["#e7298a"], radius=11, ring=True,
-               attributes=attribute_columns(layer, cols, title=title),
-               name="Announced projects").add_to(m)
-    return _legend("Announced projects (at the linked mine)", [("project", "#e7298a")],
-                   kind="ring")
+    points = PointLayer(layer, codes=[0] * len(layer), palette=["#e7298a"], radius=11,
+                        ring=True, attributes=attribute_columns(layer, cols, title=title),
+                        name="Announced projects").add_to(m)
+    return legend_section(legend_items("Announced projects (at the linked mine)",
+                                       [("project", "#e7298a")], kind="ring"), points)
 
 
 def save_map(m: folium.Map, path: str | os.PathLike) -> Path:

@@ -299,6 +299,14 @@ class GeoJsonLayer(_PayloadLayer):
     index_as : str, optional
         Register each feature's Leaflet layer by id in ``map._ms[index_as]`` (used
         by the candidates panel).
+    label_rank, label_top_n : sequence of float, int
+        Rank of each feature for labelling (lower first; NaN: never labelled): the
+        *label_top_n* best-ranked features whose centre is in view carry their tooltip
+        as a permanent label, updated whenever the map moves.
+    casing : dict, optional
+        Style of a line drawn under each shape (e.g. a wider white outline).
+    label_class : str, optional
+        CSS class of permanent labels (default ``ms-label``).
     """
 
     _template = Template("""
@@ -307,20 +315,53 @@ var {{ this.get_name() }} = (function () {
   var d = {{ this.payload }};
   var map = {{ this._parent.get_name() }};
   var renderer = msCanvas(map);
+  var PERM = {permanent: true, direction: 'center', className: 'ms-label'};
+  if (d.lc) { PERM.className = d.lc; }
   if (d.index) { map._ms = map._ms || {}; map._ms[d.index] = Object.create(null); }
-  return L.geoJSON(d.fc, {
+  // a wider white line under each outline keeps it readable over any fill (made first:
+  // a feature group adds its layers in creation order, and later ones draw on top)
+  var casing = d.casing ? L.geoJSON(d.fc, {renderer: renderer, interactive: false,
+                                          style: function () { return d.casing; }}) : null;
+  var g = L.geoJSON(d.fc, {
     renderer: renderer,
     style: function (f) { return d.styles[d.k ? d.k[f.properties.i] : 0]; },
     onEachFeature: function (f, l) {
       var j = f.properties.i;
       if (d.a) { l.bindPopup(function () { return msPopup(d.a, j); }, {maxWidth: 420}); }
-      if (d.t && d.t[j] !== null) {
-        l.bindTooltip(d.t[j], d.l && d.l[j] ?
-          {permanent: true, direction: 'center', className: 'ms-label'} : {sticky: true});
+      if (d.t && d.t[j] !== null && !(d.lr && d.lr[j] !== null)) {
+        l.bindTooltip(d.t[j], d.l && d.l[j] ? PERM : {sticky: true});
       }
       if (d.index) { map._ms[d.index][d.ids[j]] = l; }
     }
   });
+  if (d.lr) {
+    // permanent labels for the d.ln best-ranked features whose centre is in view
+    var ranked = [];
+    g.eachLayer(function (l) {
+      var j = l.feature.properties.i;
+      if (d.lr[j] !== null) { ranked.push([d.lr[j], l, j]); l.bindTooltip(d.t[j], {sticky: true}); }
+    });
+    ranked.sort(function (a, b) { return a[0] - b[0]; });
+    var update = function () {
+      if (!map._loaded || !map.hasLayer(g)) { return; }
+      var view = map.getBounds(), shown = 0;
+      ranked.forEach(function (r) {
+        var l = r[1], on = false;
+        if (shown < d.ln) {
+          on = view.contains(l.getCenter ? l.getCenter() : l.getLatLng());
+          if (on) { shown++; }
+        }
+        if (on !== !!l._msLabel) {
+          l.unbindTooltip();
+          l.bindTooltip(d.t[r[2]], on ? PERM : {sticky: true});
+          l._msLabel = on;
+        }
+      });
+    };
+    map.on('moveend', update);
+    g.on('add', update);
+  }
+  return casing ? L.featureGroup([casing, g]) : g;
 })();
 {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
 {% endmacro %}
@@ -330,7 +371,9 @@ var {{ this.get_name() }} = (function () {
                  style_codes: Sequence[int] | None = None, attributes: dict | None = None,
                  tooltips: Sequence[str] | None = None, labels: Sequence[bool] | None = None,
                  name: str = "shapes", show: bool = True, simplify_m: float = 0.0,
-                 control: bool = True, index_as: str | None = None):
+                 control: bool = True, index_as: str | None = None,
+                 label_rank: Sequence[float] | None = None, label_top_n: int = 0,
+                 casing: dict | None = None, label_class: str | None = None):
         super().__init__(name=name, show=show, control=control)
         self._name = "GeoJsonLayer"
         geoms = layer.geometry
@@ -350,6 +393,16 @@ var {{ this.get_name() }} = (function () {
             payload["t"] = [None if t is None else html.escape(str(t)) for t in tooltips]
         if labels is not None:
             payload["l"] = [1 if v else 0 for v in labels]
+        if label_rank is not None:
+            payload["lr"] = [None if r is None or not np.isfinite(r) else float(r)
+                             for r in label_rank]
+            payload["ln"] = int(label_top_n)
+            if tooltips is None:
+                raise ValueError("label_rank needs tooltips (the label texts)")
+        if casing is not None:
+            payload["casing"] = casing
+        if label_class is not None:
+            payload["lc"] = label_class  # a CSS class name written by minespace
         if index_as is not None:
             payload["index"] = index_as
             # JS object keys (matched against data-ms-id attributes, which the browser

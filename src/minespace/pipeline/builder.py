@@ -239,12 +239,14 @@ def build(
     Raises
     ------
     ConfigError
-        Unknown ``only`` stage.
+        A config value to change, found by the dry run before the first stage after the
+        load (see :func:`~minespace.pipeline.validate`); an unknown ``only`` stage, or
+        ``only`` without upstream outputs.
     LayerError
         Invalid input data (every problem listed).
     PipelineError
-        A stage failed (the cause is chained), ``only`` lacks upstream outputs, or
-        another build held ``out_dir`` for longer than ``lock_timeout``.
+        A stage failed (the cause is chained), or another build held ``out_dir`` for
+        longer than ``lock_timeout``.
 
     Examples
     --------
@@ -338,9 +340,10 @@ def _build(config: Config, out_dir: Path, *, force: bool, only: str | None,
                         records[stage.name] = prev
                     continue
                 missing = [n for n in stage.needs if n not in records]
-                if missing:
-                    raise PipelineError(stage.name, f"upstream stage(s) {missing} have no "
-                                        "outputs yet; run a full build first")
+                if missing:  # a usage error (exit code 2), not a failure of the stage
+                    raise ConfigError("--only", only, message=f"upstream stage(s) {missing} "
+                                      f"have no outputs in {out_dir} yet; run a full build "
+                                      "first")
                 why = "asked for (--only)"
             elif force:
                 why = "forced (--force)"

@@ -32,7 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, ConfigProblem, LayerError, Problem
+from ..errors import ConfigError, ConfigProblem, LayerError, Problem, ResourceError
 from .config import Config
 
 __all__ = ["CHECKS", "Check", "DryRun", "check", "metric_columns", "run_checks", "validate",
@@ -97,9 +97,39 @@ class DryRun:
         return src.path.name if src is not None else f"the bundled {role}"
 
     @cached_property
+    def territory_polygons(self) -> gpd.GeoDataFrame | None:
+        """The ``territories.path`` polygons in the project CRS (``kind = "polygons"``)."""
+        if self.config.territories.kind != "polygons":
+            return None
+        from .stages import read_territory_polygons
+
+        return read_territory_polygons(self.config, self.layers["boundary"].crs)
+
+    @cached_property
     def territory_count(self) -> tuple[int, str]:
         """Number of territories the territories stage will make, and how it was found."""
+        polygons = self.territory_polygons
+        if polygons is not None:
+            n = len(polygons)
+            return n, f"{self.config.territories.path.name} has {n} polygon{'s' * (n != 1)}"
         return territory_count(self.config, self.layers["boundary"])
+
+    @cached_property
+    def counted_area(self):
+        """Where deposits count: the territories' union (polygons) or the boundary (grids,
+        which cover it)."""
+        import shapely
+
+        frame = self.territory_polygons
+        if frame is None:
+            frame = self.layers["boundary"]
+        return shapely.union_all(np.asarray(frame.geometry.values))
+
+    def counted(self, deposits: gpd.GeoDataFrame) -> np.ndarray:
+        """Which deposits lie in a territory (are counted by the concentration stage)."""
+        import shapely
+
+        return shapely.intersects(self.counted_area, np.asarray(deposits.geometry.values))
 
 
 def run_checks(config: Config, layers: Mapping[str, gpd.GeoDataFrame] | None = None) -> None:
@@ -270,8 +300,11 @@ def territory_count(config: Config, boundary: gpd.GeoDataFrame) -> tuple[int, st
         return int(estimate), how + " (estimate)"
     from .. import territories as terr
 
-    grid = (terr.hex_grid if tc.kind == "hex" else terr.square_grid)(boundary,
-                                                                    cell_km=tc.cell_km)
+    try:
+        grid = (terr.hex_grid if tc.kind == "hex" else terr.square_grid)(
+            boundary, cell_km=tc.cell_km, max_memory_gb=config.max_memory_gb)
+    except ResourceError:  # too large for the budget: reported by _sizes_fit_memory
+        return int(estimate), how + " (estimate)"
     return len(grid), how
 
 
@@ -379,6 +412,16 @@ MIN_TERRITORIES = 3
 
 
 @check("territories")
+def _sizes_fit_memory(dry: DryRun) -> Iterable[Finding]:
+    """Grid, territories, hot-spot weights, raster and deposits fit the memory budget
+    (:mod:`minespace.pipeline.sizes`): else the config key to change."""
+    from .sizes import size_problems
+
+    yield from size_problems(dry.config, boundary=dry.layers["boundary"],
+                             n_deposits=len(dry.layers["deposits"]))
+
+
+@check("territories")
 def _enough_territories(dry: DryRun) -> Iterable[Finding]:
     n, how = dry.territory_count
     if n < MIN_TERRITORIES:
@@ -392,20 +435,78 @@ def _enough_territories(dry: DryRun) -> Iterable[Finding]:
                "; give a file with more polygons")))
 
 
+@check("load")
+def _layers_not_emptied(dry: DryRun) -> Iterable[Finding]:
+    """A required layer the region emptied (features outside the boundary are dropped)."""
+    for role in ("deposits", "agglomerations", "corridors"):
+        if role in dry.layers and len(dry.layers[role]) == 0:
+            yield Problem(dry.source(role), None, "geometry",
+                          f"no {role} left in the study area: every feature lies outside the "
+                          "boundary (or was dropped with a warning above)",
+                          "check that the layer and the boundary cover the same area and "
+                          "their CRS")
+
+
 @check("concentration")
 def _deposits_in_study_area(dry: DryRun) -> Iterable[Finding]:
-    deposits, boundary = dry.layers["deposits"], dry.layers["boundary"]
-    import shapely
-
-    area = shapely.union_all(np.asarray(boundary.geometry.values))
-    inside = shapely.intersects(area, np.asarray(deposits.geometry.values))
-    if len(deposits) and not inside.any():
+    deposits = dry.layers["deposits"]
+    if not len(deposits) or dry.counted(deposits).any():
+        return
+    if dry.territory_polygons is not None:
+        where = f"any territory ({dry.config.territories.path.name})"
+        hint = "check that territories.path covers the deposits (and its CRS)"
+    else:
         src = dry.config.layers.get("boundary")
         where = f"the boundary ({src.path.name})" if src is not None else "the study area"
-        yield Problem(dry.source("deposits"), None, "geometry",
-                      f"none of the {len(deposits)} deposits lies inside {where}",
-                      "check the layer's CRS and coordinates (longitude and latitude "
-                      "swapped?), or the boundary file")
+        hint = ("check the layer's CRS and coordinates (longitude and latitude swapped?), or "
+                "the boundary file")
+    yield Problem(dry.source("deposits"), None, "geometry",
+                  f"none of the {len(deposits)} deposits lies inside {where}", hint)
+
+
+@check("concentration")
+def _density_has_two_places(dry: DryRun) -> Iterable[Finding]:
+    """The kernel density's bandwidth rule needs deposits at two places or more (those
+    inside the study area, with a weight > 0 when ``concentration.weight`` is set)."""
+    import shapely
+
+    cc = dry.config.concentration
+    deposits = dry.layers["deposits"]
+    if cc.weight is not None and cc.weight not in deposits.columns:
+        return  # reported by _concentration_columns
+    geoms = np.asarray(deposits.geometry.values)
+    used = dry.counted(deposits)
+    if not used.any():
+        return  # reported by _deposits_in_study_area
+    if cc.weight is not None:
+        weight = pd.to_numeric(deposits[cc.weight], errors="coerce").to_numpy(float)
+        used &= np.nan_to_num(weight) > 0
+    xy = shapely.get_coordinates(geoms[used])
+    places = len(np.unique(np.round(xy, 0), axis=0))   # metres: distinct to 1 m
+    if places < 2:
+        what = f" with {cc.weight} > 0" if cc.weight is not None else ""
+        yield Problem(dry.source("deposits"), None, cc.weight or "geometry",
+                      f"{int(used.sum())} deposit(s){what} in the territories, at "
+                      f"{places} place(s): the deposit density needs at least two places",
+                      "add deposits, check their weights"
+                      + (" (or drop concentration.weight)" if cc.weight else "")
+                      + ", or widen the boundary")
+
+
+@check("accessibility")
+def _agglomerations_on_the_grid(dry: DryRun) -> Iterable[Finding]:
+    """The raster travel time spreads from the agglomerations on its grid (the study
+    area's bounding box): at least one must lie there."""
+    import shapely
+
+    aggl, boundary = dry.layers["agglomerations"], dry.layers["boundary"]
+    box = shapely.box(*boundary.total_bounds)
+    if len(aggl) and not shapely.intersects(box, np.asarray(aggl.geometry.values)).any():
+        yield Problem(dry.source("agglomerations"), None, "geometry",
+                      f"none of the {len(aggl)} agglomerations lies within the study area's "
+                      "extent, so the travel time to a town cannot be computed",
+                      "include the towns of the study area, or check the layer's CRS and "
+                      "coordinates")
 
 
 @check("clusters")
@@ -424,12 +525,35 @@ def _map_metric(dry: DryRun) -> Iterable[Finding]:
     if metric is None:
         return
     allowed = metric_columns(dry.config, dry.layers)
-    if dry.config.territories.kind == "polygons":
-        from .stages import read_territory_polygons
-
-        polygons = read_territory_polygons(dry.config, dry.layers["boundary"].crs)
+    polygons = dry.territory_polygons
+    if polygons is not None:
         allowed += [c for c in _columns(polygons)
                     if pd.api.types.is_numeric_dtype(polygons[c]) and c not in allowed]
     if metric not in allowed:
         yield ConfigProblem("maps.metric", metric, allowed=allowed, message=(
             "not a numeric territory column the build makes" + _did_you_mean(metric, allowed)))
+
+
+@check("territories")
+def _territory_name(dry: DryRun) -> Iterable[Finding]:
+    name = dry.config.territories.name
+    if name is None or dry.config.territories.kind != "polygons":
+        return  # a name with a grid is a config error already
+    from .stages import read_territory_polygons
+
+    polygons = read_territory_polygons(dry.config, dry.layers["boundary"].crs)
+    allowed = _columns(polygons)
+    if name not in allowed:
+        yield ConfigProblem("territories.name", name, allowed=allowed, message=(
+            f"not a column of {dry.config.territories.path.name}"
+            + _did_you_mean(name, allowed)))
+
+
+@check("maps")
+def _map_deposits_by(dry: DryRun) -> Iterable[Finding]:
+    allowed = [str(c) for c in dry.layers["deposits"].columns if c != "geometry"]
+    for column in dry.config.maps.deposits_by:
+        if column not in allowed:
+            yield ConfigProblem("maps.deposits_by", column, allowed=allowed, message=(
+                "not a column of the deposits (after the reader's renames)"
+                + _did_you_mean(column, allowed)))

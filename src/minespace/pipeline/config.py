@@ -47,7 +47,7 @@ DECAYS = ("exponential", "power")
 # reader keyword arguments allowed per layer role (besides path)
 _COMMON_KEYS: dict[str, tuple[type, ...]] = {
     "layer": (str, int), "where": (str,), "id": (str, bool), "duplicate_ids": (str,),
-    "name": (str,), "keep": (str, list), "crs": (str, int)}
+    "name": (str,), "keep": (str, list), "crs": (str, int), "encoding": (str,)}
 _LAYER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "deposits": {**_COMMON_KEYS, "commodity": (str, list), "weight": (str, list, dict),
                  "status": (str,), "method": (str,), "lon": (str,), "lat": (str,)},
@@ -57,7 +57,7 @@ _LAYER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
                   "on_invalid": (str,)},
     "facilities": {**_COMMON_KEYS, "kind": (str,), "capacity": (str,), "status": (str,),
                    "lon": (str,), "lat": (str,)},
-    "boundary": {"layer": (str, int)},
+    "boundary": {"layer": (str, int), "encoding": (str,)},
 }
 
 
@@ -87,6 +87,7 @@ class TerritoriesConfig:
     path: Path | None = None
     id: str | None = None
     where: str | None = None
+    name: str | None = None   # territory-name column (None: a "name" column when present)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class MapsConfig:
     tiles: bool = True
     metric: str | None = None
     scheme: str = "naturalbreaks"
+    deposits_by: tuple[str, ...] = ()   # deposit colours; () = concentration.by
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class Config:
     clusters: ClustersConfig = ClustersConfig()
     maps: MapsConfig = MapsConfig()
     source: Path | None = None
+    max_memory_gb: float | None = None   # memory budget of the size checks (limits)
 
     def section(self, name: str) -> dict[str, Any]:
         """Parameters of one section as plain JSON-able data (for fingerprints)."""
@@ -278,6 +281,14 @@ def _check_layer_options(sec: _Section, options: dict[str, Any]) -> None:
             sec.report("where", options.pop("where"),
                        message=f"{exc}; a filter looks like "
                        "status in ('operating', 'mothballed') and output_mt >= 1")
+    if "encoding" in options:
+        import codecs
+
+        try:
+            codecs.lookup(options["encoding"])
+        except LookupError:
+            sec.report("encoding", options.pop("encoding"), message="unknown encoding",
+                       allowed="a Python codec name, e.g. utf-8, cp1251, cp1250, latin-1")
     if options.get("id") is True:
         sec.report("id", True, allowed="a column name, or false to number the rows")
         options.pop("id")
@@ -372,6 +383,10 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                            "areas need one (use \"auto\" for the local UTM zone, or e.g. "
                            "\"EPSG:32645\")")
             crs = "auto"
+    max_memory_gb = project.get("max_memory_gb", (int, float), None)
+    if max_memory_gb is not None and not (max_memory_gb > 0 and max_memory_gb < float("inf")):
+        project.report("max_memory_gb", max_memory_gb, message="must be > 0 (GiB)")
+        max_memory_gb = None
     project.finish()
 
     inp = section("input")
@@ -396,9 +411,13 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     t_path = ter.get("path", (str,), None)
     t_id = ter.get("id", (str,), None)
     t_where = ter.get("where", (str,), None)
+    t_name = ter.get("name", (str,), None)
     ter.finish()
     if kind == "polygons" and "path" not in ter.data:
         ter.report("path", message="required when territories.kind = 'polygons'")
+    if t_name is not None and kind != "polygons":
+        ter.report("name", t_name, message="territory names need territories.kind = "
+                   "'polygons' (grid cells have no names)")
     if t_where is not None:
         from ..io._where import WhereSyntaxError, parse_where
 
@@ -414,6 +433,7 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                            "adm1_name == 'Silesian Voivodeship'")
                 t_where = None
     territories = TerritoriesConfig(kind=kind, cell_km=cell_km, id=t_id, where=t_where,
+                                    name=t_name,
                                     path=ter.path("path", t_path, base) if t_path else None)
 
     con = section("concentration")
@@ -463,14 +483,27 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
         node_eps_km=kl.positive("node_eps_km", 10.0),
         node_min_samples=kl.int_at_least("node_min_samples", 3, 1),
     )
+    merged = {**DEFAULT_WEIGHTS, **clusters.weights}
+    if "weights" in kl.data and isinstance(kl.data["weights"], dict) and not sum(
+            merged.values()) > 0:
+        kl.report("weights", message="every score weight is 0 (with the defaults of the "
+                  "components not given); set at least one > 0",
+                  allowed=sorted(DEFAULT_WEIGHTS))
     kl.finish()
 
     maps_sec = section("maps")
+    raw_dby = maps_sec.get("deposits_by", (str, list), None)
+    deposits_by = (() if raw_dby is None else
+                   (raw_dby,) if isinstance(raw_dby, str) else tuple(raw_dby))
+    if raw_dby is not None and not (deposits_by and all(isinstance(b, str) and b
+                                                        for b in deposits_by)):
+        maps_sec.report("deposits_by", raw_dby, allowed="a column name or a list of names")
     maps = MapsConfig(tiles=maps_sec.get("tiles", (bool,), True),
                       metric=maps_sec.get("metric", (str,), None),
                       scheme=maps_sec.get("scheme", (str,), "naturalbreaks",
                                           allowed=("quantiles", "naturalbreaks",
-                                                   "equalinterval", "fisherjenks")))
+                                                   "equalinterval", "fisherjenks")),
+                      deposits_by=deposits_by)
     maps_sec.finish()
 
     if problems:
@@ -482,7 +515,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                                                     random_state=random_state,
                                                     hotspot_band_km=band,
                                                     alpha=float(alpha)),
-                  accessibility=accessibility, clusters=clusters, maps=maps, source=source)
+                  accessibility=accessibility, clusters=clusters, maps=maps, source=source,
+                  max_memory_gb=None if max_memory_gb is None else float(max_memory_gb))
 
 
 def _numbers(sec: _Section, name: str, allowed: str, *, strict: bool = False,
@@ -526,7 +560,7 @@ def load_config(path: str | os.PathLike) -> Config:
     >>> cfg = tmp_path / "minespace.toml"
     >>> _ = cfg.write_text('[input]\\ndataset = "kuzbass"\\n[territories]\\ncell_km = 20\\n')
     >>> ms.pipeline.load_config(cfg).territories
-    TerritoriesConfig(kind='hex', cell_km=20.0, path=None, id=None, where=None)
+    TerritoriesConfig(kind='hex', cell_km=20.0, path=None, id=None, where=None, name=None)
     """
     path = Path(path)
     if not path.exists():

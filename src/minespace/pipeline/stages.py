@@ -39,6 +39,7 @@ from ..io.readers import (
 )
 from ..region import Region
 from .config import Config
+from .sizes import check_build
 
 __all__ = ["STAGES", "Stage", "describe_layers", "input_files", "load_region_with_info",
            "read_layers", "read_territory_polygons", "region_from_outputs"]
@@ -98,17 +99,39 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
     for role, src in config.layers.items():
         if role not in _READERS:
             continue
-        frame = _READERS[role](src.path, **src.options)
+        empty = LayerError([Problem(
+            src.path.name, None, None, f"the {role} layer has no features",
+            f"check [input.{role}] path and layer (a filter may have removed every row)"
+            + (", or remove [input.facilities]" if role == "facilities" else ""))])
+        try:
+            frame = _READERS[role](src.path, **src.options)
+        except LayerError:
+            # an empty file often has no columns either: say it is empty, not what it lacks
+            if _feature_count(src.path, src.options.get("layer")) == 0:
+                raise empty from None
+            raise
         if len(frame) == 0 and role != "facilities":
-            raise LayerError([Problem(
-                src.path.name, None, None, f"the {role} layer has no features",
-                f"check [input.{role}] path and layer (a filter may have removed every row)")])
+            raise empty
         record = frame.attrs.pop(READ_INFO, {})
         record["categories"] = {col: {"(missing)" if pd.isna(k) else str(k): int(v) for k, v in
                                       frame[col].value_counts(dropna=False).items()}
                                 for col in _CATEGORY_COLUMNS.get(role, ()) if col in frame}
         layers[role], info[role] = frame, record
     return layers, info
+
+
+def _feature_count(path: Path, layer) -> int | None:
+    """Features in a vector file from its metadata (None when unknown or unreadable)."""
+    from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES
+
+    if path.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES:
+        return None
+    try:
+        import pyogrio
+
+        return int(pyogrio.read_info(path, layer=layer)["features"])
+    except Exception:  # unreadable: the reader's own error stands
+        return None
 
 
 #: canonical category columns summarised per layer (manifest, ``minespace validate``)
@@ -262,10 +285,13 @@ def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     loaded = inputs["load"]
     boundary = loaded["boundary"]
     tc = config.territories
+    # size checks (as in the dry run), here so that their warnings reach the manifest
+    check_build(config, boundary=boundary, n_deposits=len(loaded["deposits"]))
     if tc.kind == "hex":
-        result = terr.hex_grid(boundary, cell_km=tc.cell_km)
+        result = terr.hex_grid(boundary, cell_km=tc.cell_km, max_memory_gb=config.max_memory_gb)
     elif tc.kind == "square":
-        result = terr.square_grid(boundary, cell_km=tc.cell_km)
+        result = terr.square_grid(boundary, cell_km=tc.cell_km,
+                                  max_memory_gb=config.max_memory_gb)
     else:
         polygons = read_territory_polygons(config, boundary.crs)
         info = polygons.attrs.pop(READ_INFO, None)
@@ -302,7 +328,8 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     # sparse deposits, first-order contiguity has too little power once FDR is applied
     band = cc.hotspot_band_km or (3 * config.territories.cell_km
                                   if config.territories.kind != "polygons" else None)
-    w = terr.distance_band(out, distance_km=band) if band else None
+    w = (terr.distance_band(out, distance_km=band, max_memory_gb=config.max_memory_gb)
+         if band else None)
     out = hotspots.getis_ord(out, measure, w=w, permutations=cc.permutations,
                              alpha=cc.alpha, random_state=cc.random_state)
     inference = {"statistic": "Gi*", "column": measure,
@@ -406,7 +433,8 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     elevation, elevation_record = _input_raster(config, "elevation", territories.crs, bounds)
     friction = acc.friction_surface(corridors, cell_m=ac.raster_cell_m, bounds=bounds,
                                     offroad_speed_kmh=ac.offroad_speed_kmh,
-                                    speeds_kmh=ac.speeds or None, elevation=elevation)
+                                    speeds_kmh=ac.speeds or None, elevation=elevation,
+                                    max_memory_gb=config.max_memory_gb)
     minutes = clip_raster(acc.travel_time_raster(friction, aggl), loaded["boundary"])
     out = acc.zonal_travel_time(out, minutes)
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
@@ -436,7 +464,9 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
                              travel_time_min=kc.travel_time_min, corridor_km=kc.corridor_km,
                              min_deposits=kc.min_deposits, top_n=kc.top_n,
                              n_perturbations=kc.n_perturbations,
-                             random_state=kc.random_state)
+                             random_state=kc.random_state,
+                             name=config.territories.name or "name",
+                             agglomerations=inputs["load"]["agglomerations"])
     out["mining_nodes"] = cl.mining_nodes(inputs["load"]["deposits"], eps_km=kc.node_eps_km,
                                           min_samples=kc.node_min_samples)
     return out
@@ -457,9 +487,11 @@ def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
                    read_raster(inputs["accessibility"]["travel_time_raster"])}
     metric = config.maps.metric or config.concentration.weight or "count"
     candidates = inputs["clusters"]["candidates"]
+    by = config.maps.deposits_by or config.concentration.by   # the analysis' categories
     m = cluster_map(region, territories=territories, metric=metric, candidates=candidates,
                     scheme=config.maps.scheme, rasters=rasters, tiles=config.maps.tiles,
-                    title=config.name, hotspot_note=_hotspot_note(config, conc))
+                    title=config.name, hotspot_note=_hotspot_note(config, conc),
+                    deposits_by=list(by), territory_name=config.territories.name or "name")
     path = save_map(m, workdir / "maps" / f"{slug(config.name)}_overview.html")
     return {"map_overview": path}
 
