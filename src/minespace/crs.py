@@ -62,6 +62,10 @@ def utm_epsg(lon: float, lat: float) -> int:
 def is_metric(crs: object) -> bool:
     """True when *crs* is projected with metre units.
 
+    Metric is not the same as faithful: Web Mercator (EPSG:3857) is metric but
+    stretches lengths by 1 / cos(latitude). Use :func:`distortion` or
+    :func:`check_distortion` to measure a CRS over a study area.
+
     Examples
     --------
     >>> is_metric("EPSG:32645"), is_metric("EPSG:4326")

@@ -337,7 +337,8 @@ def _drop_outside(layers: dict, boundary: gpd.GeoDataFrame, metric: pyproj.CRS) 
         if role == "deposits" and not keep.any():
             raise LayerError([Problem(
                 source, None, "geometry",
-                f"none of the {len(layer)} deposits lies inside the boundary",
+                f"none of the {len(layer)} deposits lies inside the boundary "
+                f"({_source(boundary, 'boundary')})",
                 "check that the deposits and the boundary cover the same area (and their "
                 "CRS), or give no boundary to use the deposits' convex hull")])
         what = "outside the boundary"
