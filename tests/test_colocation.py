@@ -155,6 +155,14 @@ def test_global_brute_force_many_coincident_points():
         assert out.loc[pair, "clq"] == pytest.approx(value, rel=1e-12), pair
 
 
+def test_global_invariant_to_row_order_and_translation():
+    xy, lab = _random_layer(9)
+    base = C.colocation_quotient(_points(xy, lab), by="cat")["clq"]
+    perm = np.random.default_rng(0).permutation(len(xy))
+    moved = C.colocation_quotient(_points(xy[perm] + [1234, -567], lab[perm]), by="cat")
+    pd.testing.assert_series_equal(moved["clq"], base, rtol=1e-12)
+
+
 @pytest.mark.parametrize(("seed", "k", "a", "b"),
                          [(0, 8, "A", "B"), (1, 3, "B", "B"), (2, 12, "C", "A"),
                           (3, 1, "D", "C")])
