@@ -225,20 +225,20 @@ def _consumed_columns(config: Config, role: str) -> set[str]:
               "corridors": read_corridors, "facilities": read_facilities}[role]
     kwargs = {k: v for k, v in src.options.items() if k not in ("layer", "crs")}
     try:
-        header = _header_only(src.path, src.options.get("layer"))
+        header = _header_only(src.path, src.options.get("layer"), src.options.get("encoding"))
         frame = reader(header, **kwargs)
     except Exception:  # only a hint: the load stage reports unreadable files
         return set()
     return set(_columns(header)) - set(_columns(frame))
 
 
-def _header_only(path, layer) -> gpd.GeoDataFrame:
+def _header_only(path, layer, encoding=None) -> gpd.GeoDataFrame:
     """A 0-row frame with the columns of a layer file (read cheaply)."""
     from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table_file
 
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        table = read_table_file(path).iloc[:0]
+        table = read_table_file(path, encoding).iloc[:0]
         return table
     if suffix in PARQUET_SUFFIXES:
         import pyarrow.parquet as pq
