@@ -451,7 +451,7 @@ def _candidates(m, candidates: gpd.GeoDataFrame) -> str:
     # (absent from the choropleth's yellow-red ramp) on a white casing, darker = better
     colours = [to_hex(colormaps["Blues"](0.55 + 0.45 * v)) for v in t]
     styles = [{"color": c, "weight": 3.5, "opacity": 1.0, "fill": False} for c in colours]
-    skip = {"geometry", "members", "explanation", "label"}
+    skip = {"geometry", "members", "explanation", "label", "places", "activity_mix"}
     cols = [c for c in cands.columns if c not in skip
             and not isinstance(cands[c].iloc[0] if len(cands) else None, (list, np.ndarray))]
     expl = cands["explanation"] if "explanation" in cands else pd.Series("", index=cands.index)
@@ -586,8 +586,13 @@ def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by:
                            attributes=attribute_columns(dep, cols, title="name"),
                            name=f"Deposits by {by_name}").add_to(m)
         note = f" (size: {size_by})" if size_by and size_by in dep else ""
-        legend.append(legend_section(legend_items(f"Deposits by {by_name}{note}",
-                                                  list(colours.items())), layer))
+        # category keys read as words ("coking_coal_underground" -> "coking coal,
+        # underground"), as in the candidates' activity mix
+        from ..clustering.profiles import activity_label
+
+        items = [(activity_label(c), colour) for c, colour in colours.items()]
+        legend.append(legend_section(legend_items(f"Deposits by {by_name}{note}", items),
+                                     layer))
     return legend
 
 

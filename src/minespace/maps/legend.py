@@ -41,6 +41,7 @@ BOX_CSS = """
 .ms-panel li:hover {text-decoration: underline;}
 .ms-panel .ms-score {color: #555; font-size: 11px;}
 .leaflet-popup-content table {border-collapse: collapse; font-size: 12px;}
+.leaflet-popup-content p {font-size: 12px; line-height: 1.35; margin: 6px 0 0 0;}
 .leaflet-popup-content th {text-align: left; padding-right: 8px; font-weight: 500;
   color: #555;}
 .ms-fullscreen {background: #fff; width: 30px; height: 30px; line-height: 30px;
