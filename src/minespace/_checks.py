@@ -59,10 +59,11 @@ def require_metric_crs(frame: gpd.GeoDataFrame, func: str) -> None:
             f"{frame.crs.to_string()}; reproject first, e.g. "
             "layer.to_crs(ms.choose_metric_crs(layer)) or region.crs"
         )
-    require_usable_coordinates(frame, func)
+    coords = shapely.get_coordinates(np.asarray(frame.geometry.values, dtype=object))
+    require_usable_coordinates(frame, func, coords=coords)
     from .crs import check_distortion, layer_lonlat_bounds
 
-    bounds = layer_lonlat_bounds(frame.geometry)
+    bounds = layer_lonlat_bounds(frame.geometry, coords=coords)
     if bounds is not None:
         check_distortion(frame.crs, bounds, func=func, warn=False)
 
@@ -99,56 +100,68 @@ def _round_trip_bad(xy: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
     return ~(moved <= ROUND_TRIP_TOL_M)
 
 
-def bad_coordinates(geoms, crs, *, full: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _probe(coords: np.ndarray) -> np.ndarray:
+    """Positions of the extreme points of *coords* (by x, y, x + y, x - y and distance
+    from the bounding-box centre): where points outside a projection's domain show."""
+    centre = (coords.min(axis=0) + coords.max(axis=0)) / 2
+    keys = (coords[:, 0], coords[:, 1], coords.sum(axis=1), coords[:, 0] - coords[:, 1],
+            np.hypot(*(coords - centre).T))
+    return np.unique([f(k) for k in keys for f in (np.argmin, np.argmax)])
+
+
+def bad_coordinates(geoms, crs, *, full: bool = True,
+                    coords: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rows of *geoms* with non-finite coordinates, and rows outside the CRS's domain.
 
     Outside the domain: longitude beyond [-180, 180] or latitude beyond [-90, 90] in a
     geographic CRS; in a projected one, a point that does not map to a place on Earth
     (the round trip through longitude/latitude moves it by more than
     ``ROUND_TRIP_TOL_M``, e.g. 1e12 m). With ``full=False`` only the extreme points
-    (by x, y, x + y, x - y and distance from the median) are tried first, and every
-    point only when one of them fails: a bounded cost for repeated checks.
+    (by x, y, x + y, x - y and distance from the bounding-box centre) are tried first,
+    and every point only when one of them fails: a bounded cost for repeated checks.
+    *coords* are ``shapely.get_coordinates(geoms)`` when the caller has them already.
     """
     arr = np.asarray(geoms, dtype=object)
     n = len(arr)
     nonfinite = np.zeros(n, dtype=bool)
     outside = np.zeros(n, dtype=bool)
-    present = ~(shapely.is_missing(arr) | shapely.is_empty(arr)) if n else np.zeros(0, bool)
-    if not present.any():
-        return nonfinite, outside
-    coords, index = shapely.get_coordinates(arr[present], return_index=True)
-    rows = np.flatnonzero(present)[index]
+    crs = pyproj.CRS.from_user_input(crs) if crs is not None else None
+    projected = crs is not None and crs.is_projected and not crs.is_geographic
+    if not full and n:
+        # fast path for repeated checks: all finite and the extremes on Earth
+        coords = shapely.get_coordinates(arr) if coords is None else coords
+        if not len(coords):
+            return nonfinite, outside
+        if np.isfinite(coords).all() and (
+                crs is None or not (projected or crs.is_geographic)
+                or (crs.is_geographic and bool((np.abs(coords).max(axis=0) <= [180, 90]).all()))
+                or (projected and not _round_trip_bad(coords[_probe(coords)], crs).any())):
+            return nonfinite, outside
+    coords, rows = shapely.get_coordinates(arr, return_index=True)
     finite = np.isfinite(coords).all(axis=1)
     nonfinite[rows[~finite]] = True
     coords, rows = coords[finite], rows[finite]
     if crs is None or not len(coords):
         return nonfinite, outside
-    crs = pyproj.CRS.from_user_input(crs)
     if crs.is_geographic:
         bad = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
-    elif not crs.is_projected:
+    elif not projected:
         return nonfinite, outside
-    elif full:
+    elif full or _round_trip_bad(coords[_probe(coords)], crs).any():
         bad = _round_trip_bad(coords, crs)
     else:
-        med = np.median(coords, axis=0)
-        keys = (coords[:, 0], coords[:, 1], coords.sum(axis=1), coords[:, 0] - coords[:, 1],
-                np.hypot(*(coords - med).T))
-        probe = np.unique([f(k) for k in keys for f in (np.argmin, np.argmax)])
-        if not _round_trip_bad(coords[probe], crs).any():
-            return nonfinite, outside
-        bad = _round_trip_bad(coords, crs)
+        return nonfinite, outside
     outside[rows[bad]] = True
     return nonfinite, outside
 
 
 def coordinate_problems(geoms, crs, *, source: str, ids, where=None,
-                        full: bool = True) -> list[Problem]:
+                        full: bool = True, coords: np.ndarray | None = None) -> list[Problem]:
     """:class:`Problem` per row with non-finite or out-of-domain coordinates.
 
     *ids* label the rows (``where(pos)`` overrides the label when given).
     """
-    nonfinite, outside = bad_coordinates(geoms, crs, full=full)
+    nonfinite, outside = bad_coordinates(geoms, crs, full=full, coords=coords)
     problems = []
     crs_text = pyproj.CRS.from_user_input(crs).to_string() if crs is not None else ""
     checks = (
@@ -176,11 +189,11 @@ def coordinate_problems(geoms, crs, *, source: str, ids, where=None,
 
 
 def require_usable_coordinates(frame: gpd.GeoDataFrame, func: str,
-                               name: str = "layer") -> None:
+                               name: str = "layer", *, coords: np.ndarray | None = None) -> None:
     """Raise :class:`LayerError` naming every row of *frame* with non-finite
     coordinates or coordinates outside its CRS's domain (e.g. 1e12 m)."""
     source = layer_source(frame, f"{func}: {name}")
     problems = coordinate_problems(frame.geometry.values, frame.crs, source=source,
-                                   ids=list(frame.index), full=False)
+                                   ids=frame.index, full=False, coords=coords)
     if problems:
         raise LayerError(problems)

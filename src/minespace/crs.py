@@ -222,17 +222,20 @@ def _extent(area, crs) -> tuple[float, float, float, float] | None:
     return layer_lonlat_bounds(series)
 
 
-def layer_lonlat_bounds(series: gpd.GeoSeries) -> tuple[float, float, float, float] | None:
+def layer_lonlat_bounds(series: gpd.GeoSeries, *,
+                        coords: np.ndarray | None = None) -> tuple[float, float, float,
+                                                                   float] | None:
     """Lon/lat bounding box of a layer (``None`` if it has no CRS, no finite geometry).
 
     The layer's vertices are transformed (at most ``_MAX_SAMPLED`` of them, evenly
     spaced, plus the extreme ones), not its projected bounding box, whose corners can
     lie far outside a large study area. Areas crossing the antimeridian are not
-    supported.
+    supported. *coords* are ``shapely.get_coordinates`` of the layer when known.
     """
     if series.crs is None:
         return None
-    coords = shapely.get_coordinates(np.asarray(series.values, dtype=object))
+    if coords is None:
+        coords = shapely.get_coordinates(np.asarray(series.values, dtype=object))
     coords = coords[np.isfinite(coords).all(axis=1)]
     if not len(coords):
         return None

@@ -264,7 +264,7 @@ def _check_coordinates(layers: dict) -> None:
     for role, layer in layers.items():
         if layer is not None:
             problems += coordinate_problems(layer.geometry.values, layer.crs,
-                                            source=_source(layer, role), ids=list(layer.index))
+                                            source=_source(layer, role), ids=layer.index)
     if problems:
         raise LayerError(problems)
 
