@@ -289,6 +289,42 @@ def test_permutation_distribution_matches_exact_enumeration(fixture_points):
     assert abs(p - exact) < 4 * sd + 1 / r
 
 
+def test_global_permutation_p_matches_exact_enumeration(fixture_points):
+    # all 280 distinct arrangements of the labels AAABBBBC on the fixture's points, each
+    # scored by the brute force above: the exact P(CLQ_{A->B} >= observed)
+    xy = np.asarray(FIX_XY, float)
+    arrangements = {tuple(p) for p in itertools.permutations(FIX_LAB)}
+    assert len(arrangements) == 280
+    observed = _brute_global(xy, np.array(list(FIX_LAB)), ["A", "B", "C"])[("A", "B")]
+    values = np.array([_brute_global(xy, np.array(lab), ["A", "B", "C"])[("A", "B")]
+                       for lab in sorted(arrangements)])
+    exact = np.mean(values >= observed - 1e-12)
+    r = 20_000
+    with pytest.warns(MinespaceWarning):  # C -> C undefined
+        out = C.colocation_quotient(fixture_points, by="cat", permutations=r,
+                                    alternative="greater", random_state=5)
+    p = out.loc[("A", "B"), "p_sim"]
+    assert abs(p - exact) < 4 * math.sqrt(exact * (1 - exact) / r) + 1 / r
+    assert np.isnan(out.loc[("C", "C"), "p_sim"])
+
+
+def test_global_permutations_reproducible_and_bounded():
+    xy, lab = _random_layer(3, n=300, side=40)
+    pts = _points(xy, lab)
+    kw = {"by": "cat", "permutations": 199}
+    p1 = C.colocation_quotient(pts, random_state=1, **kw)["p_sim"].to_numpy()
+    p2 = C.colocation_quotient(pts, random_state=1, **kw)["p_sim"].to_numpy()
+    p3 = C.colocation_quotient(pts, random_state=2, **kw)["p_sim"].to_numpy()
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.array_equal(p1, p3)
+    assert p1.min() >= 2 / 200 and p1.max() <= 1.0
+    # the values do not depend on the permutations
+    pd.testing.assert_series_equal(C.colocation_quotient(pts, **kw)["clq"],
+                                   C.colocation_quotient(pts, by="cat")["clq"])
+    with pytest.raises(ValueError, match="permutations"):
+        C.colocation_quotient(pts, by="cat", permutations=1.5)
+
+
 def test_planted_colocation_significant_random_labels_not():
     rng = np.random.default_rng(42)
     n_a, n_c = 30, 600
@@ -307,5 +343,7 @@ def test_planted_colocation_significant_random_labels_not():
     shuffled = _points(xy, rng.permutation(lab))
     null = C.local_colocation_quotient(shuffled, **kw)
     assert null["significant"].mean() < 0.1
-    glob = C.colocation_quotient(_points(xy, lab), by="cat", a="A", b="B")
+    glob = C.colocation_quotient(_points(xy, lab), by="cat", a="A", b="B",
+                                 permutations=999, alternative="greater", random_state=0)
     assert glob["clq"].iloc[0] > 3
+    assert glob["p_sim"].iloc[0] == pytest.approx(1 / 1000)

@@ -227,18 +227,53 @@ def _gaussian(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- global
-def _global_counts(xy: np.ndarray, codes: np.ndarray, n_cat: int,
-                   units: np.ndarray) -> np.ndarray:
-    """C[a, b]: Σ over the A units of the share of their tied nearest neighbours in B."""
-    tree = cKDTree(xy)
-    row, col, _dist, _dk = _near_candidates(tree, xy, units, 1)
+def _nearest_shares(xy: np.ndarray, units: np.ndarray):
+    """(unit, neighbour, 1/(number tied)) over every unit's tied nearest other points."""
+    row, col, _dist, _dk = _near_candidates(cKDTree(xy), xy, units, 1)
     per_row = np.bincount(row, minlength=len(units))
-    share = 1.0 / per_row[row]
-    flat = codes[units[row]] * n_cat + codes[col]
+    return units[row], col, 1.0 / per_row[row]
+
+
+def _global_counts(src: np.ndarray, col: np.ndarray, share: np.ndarray, codes: np.ndarray,
+                   n_cat: int) -> np.ndarray:
+    """C[a, b]: Σ over the A points of the share of their tied nearest neighbours in B."""
+    flat = codes[src] * n_cat + codes[col]
     return np.bincount(flat, weights=share, minlength=n_cat * n_cat).reshape(n_cat, n_cat)
 
 
-def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None) -> pd.DataFrame:
+_GLOBAL_BATCH_ELEMENTS = 1 << 22  # permutations × neighbour pairs per batch (~32 MB)
+
+
+def _global_permutation_counts(src, col, share, codes, n_cat, aa, bb, c_obs, permutations,
+                               rng) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of permuted C_{A→B} ≥ and ≤ the observed one, per requested pair.
+
+    Each permutation shuffles all labels (category counts kept); the nearest-neighbour
+    ties do not depend on the labels. Batches of permutations are vectorised.
+    """
+    n, cells = len(codes), n_cat * n_cat
+    pair = aa * n_cat + bb
+    eps = 1e-9 * (np.abs(c_obs) + 1.0)
+    ge = np.zeros(len(pair), np.int64)
+    le = np.zeros(len(pair), np.int64)
+    batch = max(1, _GLOBAL_BATCH_ELEMENTS // max(len(src), n))
+    done = 0
+    while done < permutations:  # loop over batches of permutations
+        nb = min(batch, permutations - done)
+        labels = rng.permuted(np.broadcast_to(codes, (nb, n)), axis=1)
+        flat = labels[:, src] * n_cat + labels[:, col] + (np.arange(nb) * cells)[:, None]
+        sims = np.bincount(flat.ravel(), weights=np.broadcast_to(share, flat.shape).ravel(),
+                           minlength=nb * cells).reshape(nb, cells)[:, pair]
+        ge += (sims >= c_obs - eps).sum(axis=0)
+        le += (sims <= c_obs + eps).sum(axis=0)
+        done += nb
+    return ge, le
+
+
+def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None,
+                        permutations: int = 0, alternative: str = "two-sided",
+                        random_state: int | np.random.Generator | None = None,
+                        ) -> pd.DataFrame:
     """Global co-location quotient between the categories of a point layer.
 
     Parameters
@@ -250,12 +285,21 @@ def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None) ->
         Category column.
     a, b : optional
         Restrict to A = *a* and/or B = *b*; default every category.
+    permutations : int, default 0
+        R > 0 adds a permutation p-value ``p_sim`` per pair: all labels are
+        shuffled R times (category counts kept) and C_{A→B} recomputed.
+    alternative : {"two-sided", "greater", "lesser"}
+        As in :mod:`minespace.hotspots`: two-sided
+        min(1, 2·(min(M_≥, M_≤) + 1)/(R + 1)); "greater" tests co-location.
+    random_state : int or numpy Generator, optional
+        Seed of the permutations.
 
     Returns
     -------
     DataFrame
         One row per ordered pair, indexed by (``a``, ``b``), with ``n_a`` (N_A),
-        ``n_b`` (N_B), ``n_b_other`` (N'_B), ``colocated`` (C_{A→B}) and ``clq``.
+        ``n_b`` (N_B), ``n_b_other`` (N'_B), ``colocated`` (C_{A→B}) and ``clq``
+        (and ``p_sim`` with ``permutations``; no multiple-testing correction).
         ``out["clq"].unstack()`` is the A × B matrix.
 
     Raises
@@ -282,6 +326,10 @@ def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None) ->
     points are neighbours at distance 0. CLQ > 1: B is nearer to A than the mix
     of categories suggests; the expected value under random labelling is 1.
 
+    With ``permutations``, ``p_sim`` compares C_{A→B} with its values when all
+    labels are shuffled (category counts kept; the neighbour ties do not depend
+    on the labels), the Monte-Carlo test of Leslie & Kronenfeld, p = (M + 1)/(R + 1).
+
     Examples
     --------
     >>> import minespace as ms
@@ -300,6 +348,10 @@ def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None) ->
     open_pit        1.440        0.378
     underground     0.567        1.630
     """
+    if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer) \
+            or permutations < 0:
+        raise ValueError(f"permutations must be a non-negative integer, got {permutations!r}")
+    _perm._sides(alternative)
     xy = _points_xy(points, "colocation_quotient")
     codes, cats = _labels(points, by, "colocation_quotient")
     n = len(xy)
@@ -307,8 +359,10 @@ def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None) ->
         raise ValueError(f"colocation_quotient needs at least 2 points, got {n}")
     ia = np.arange(len(cats)) if a is None else np.array([_category(cats, a, "a")])
     ib = np.arange(len(cats)) if b is None else np.array([_category(cats, b, "b")])
-    units = np.flatnonzero(np.isin(codes, ia))
-    counts = _global_counts(xy, codes, len(cats), units)
+    # with permutations any point may be an A: every point's nearest neighbours
+    units = np.arange(n) if permutations else np.flatnonzero(np.isin(codes, ia))
+    src, col, share = _nearest_shares(xy, units)
+    counts = _global_counts(src, col, share, codes, len(cats))
     n_cat = np.bincount(codes, minlength=len(cats))
     aa, bb = np.meshgrid(ia, ib, indexing="ij")
     aa, bb = aa.ravel(), bb.ravel()
@@ -325,8 +379,16 @@ def colocation_quotient(points: gpd.GeoDataFrame, *, by: str, a=None, b=None) ->
                       "other points of the category; reported as NaN", MinespaceWarning,
                       stacklevel=2)
     index = pd.MultiIndex.from_arrays([cats[aa], cats[bb]], names=["a", "b"])
-    return pd.DataFrame({"n_a": n_cat[aa], "n_b": n_cat[bb], "n_b_other": n_other,
-                         "colocated": c, "clq": clq}, index=index)
+    out = pd.DataFrame({"n_a": n_cat[aa], "n_b": n_cat[bb], "n_b_other": n_other,
+                        "colocated": c, "clq": clq}, index=index)
+    if permutations:
+        rng = np.random.default_rng(random_state)
+        ge, le = _global_permutation_counts(src, col, share, codes, len(cats), aa, bb, c,
+                                            int(permutations), rng)
+        out["p_sim"] = np.where(n_other > 0,
+                                _perm._p_from_counts(ge, le, permutations, alternative),
+                                np.nan)
+    return out
 
 
 # --------------------------------------------------------------------------- local
