@@ -255,3 +255,20 @@ def test_friction_surface_refuses_a_metre_grid_over_the_kuzbass():
     assert peak < 5 * 2**20
     # 310 x 520 km in 1 m cells: ~1.6e11 cells
     assert 1.5e11 < info.value.estimates[0].count < 1.7e11
+
+
+def test_kernel_density_grid_checked_before_allocating():
+    deposits = ms.datasets.kuzbass().deposits
+    # x: floor((405,120.7 - 16,000) / 1000) = 389 km .. 577,959.7 + 16,000 m: ceil(204.96) = 205
+    # y: floor((5,918,388.1 - 16,000) / 1000) = 5,902 km .. 6,184,419.7 + 16,000 m:
+    #    ceil(298.42) = 299 cells (reach 15 km + one 1 km cell on each side)
+    est = ms.density.estimate_kernel_density(deposits, bandwidth_km=15, cell_km=1)
+    assert est.count == 205 * 299
+    assert ms.density.kernel_density(deposits, bandwidth_km=15, cell_km=1,
+                                     max_memory_gb=1.0).values.shape == (299, 205)
+    with pytest.raises(ResourceError, match=r"cell_km=0\.001 gives [\d,]+ grid cells"):
+        ms.density.kernel_density(deposits, bandwidth_km=15, cell_km=0.001)
+    with pytest.raises(ResourceError, match="use a larger cell_km"):
+        # 61,295 cells x 40 bytes = 2.45 MB over a 2 MB budget
+        ms.density.kernel_density(deposits, bandwidth_km=15, cell_km=1,
+                                  max_memory_gb=2e6 / 2**30)

@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import limits
 from ._checks import require_columns, require_geodataframe, require_metric_crs
 
-__all__ = ["ClarkEvansResult", "DensityGrid", "bandwidth_rule", "clark_evans", "kernel_density",
-           "ripley"]
+__all__ = ["ClarkEvansResult", "DensityGrid", "bandwidth_rule", "clark_evans",
+           "estimate_kernel_density", "kernel_density", "ripley"]
 
 _MAX_CELLS = 64_000_000
 
@@ -209,54 +210,13 @@ class DensityGrid:
         return path
 
 
-def kernel_density(deposits: gpd.GeoDataFrame, *, bandwidth_km: float | None = None,
-                   cell_km: float | None = None, kernel: str = "quartic",
-                   weight: str | None = None, bounds: tuple[float, float, float, float]
-                   | None = None, mask: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
-                   ) -> DensityGrid:
-    """Kernel density of deposits on a regular grid (binned FFT).
+#: Peak bytes per grid cell of :func:`kernel_density` (measured 28: binned grid, FFTs,
+#: result, mask), rounded up.
+BYTES_PER_KDE_CELL = 40
 
-    Parameters
-    ----------
-    deposits : GeoDataFrame
-        Points in a metric CRS.
-    bandwidth_km : float, optional
-        Kernel radius h (quartic) or standard deviation (gaussian); default
-        :func:`bandwidth_rule`.
-    cell_km : float, optional
-        Cell size; default h/20 (error < 1e-3 of the peak).
-    kernel : {"quartic", "gaussian"}
-    weight : str, optional
-        Column of non-negative weights (e.g. ``"output_mt"``); missing values
-        raise ``ValueError``.
-    bounds : (minx, miny, maxx, maxy), optional
-        Extent in the CRS; default the points' bounds padded by the kernel
-        reach, so the whole mass is on the grid.
-    mask : GeoDataFrame or GeoSeries, optional
-        Cells whose centre is outside these polygons become NaN (nodata).
 
-    Returns
-    -------
-    DensityGrid
-        ``values`` in deposits (or weight units) per km²; ``values.sum() ·
-        cell_km²`` is n (or Σ weight) when nothing is cut by *bounds*/*mask*.
-
-    Raises
-    ------
-    CRSError
-        For a missing or geographic CRS.
-    ValueError
-        For bad parameters, weights, or a grid over 64 million cells.
-
-    Examples
-    --------
-    >>> import minespace as ms
-    >>> from minespace import density
-    >>> grid = density.kernel_density(ms.datasets.kuzbass().deposits, bandwidth_km=15,
-    ...                                cell_km=1)
-    >>> round(float(grid.values.sum() * grid.cell_km**2))
-    141
-    """
+def _grid(deposits, bandwidth_km, cell_km, kernel, weight, bounds):
+    """Points, weights, bandwidth, cell (m) and grid (origin, shape) of a density grid."""
     require_geodataframe(deposits, "deposits")
     require_metric_crs(deposits, "density.kernel_density")
     if kernel not in ("quartic", "gaussian"):
@@ -280,6 +240,97 @@ def kernel_density(deposits: gpd.GeoDataFrame, *, bandwidth_km: float | None = N
         minx, miny, maxx, maxy = map(float, bounds)
     nx = max(2, math.ceil((maxx - minx) / cell))
     ny = max(2, math.ceil((maxy - miny) / cell))
+    return xy, w, h, cell, minx, miny, nx, ny
+
+
+def _estimate(nx: int, ny: int, cell: float) -> limits.Estimate:
+    return limits.Estimate("density.kernel_density", f"grid cells ({nx:,} x {ny:,})",
+                           nx * ny, nx * ny * float(BYTES_PER_KDE_CELL), "cell_km",
+                           cell / 1000.0)
+
+
+def estimate_kernel_density(deposits: gpd.GeoDataFrame, *, bandwidth_km: float | None = None,
+                            cell_km: float | None = None, kernel: str = "quartic",
+                            weight: str | None = None, bounds=None) -> limits.Estimate:
+    """Size of :func:`kernel_density`'s grid for these arguments (nothing allocated).
+
+    Returns
+    -------
+    minespace.limits.Estimate
+        ``count`` = grid cells, ``bytes = count ×`` :data:`BYTES_PER_KDE_CELL`,
+        parameter ``cell_km`` (default h/20 of the bandwidth).
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> est = estimate_kernel_density(ms.datasets.kuzbass().deposits, bandwidth_km=15,
+    ...                               cell_km=1)
+    >>> est.what        # the points' extent + 15 km of reach + 1 cell on each side
+    'grid cells (205 x 299)'
+    >>> est.bytes == 205 * 299 * BYTES_PER_KDE_CELL
+    True
+    """
+    *_, cell, _, _, nx, ny = _grid(deposits, bandwidth_km, cell_km, kernel, weight, bounds)
+    return _estimate(nx, ny, cell)
+
+
+def kernel_density(deposits: gpd.GeoDataFrame, *, bandwidth_km: float | None = None,
+                   cell_km: float | None = None, kernel: str = "quartic",
+                   weight: str | None = None, bounds: tuple[float, float, float, float]
+                   | None = None, mask: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                   max_memory_gb: float | None = None) -> DensityGrid:
+    """Kernel density of deposits on a regular grid (binned FFT).
+
+    Parameters
+    ----------
+    deposits : GeoDataFrame
+        Points in a metric CRS.
+    bandwidth_km : float, optional
+        Kernel radius h (quartic) or standard deviation (gaussian); default
+        :func:`bandwidth_rule`.
+    cell_km : float, optional
+        Cell size; default h/20 (error < 1e-3 of the peak).
+    kernel : {"quartic", "gaussian"}
+    weight : str, optional
+        Column of non-negative weights (e.g. ``"output_mt"``); missing values
+        raise ``ValueError``.
+    bounds : (minx, miny, maxx, maxy), optional
+        Extent in the CRS; default the points' bounds padded by the kernel
+        reach, so the whole mass is on the grid.
+    mask : GeoDataFrame or GeoSeries, optional
+        Cells whose centre is outside these polygons become NaN (nodata).
+    max_memory_gb : float, optional
+        Memory budget of the size check (default: half the available memory;
+        :func:`estimate_kernel_density`, nothing allocated before it).
+
+    Returns
+    -------
+    DensityGrid
+        ``values`` in deposits (or weight units) per km²; ``values.sum() ·
+        cell_km²`` is n (or Σ weight) when nothing is cut by *bounds*/*mask*.
+
+    Raises
+    ------
+    CRSError
+        For a missing or geographic CRS.
+    ValueError
+        For bad parameters, weights, or a grid over 64 million cells.
+    ResourceError
+        If the grid exceeds the memory budget (naming a ``cell_km`` that fits);
+        a :class:`~minespace.errors.SizeWarning` above half of it.
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import density
+    >>> grid = density.kernel_density(ms.datasets.kuzbass().deposits, bandwidth_km=15,
+    ...                                cell_km=1)
+    >>> round(float(grid.values.sum() * grid.cell_km**2))
+    141
+    """
+    xy, w, h, cell, minx, miny, nx, ny = _grid(deposits, bandwidth_km, cell_km, kernel,
+                                                 weight, bounds)
+    limits.check_size(_estimate(nx, ny, cell), max_memory_gb=max_memory_gb)
     if nx * ny > _MAX_CELLS:
         raise ValueError(f"the grid would have {nx} x {ny} cells; use a larger cell_km")
     # nodes at cell centres, row 0 at the bottom while computing

@@ -417,8 +417,9 @@ def _sizes_fit_memory(dry: DryRun) -> Iterable[Finding]:
     (:mod:`minespace.pipeline.sizes`): else the config key to change."""
     from .sizes import size_problems
 
+    deposits = dry.layers["deposits"]
     yield from size_problems(dry.config, boundary=dry.layers["boundary"],
-                             n_deposits=len(dry.layers["deposits"]))
+                             n_deposits=len(deposits), deposits=deposits)
 
 
 @check("territories")

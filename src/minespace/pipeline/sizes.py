@@ -32,7 +32,7 @@ SLOW_TERRITORIES = 50_000
 
 
 def estimate_build(config: Config, *, bounds, area_km2: float,
-                   n_deposits: int | None = None) -> list[limits.Estimate]:
+                   n_deposits: int | None = None, deposits=None) -> list[limits.Estimate]:
     """Estimates of the heavy steps of a build of *config*.
 
     Parameters
@@ -44,13 +44,16 @@ def estimate_build(config: Config, *, bounds, area_km2: float,
         Area of the study area.
     n_deposits : int, optional
         Number of deposits (an estimate of their share when given).
+    deposits : GeoDataFrame, optional
+        The loaded deposits: then the kernel-density grid too (its cell follows
+        from the bandwidth rule on them; no config key sets it).
 
     Returns
     -------
     list of Estimate
         Grid candidates and territories (generated grids), distance-band pairs
-        of the hot-spot weights, raster cells of the travel-time raster, deposits;
-        each ``parameter`` is the config key to change.
+        of the hot-spot weights, raster cells of the travel-time raster, deposits,
+        kernel-density cells; each ``parameter`` is the config key to change.
 
     Examples
     --------
@@ -95,11 +98,32 @@ def estimate_build(config: Config, *, bounds, area_km2: float,
         out.append(limits.Estimate("deposits through the build", "deposits", int(n_deposits),
                                    int(n_deposits) * float(BYTES_PER_DEPOSIT),
                                    "input.deposits", int(n_deposits), scale=0.0))
+    if deposits is not None:
+        kde = _kde_estimate(config, deposits)
+        if kde is not None:
+            out.append(kde)
     return out
 
 
-def size_problems(config: Config, *, boundary, n_deposits: int | None = None
-                  ) -> list[ConfigProblem]:
+def _kde_estimate(config: Config, deposits) -> limits.Estimate | None:
+    """The concentration stage's kernel density grid (default bandwidth and cell)."""
+    from ..density import estimate_kernel_density
+
+    weight = config.concentration.weight
+    if weight is not None:
+        if weight not in deposits.columns:
+            return None           # reported by the column checks
+        deposits = deposits[deposits[weight].notna()]
+    try:
+        est = estimate_kernel_density(deposits, weight=weight)
+    except (ValueError, KeyError):   # no points, bad weights: the stage's own errors
+        return None
+    return limits.Estimate("concentration (kernel density)", est.what, est.count, est.bytes,
+                           "project.max_memory_gb", None, scale=0.0)
+
+
+def size_problems(config: Config, *, boundary, n_deposits: int | None = None,
+                  deposits=None) -> list[ConfigProblem]:
     """The config keys to change so that a build of *config* over *boundary* fits the budget.
 
     Parameters
@@ -109,6 +133,8 @@ def size_problems(config: Config, *, boundary, n_deposits: int | None = None
         The study area in the project CRS (e.g. ``region.boundary``).
     n_deposits : int, optional
         Number of deposits.
+    deposits : GeoDataFrame, optional
+        The loaded deposits (for the kernel-density grid).
 
     Returns
     -------
@@ -126,7 +152,7 @@ def size_problems(config: Config, *, boundary, n_deposits: int | None = None
     """
     area_km2 = float(boundary.geometry.area.sum()) / 1e6
     estimates = estimate_build(config, bounds=tuple(boundary.total_bounds), area_km2=area_km2,
-                               n_deposits=n_deposits)
+                               n_deposits=n_deposits, deposits=deposits)
     try:
         limits.check_size(*estimates, max_memory_gb=config.max_memory_gb, stacklevel=4)
     except ResourceError as exc:
@@ -149,7 +175,8 @@ def size_problems(config: Config, *, boundary, n_deposits: int | None = None
     return []
 
 
-def check_build(config: Config, *, boundary, n_deposits: int | None = None) -> None:
+def check_build(config: Config, *, boundary, n_deposits: int | None = None,
+                deposits=None) -> None:
     """Raise :func:`size_problems` as one :class:`~minespace.errors.ConfigError`, if any.
 
     Raises
@@ -162,7 +189,8 @@ def check_build(config: Config, *, boundary, n_deposits: int | None = None) -> N
     SizeWarning
         For an estimate over half the budget.
     """
-    problems = size_problems(config, boundary=boundary, n_deposits=n_deposits)
+    problems = size_problems(config, boundary=boundary, n_deposits=n_deposits,
+                             deposits=deposits)
     if problems:
         raise ConfigError(problems=problems,
                           source=config.source.name if config.source else None)
@@ -175,4 +203,8 @@ def _message(e: limits.Estimate, budget: float) -> str:
     text = (f"{e.step} would need about {limits._human(e.bytes)} for {e.count:,} {e.what}, "
             f"more than the {limits._human(budget)} memory budget")
     hint = e.hint(budget)
-    return f"{text}; {hint}" if hint else f"{text}; filter the layer or use a larger machine"
+    if hint:
+        return f"{text}; {hint}"
+    if e.parameter == "input.deposits":
+        return f"{text}; filter the layer (where = ...) or use a larger machine"
+    return f"{text}; raise the budget or use a larger machine"

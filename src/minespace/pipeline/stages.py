@@ -286,7 +286,8 @@ def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     boundary = loaded["boundary"]
     tc = config.territories
     # size checks (as in the dry run), here so that their warnings reach the manifest
-    check_build(config, boundary=boundary, n_deposits=len(loaded["deposits"]))
+    check_build(config, boundary=boundary, n_deposits=len(loaded["deposits"]),
+                deposits=loaded["deposits"])
     if tc.kind == "hex":
         result = terr.hex_grid(boundary, cell_km=tc.cell_km, max_memory_gb=config.max_memory_gb)
     elif tc.kind == "square":
@@ -335,7 +336,8 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     inference = {"statistic": "Gi*", "column": measure,
                  "weights": f"distance band {band:g} km" if band else "queen contiguity",
                  **out.attrs["inference"]["getis_ord"]}
-    grid = density.kernel_density(inside, weight=cc.weight, mask=inputs["load"]["boundary"])
+    grid = density.kernel_density(inside, weight=cc.weight, mask=inputs["load"]["boundary"],
+                                  max_memory_gb=config.max_memory_gb)
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
     raster = grid.to_geotiff(workdir / "rasters" / "deposit_density.tif")
     return {"concentration": out, "commodity_concentration": table, "density_raster": raster,
