@@ -4,6 +4,10 @@ Load deposits, agglomerations and transport corridors as validated
 GeoDataFrames in one metric CRS, measure concentration and accessibility,
 find candidate innovative mining territorial clusters, and publish offline maps.
 
+Submodules and functions are imported on first use (PEP 562), so
+``import minespace`` and the command line start quickly; ``ms.read_deposits``,
+``from minespace import Region`` and ``dir(minespace)`` work as usual.
+
 Examples
 --------
 >>> import minespace as ms
@@ -16,21 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from . import (
-    accessibility,
-    clustering,
-    colocation,
-    concentration,
-    datasets,
-    density,
-    hotspots,
-    io,
-    limits,
-    maps,
-    pipeline,
-    territories,
-)
-from .crs import check_distortion, choose_metric_crs, distortion, is_metric, to_map_crs
+from ._lazy import attach
 from .errors import (
     ConfigError,
     ConfigProblem,
@@ -46,19 +36,22 @@ from .errors import (
     ResourceError,
     SizeWarning,
 )
-from .io import (
-    read_agglomerations,
-    read_corridors,
-    read_deposits,
-    read_facilities,
-    read_raster,
-    reproject_raster,
-)
-from .region import Region
 
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_SUBMODULES = ("accessibility", "clustering", "colocation", "concentration", "datasets", "density",
+               "hotspots", "io", "limits", "maps", "pipeline", "territories")
+_ATTRIBUTES = {
+    "check_distortion": ".crs", "choose_metric_crs": ".crs", "distortion": ".crs",
+    "is_metric": ".crs", "to_map_crs": ".crs",
+    "read_agglomerations": ".io", "read_corridors": ".io", "read_deposits": ".io",
+    "read_facilities": ".io", "read_raster": ".io", "reproject_raster": ".io",
+    "Region": ".region",
+}
+
+__getattr__, __dir__ = attach(__name__, submodules=_SUBMODULES, attributes=_ATTRIBUTES)
 
 __all__ = [
     "CRSDistortionWarning",

@@ -11,30 +11,41 @@ Typical use on the outputs of :mod:`minespace.concentration` and
     candidates = clustering.candidate_clusters(regions)
 
 or all of it at once: ``clustering.find_candidates(concentration, accessibility)``.
+Names are imported on first use (PEP 562).
 """
 
 from __future__ import annotations
 
-from .analysis import find_candidates
-from .candidates import (
-    COMPONENTS,
-    DEFAULT_WEIGHTS,
-    candidate_clusters,
-    candidate_sensitivity,
-    score_regions,
-)
-from .features import (
-    DEFAULT_FEATURES,
-    REGION_FEATURES,
-    FeatureBuilder,
-    neighbourhood_metrics,
-    specialization_shares,
-    territory_metrics,
-)
-from .nodes import NOISE, mining_nodes, node_summary
-from .profiles import PROFILE_METRICS, activity_label, profile
-from .regionalize import connectivity, is_contiguous, regionalize
-from .typology import METHODS, Typology, select_k
+from .._lazy import attach
+
+_ATTRIBUTES = {
+    "find_candidates": ".analysis",
+    "COMPONENTS": "._weights",
+    "DEFAULT_WEIGHTS": "._weights",
+    "candidate_clusters": ".candidates",
+    "candidate_sensitivity": ".candidates",
+    "score_regions": ".candidates",
+    "DEFAULT_FEATURES": ".features",
+    "REGION_FEATURES": ".features",
+    "FeatureBuilder": ".features",
+    "neighbourhood_metrics": ".features",
+    "specialization_shares": ".features",
+    "territory_metrics": ".features",
+    "NOISE": ".nodes",
+    "mining_nodes": ".nodes",
+    "node_summary": ".nodes",
+    "PROFILE_METRICS": ".profiles",
+    "activity_label": ".profiles",
+    "profile": ".profiles",
+    "connectivity": ".regionalize",
+    "is_contiguous": ".regionalize",
+    "regionalize": ".regionalize",
+    "METHODS": ".typology",
+    "Typology": ".typology",
+    "select_k": ".typology",
+}
+
+__getattr__, __dir__ = attach(__name__, attributes=_ATTRIBUTES)
 
 __all__ = [
     "COMPONENTS",

@@ -18,6 +18,7 @@ import shapely
 from scipy import sparse
 
 from .._checks import require_columns
+from ._weights import COMPONENTS, DEFAULT_WEIGHTS
 from .profiles import activity_label
 
 logger = logging.getLogger(__name__)
@@ -29,23 +30,6 @@ __all__ = [
     "candidate_sensitivity",
     "score_regions",
 ]
-
-#: Score components, in the order they are reported.
-COMPONENTS: tuple[str, ...] = ("concentration", "coherence", "agglomeration_access",
-                               "corridor_access", "diversification")
-
-#: Default weights (sum 1). Mining concentration dominates because a mining
-#: cluster needs mining first; the two access components together weigh as
-#: much as it; coherence and diversification pull in opposite directions and
-#: get equal, smaller weights.
-DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "concentration": 0.35,
-    "coherence": 0.15,
-    "agglomeration_access": 0.20,
-    "corridor_access": 0.15,
-    "diversification": 0.15,
-}
-
 
 def _weights(weights: Mapping[str, float] | None) -> pd.Series:
     w = dict(DEFAULT_WEIGHTS)

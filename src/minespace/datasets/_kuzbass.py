@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,19 +14,9 @@ import pandas as pd
 from ..crs import choose_metric_crs
 from ..io.readers import read_agglomerations, read_corridors, read_deposits, read_facilities
 from ..region import Region
+from ._files import KUZBASS_ATTRIBUTION, kuzbass_dir
 
 __all__ = ["KUZBASS_ATTRIBUTION", "kuzbass", "kuzbass_dir"]
-
-KUZBASS_ATTRIBUTION = (
-    "Coal mines: Global Energy Monitor, Global Coal Mine Tracker (April 2024), CC BY 4.0",
-    "Facilities: Global Energy Monitor, Global Coal Plant Tracker (July 2024); Global Iron "
-    "and Steel Tracker (March 2025); Global Iron Ore Mines Tracker (Nov 2024), CC BY 4.0",
-    "Boundaries: © OpenStreetMap contributors; geoBoundaries (Runfola et al. 2020), ODbL 1.0",
-    "Rail: © OpenStreetMap contributors (ODbL); ESR tables osm.sbin.ru/esr (S. Gladilin, "
-    "A. Zeinalov) via MichaelODeli/railway_materials",
-    "Towns and road schematics: Города России, HFLabs/DaData.ru, CC BY-SA 4.0",
-    "Urban areas: Made with Natural Earth (public domain)",
-)
 
 #: English names of the 20 Kuzbass cities (our transliteration).
 CITY_NAMES_EN = {
@@ -47,18 +36,6 @@ COAL_GRADES = {"met": "coking_coal", "thermal": "thermal_coal",
 
 #: A city joins an urban-area polygon when it lies within this distance of it.
 URBAN_JOIN_M = 3000.0
-
-
-def kuzbass_dir() -> Path:
-    """Folder of the raw Kuzbass files (inside the wheel, or ``data/raw/kuzbass``)."""
-    packaged = resources.files("minespace.datasets") / "kuzbass"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    repo = Path(__file__).resolve().parents[3] / "data" / "raw" / "kuzbass"
-    if repo.is_dir():
-        return repo
-    raise FileNotFoundError("the bundled Kuzbass data is missing from this installation; "
-                            "reinstall minespace")
 
 
 def kuzbass(*, crs: object = "auto") -> Region:

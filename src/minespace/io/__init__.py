@@ -1,8 +1,18 @@
-"""Reading, validating and writing layers."""
+"""Reading, validating and writing layers (imported on first use, PEP 562)."""
 
-from .raster import RASTER_KINDS, Raster, clip_raster, read_raster, reproject_raster
-from .readers import read_agglomerations, read_corridors, read_deposits, read_facilities
-from .write import atomic_path, write_geopackage, write_layer
+from __future__ import annotations
+
+from .._lazy import attach
+
+_ATTRIBUTES = {
+    "RASTER_KINDS": ".raster", "Raster": ".raster", "clip_raster": ".raster",
+    "read_raster": ".raster", "reproject_raster": ".raster",
+    "read_agglomerations": ".readers", "read_corridors": ".readers",
+    "read_deposits": ".readers", "read_facilities": ".readers",
+    "atomic_path": ".write", "write_geopackage": ".write", "write_layer": ".write",
+}
+
+__getattr__, __dir__ = attach(__name__, attributes=_ATTRIBUTES)
 
 __all__ = [
     "RASTER_KINDS",

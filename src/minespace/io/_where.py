@@ -23,11 +23,13 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import Problem
+
+if TYPE_CHECKING:  # imported where used: the config parses filters without pandas
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["WhereSyntaxError", "parse_where", "where_mask"]
 
@@ -283,6 +285,8 @@ class Where:
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         """Boolean array: rows that pass (call :meth:`check` first)."""
+        import numpy as np
+
         return np.asarray(self._eval(self.tree, frame), dtype=bool)
 
     def _compares(self) -> list[Compare]:
@@ -301,6 +305,9 @@ class Where:
         return out
 
     def _eval(self, node, frame: pd.DataFrame) -> np.ndarray:
+        import numpy as np
+        import pandas as pd
+
         if isinstance(node, BoolOp):
             results = [self._eval(p, frame) for p in node.parts]
             return (np.logical_and.reduce(results) if node.op == "and"
@@ -333,6 +340,8 @@ class Where:
 
 
 def _missing(col: pd.Series) -> np.ndarray:
+    import pandas as pd
+
     missing = col.isna().to_numpy()
     if col.dtype == object or pd.api.types.is_string_dtype(col):
         blank = (col.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
@@ -343,6 +352,8 @@ def _missing(col: pd.Series) -> np.ndarray:
 def _column_kind(col: pd.Series) -> str:
     """``number``, ``bool``, ``datetime``, ``numeric_text`` (text that all reads as
     numbers, e.g. a CSV column) or ``text``."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(col):
         return "bool"
     if pd.api.types.is_numeric_dtype(col):
@@ -358,6 +369,8 @@ def _column_kind(col: pd.Series) -> str:
 
 def _timestamp(value: object, col: pd.Series) -> pd.Timestamp | None:
     """*value* as a timestamp comparable with *col* (same time zone); None if not a date."""
+    import pandas as pd
+
     if not isinstance(value, str):
         return None
     try:
@@ -377,6 +390,8 @@ def _numeric_values(values: tuple) -> bool:
 
 
 def _as_kind(col: pd.Series, numeric: bool) -> pd.Series:
+    import pandas as pd
+
     if numeric:
         if pd.api.types.is_numeric_dtype(col):
             return col.astype(float)
@@ -387,6 +402,8 @@ def _as_kind(col: pd.Series, numeric: bool) -> pd.Series:
 
 
 def _mismatch(kind: str, node: Compare, value: object) -> str | None:
+    import pandas as pd
+
     shown = {"in": "in", "notin": "not in"}.get(node.op, node.op)
     if kind == "number" and isinstance(value, (str, bool)):
         return (f"column {node.column!r} holds numbers but is compared ({shown}) with "

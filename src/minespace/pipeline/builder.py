@@ -20,13 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import geopandas as gpd
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, CRSError, LayerError, MinespaceError, PipelineError
-from ..io.write import write_geopackage
 from ._store import (
     STAGING_PREFIX,
     build_lock,
@@ -42,6 +38,10 @@ from ._store import (
 from .checks import run_checks
 from .config import Config
 from .stages import STAGE_NAMES, STAGES, Stage, file_sha256, input_files, slug
+
+if TYPE_CHECKING:  # imported where used: a no-op build never imports geopandas
+    import geopandas as gpd
+    import pandas as pd
 
 __all__ = ["BuildResult", "build", "read_manifest"]
 
@@ -106,6 +106,9 @@ def read_manifest(out_dir: str | os.PathLike) -> dict:
 
 
 def _read_output(path: Path):
+    import geopandas as gpd
+    import pandas as pd
+
     if path.suffix == ".parquet":
         try:
             frame = gpd.read_parquet(path)
@@ -156,6 +159,8 @@ def _for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as object, so the Parquet schema is the same whichever way the frame
     was made (pandas' ``str`` dtype writes ``large_string``, object writes ``string``:
     a frame computed in memory and the same frame read back from Parquet differ)."""
+    import pandas as pd
+
     text = [c for c, dtype in frame.dtypes.items()
             if isinstance(dtype, pd.StringDtype)
             or (isinstance(dtype, pd.ArrowDtype) and str(dtype).startswith(("string",
@@ -164,6 +169,9 @@ def _for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_output(name: str, value: Any, staging: Path) -> tuple[Path, int | None]:
+    import geopandas as gpd
+    import pandas as pd
+
     if isinstance(value, pd.DataFrame):
         path = staging / f"{name}.parquet"
         frame = value.reset_index() if value.index.name else value.reset_index(drop=True)
@@ -437,6 +445,10 @@ def _stage_commit(config: Config, staging: Path, old_gen: Path | None, records: 
                   ran: list[str], hashes: dict, versions: dict) -> dict:
     """Complete the build in *staging*: the kept outputs of the previous build (hard
     links), the GeoPackage of every vector layer and, last, the manifest."""
+    import geopandas as gpd
+
+    from ..io.write import write_geopackage
+
     for name, rec in records.items():
         if name not in ran:
             for out in rec["outputs"].values():

@@ -27,13 +27,15 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import geopandas as gpd
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ConfigProblem, LayerError, Problem, ResourceError
 from .config import Config
+
+if TYPE_CHECKING:  # imported where used: a no-op build runs the config checks only
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["CHECKS", "Check", "DryRun", "check", "metric_columns", "run_checks", "validate",
            "validate_with_info"]
@@ -118,6 +120,7 @@ class DryRun:
     def counted_area(self):
         """Where deposits count: the territories' union (polygons) or the boundary (grids,
         which cover it)."""
+        import numpy as np
         import shapely
 
         frame = self.territory_polygons
@@ -127,6 +130,7 @@ class DryRun:
 
     def counted(self, deposits: gpd.GeoDataFrame) -> np.ndarray:
         """Which deposits lie in a territory (are counted by the concentration stage)."""
+        import numpy as np
         import shapely
 
         return shapely.intersects(self.counted_area, np.asarray(deposits.geometry.values))
@@ -208,6 +212,8 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def _columns(frame: pd.DataFrame) -> list[str]:
+    import geopandas as gpd
+
     geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
     return [str(c) for c in frame.columns if c != geom]
 
@@ -234,6 +240,8 @@ def _consumed_columns(config: Config, role: str) -> set[str]:
 
 def _header_only(path, layer, encoding=None) -> gpd.GeoDataFrame:
     """A 0-row frame with the columns of a layer file (read cheaply)."""
+    import geopandas as gpd
+
     from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table_file
 
     suffix = path.suffix.lower()
@@ -358,6 +366,8 @@ def _deposit_column(dry: DryRun, key: str, column: str) -> ConfigProblem | None:
 
 @check("concentration")
 def _concentration_columns(dry: DryRun) -> Iterable[Finding]:
+    import pandas as pd
+
     cc = dry.config.concentration
     deposits = dry.layers["deposits"]
     for column in cc.by:
@@ -388,6 +398,7 @@ def _concentration_columns(dry: DryRun) -> Iterable[Finding]:
 
 @check("accessibility")
 def _rasters_cover_study_area(dry: DryRun) -> Iterable[Finding]:
+    import numpy as np
     import pyproj
     import rasterio
 
@@ -469,6 +480,8 @@ def _deposits_in_study_area(dry: DryRun) -> Iterable[Finding]:
 def _density_has_two_places(dry: DryRun) -> Iterable[Finding]:
     """The kernel density's bandwidth rule needs deposits at two places or more (those
     inside the study area, with a weight > 0 when ``concentration.weight`` is set)."""
+    import numpy as np
+    import pandas as pd
     import shapely
 
     cc = dry.config.concentration
@@ -498,6 +511,7 @@ def _density_has_two_places(dry: DryRun) -> Iterable[Finding]:
 def _agglomerations_on_the_grid(dry: DryRun) -> Iterable[Finding]:
     """The raster travel time spreads from the agglomerations on its grid (the study
     area's bounding box): at least one must lie there."""
+    import numpy as np
     import shapely
 
     aggl, boundary = dry.layers["agglomerations"], dry.layers["boundary"]
@@ -522,6 +536,8 @@ def _n_regions(dry: DryRun) -> Iterable[Finding]:
 
 @check("maps")
 def _map_metric(dry: DryRun) -> Iterable[Finding]:
+    import pandas as pd
+
     metric = dry.config.maps.metric
     if metric is None:
         return

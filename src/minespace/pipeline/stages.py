@@ -21,25 +21,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
-import pandas as pd
-
-from .._checks import SOURCE_ATTR
 from ..errors import ConfigError, CRSError, LayerError, Problem
-from ..io._load import read_polygon_file
-from ..io.raster import Raster
-from ..io.readers import (
-    READ_INFO,
-    read_agglomerations,
-    read_corridors,
-    read_deposits,
-    read_facilities,
-)
-from ..region import Region
 from .config import Config
-from .sizes import check_build
+
+if TYPE_CHECKING:  # imported where used: a no-op build never imports geopandas
+    import geopandas as gpd
+    import pandas as pd
+
+    from ..io.raster import Raster
+    from ..region import Region
 
 __all__ = ["STAGES", "Stage", "describe_layers", "input_files", "load_region_with_info",
            "read_layers", "read_territory_polygons", "region_from_outputs"]
@@ -84,8 +76,8 @@ def file_sha256(path: Path) -> str:
 
 # -- load --------------------------------------------------------------------------------
 
-_READERS = {"deposits": read_deposits, "agglomerations": read_agglomerations,
-            "corridors": read_corridors, "facilities": read_facilities}
+_READERS = {"deposits": "read_deposits", "agglomerations": "read_agglomerations",
+            "corridors": "read_corridors", "facilities": "read_facilities"}
 
 
 def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict]]:
@@ -95,6 +87,11 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
     ``where`` filter and rows kept, column mapping source -> canonical, category
     counts), as recorded in the manifest and printed by ``minespace validate``.
     """
+    import pandas as pd
+
+    from ..io import readers
+    from ..io.readers import READ_INFO
+
     layers, info = {}, {}
     for role, src in config.layers.items():
         if role not in _READERS:
@@ -104,7 +101,7 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
             f"check [input.{role}] path and layer (a filter may have removed every row)"
             + (", or remove [input.facilities]" if role == "facilities" else ""))])
         try:
-            frame = _READERS[role](src.path, **src.options)
+            frame = getattr(readers, _READERS[role])(src.path, **src.options)
         except LayerError:
             # an empty file often has no columns either: say it is empty, not what it lacks
             if _feature_count(src.path, src.options.get("layer")) == 0:
@@ -198,6 +195,10 @@ def _read_region(config: Config) -> tuple[Region, dict[str, dict]]:
         from ..datasets import kuzbass
 
         return kuzbass(crs=config.crs), {}
+    from .._checks import SOURCE_ATTR
+    from ..io._load import read_polygon_file
+    from ..region import Region
+
     layers, info = read_layers(config)
     boundary = None
     if "boundary" in config.layers:
@@ -216,6 +217,9 @@ def read_territory_polygons(config: Config, crs) -> gpd.GeoDataFrame:
     unreadable file, no features, no CRS, non-polygons, or missing or duplicate ids.
     """
     import difflib
+
+    from ..io._load import read_polygon_file
+    from ..io.readers import READ_INFO
 
     tc = config.territories
     polygons = read_polygon_file(tc.path, what="territory")
@@ -265,6 +269,8 @@ def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
 
 def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> Region:
     """Rebuild the :class:`Region` from the load stage's outputs."""
+    from ..region import Region
+
     attribution: tuple[str, ...] = ()
     projects = None
     if config.dataset == "kuzbass":
@@ -281,6 +287,8 @@ def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> 
 
 def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     from .. import territories as terr
+    from ..io.readers import READ_INFO
+    from .sizes import check_build
 
     loaded = inputs["load"]
     boundary = loaded["boundary"]
@@ -529,4 +537,6 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 
 def outputs_to_frames(outputs: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """Only the tabular outputs of a stage."""
+    import pandas as pd
+
     return {k: v for k, v in outputs.items() if isinstance(v, pd.DataFrame)}
