@@ -138,7 +138,7 @@ def test_killed_build_leaves_previous_outputs(project):
     script = textwrap.dedent(f"""
         import os, signal, sys
         from dataclasses import replace
-        import minespace.pipeline
+        import minespace.pipeline.builder  # the package imports its modules lazily
         mod = sys.modules["minespace.pipeline.builder"]
         def die(config, inputs, workdir):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -145,7 +145,7 @@ def _permutation_counts(y: np.ndarray, mat: sparse.csr_matrix, lag_obs: np.ndarr
     (tables of ids, drawn in batches of at most ``_PERM_BATCH`` permutations) are
     shared by all units, as in esda. *units* (sorted positions) restricts the work
     to those units; counts are returned for them only, in that order. *progress*
-    is called with the number of unit-permutations done after each chunk.
+    (a :class:`minespace._progress.Bar`) counts the unit-permutations done.
 
     When every row has equal weights (binary or row-standardised contiguity, the
     usual case) one table of k_max + 1 distinct ids out of all n units serves
@@ -212,7 +212,7 @@ def _equal_weight_batch(y, b, kmax, rng, units, card, card_full, column, w_row, 
         ge[start:stop] += (sims >= obs - eps).sum(axis=0)
         le[start:stop] += (sims <= obs + eps).sum(axis=0)
         if progress is not None:
-            progress((stop - start) * b)
+            progress.update((stop - start) * b)
 
 
 def _weighted_batch(y, b, kmax, rng, units, sub, card_all, lag_obs, eps_all, ge, le,
@@ -241,7 +241,7 @@ def _weighted_batch(y, b, kmax, rng, units, sub, card_all, lag_obs, eps_all, ge,
         ge[start:stop] += (sims >= (obs - eps)[:, None]).sum(axis=1)
         le[start:stop] += (sims <= (obs + eps)[:, None]).sum(axis=1)
         if progress is not None:
-            progress(m * b)
+            progress.update(m * b)
 
 
 def _p_from_counts(ge: np.ndarray, le: np.ndarray, permutations,
@@ -277,6 +277,8 @@ def _adaptive_counts(y, mat, lag_obs, total: int, rng, *, alternative: str, cut:
     refine = np.flatnonzero(_p_from_counts(ge, le, first, alternative) <= cut)
     refine = refine[np.diff(mat.indptr)[refine] > 0]
     if total > first and refine.size:
+        if progress is not None:
+            progress.add_total(refine.size * (total - first))
         ge2, le2 = _permutation_counts(y, mat, lag_obs, total - first, rng, units=refine,
                                        progress=progress)
         if flip is not None:

@@ -64,6 +64,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """minespace: spatial analysis of mining regions."""
     ctx.obj = {"verbose": verbose, "quiet": quiet}
     _configure_logging(verbose, quiet)
+    # progress bars inside long steps (permutations, travel time, network, map): only
+    # on a terminal and without -q; the library functions follow this scope
+    from ._progress import progress_scope
+
+    ctx.with_resource(progress_scope(not quiet and sys.stderr.isatty()))
 
 
 def _progress_bar(quiet: bool):

@@ -26,6 +26,7 @@ from scipy import sparse, stats
 from . import _permutation as _perm
 from ._checks import require_columns, require_geodataframe
 from ._permutation import AUTO_CAP, AUTO_MARGIN, FIRST_ROUND, auto_permutations
+from ._progress import bar as _bar
 
 __all__ = ["AUTO_CAP", "AUTO_MARGIN", "FIRST_ROUND", "MoranResult", "auto_permutations",
            "benjamini_hochberg", "getis_ord", "global_moran", "inference_label", "local_moran"]
@@ -192,17 +193,24 @@ def _inference(func: str, y: np.ndarray, mat: sparse.csr_matrix, lag_obs: np.nda
                     "random_state": (random_state if random_state is None
                                      or isinstance(random_state, int) else "generator"),
                     "n_tested": n_tested}
+    total = (auto_permutations(max(n_tested, 1), alpha=alpha, alternative=alternative, fdr=fdr)
+             if auto else int(permutations))
+    first = min(FIRST_ROUND, total) if auto else total
+    label = {"getis_ord": "Gi*", "local_moran": "local Moran"}.get(func, func)
+    with _bar(progress, total=len(y) * first, desc=f"{label} permutations",
+              unit=" draws") as reporter:
+        if auto:
+            ge, le, reps = _perm._adaptive_counts(y, mat, lag_obs, total, rng,
+                                                  alternative=alternative,
+                                                  cut=min(1.0, 2 * alpha), flip=flip,
+                                                  progress=reporter)
+        else:
+            reps = total
+            ge, le = _perm._permutation_counts(y, mat, lag_obs, total, rng, progress=reporter)
     if auto:
-        total = auto_permutations(max(n_tested, 1), alpha=alpha, alternative=alternative,
-                                  fdr=fdr)
-        ge, le, reps = _perm._adaptive_counts(y, mat, lag_obs, total, rng,
-                                              alternative=alternative, cut=min(1.0, 2 * alpha),
-                                              flip=flip, progress=progress)
-        record.update(permutations=total, requested="auto", first_round=min(FIRST_ROUND, total),
+        record.update(permutations=total, requested="auto", first_round=first,
                       refined=int((reps == total).sum()))
     else:
-        total = reps = int(permutations)
-        ge, le = _perm._permutation_counts(y, mat, lag_obs, total, rng, progress=progress)
         if flip is not None:
             ge, le = np.where(flip, le, ge), np.where(flip, ge, le)
         record.update(permutations=total, requested=total)
@@ -295,7 +303,8 @@ def _row_standardised(mat: sparse.csr_matrix) -> sparse.csr_matrix:
 def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
               permutations: int | str = "auto", alternative: str = "two-sided",
               alpha: float = 0.05, fdr: bool = True,
-              random_state: int | np.random.Generator | None = None) -> gpd.GeoDataFrame:
+              random_state: int | np.random.Generator | None = None,
+              progress: bool | None = None) -> gpd.GeoDataFrame:
     """Getis–Ord Gi* hot and cold spots.
 
     Parameters
@@ -325,6 +334,10 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
         Apply :func:`benjamini_hochberg` to the p-values before labelling.
     random_state : int or numpy Generator, optional
         Seed of the permutations.
+    progress : bool, optional
+        Progress bar of the permutations on stderr (tqdm; a widget in Jupyter
+        with ipywidgets). Default: shown when the session is interactive and
+        the work takes more than half a second, or as ``minespace -q`` decides.
 
     Returns
     -------
@@ -379,7 +392,7 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     if permutations:
         p, record = _inference("getis_ord", y, mat, mat @ y, permutations=permutations,
                                alternative=alternative, alpha=alpha, fdr=fdr,
-                               random_state=random_state)
+                               random_state=random_state, progress=progress)
     else:
         _perm._sides(alternative)
         p = {"two-sided": 2 * stats.norm.sf(np.abs(z)), "greater": stats.norm.sf(z),
@@ -403,12 +416,13 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
 def local_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
                 permutations: int | str = "auto", alternative: str = "two-sided",
                 alpha: float = 0.05, fdr: bool = True,
-                random_state: int | np.random.Generator | None = None) -> gpd.GeoDataFrame:
+                random_state: int | np.random.Generator | None = None,
+                progress: bool | None = None) -> gpd.GeoDataFrame:
     """Local Moran's I (LISA) with cluster/outlier labels.
 
     Parameters
     ----------
-    territories, column, w, permutations, alternative, alpha, fdr, random_state
+    territories, column, w, permutations, alternative, alpha, fdr, random_state, progress
         As in :func:`getis_ord` (default ``permutations="auto"``, the same
         two-round scheme); ``permutations`` must not be 0.
 
@@ -451,7 +465,8 @@ def local_moran(territories: gpd.GeoDataFrame, column: str, *, w=None,
     # I_i is increasing in the lag when z_i > 0 and decreasing when z_i < 0
     p, record = _inference("local_moran", y, wr, wr @ y, permutations=permutations,
                            alternative=alternative, alpha=alpha, fdr=fdr,
-                           random_state=random_state, flip=z < 0)
+                           random_state=random_state, flip=z < 0,
+                           progress=progress)
     quad = np.select([(z > 0) & (lag > 0), (z <= 0) & (lag > 0), (z <= 0) & (lag <= 0)],
                      ["HH", "LH", "LL"], "HL")
     sig = _significant(p, alpha, fdr)

@@ -35,6 +35,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._checks import require_columns
+from .._progress import bar as _bar
 from ._common import check_layers, resolve_speeds
 from .distance import _SegmentIndex
 
@@ -239,6 +240,7 @@ def build_network(
     speeds_kmh: Mapping[str, float] | None = None,
     snap_m: float = 25.0,
     grid_m: float = 0.01,
+    progress: bool | None = None,
 ) -> CorridorNetwork:
     """Build a routable graph from corridor lines.
 
@@ -255,6 +257,9 @@ def build_network(
         closed by a connector; 0 disables snapping.
     grid_m : float
         Snap-rounding grid of the noding (metres); points closer than this merge.
+    progress : bool, optional
+        Progress bar of the four steps (snapping, noding, speeds, graph) on stderr;
+        default as in :func:`minespace.hotspots.getis_ord`.
 
     Returns
     -------
@@ -290,6 +295,13 @@ def build_network(
     if not (snap_m >= 0 and grid_m > 0):
         raise ValueError(f"build_network: need snap_m >= 0 and grid_m > 0, got {snap_m}, {grid_m}")
     speed = resolve_speeds(corridors, speeds_kmh, "build_network")
+    with _bar(progress, total=4, desc="corridor network", unit=" steps") as steps:
+        return _build(corridors, speed, snap_m, grid_m, steps)
+
+
+def _build(corridors: gpd.GeoDataFrame, speed: np.ndarray, snap_m: float, grid_m: float,
+           steps) -> CorridorNetwork:
+    steps.step("snapping line ends")
     ok = np.isfinite(speed)
     parts, part_of = shapely.get_parts(np.asarray(corridors.geometry.array)[ok],
                                        return_index=True)
@@ -301,12 +313,14 @@ def build_network(
     source_speed = np.concatenate([line_speed, line_speed[conn_owner]])
     is_conn = np.r_[np.zeros(len(parts), bool), np.ones(len(connectors), bool)]
 
+    steps.step(f"noding {len(source):,} lines")
     pieces = _node(source, grid_m)
     pieces = pieces[shapely.length(pieces) > 0]
     mid = shapely.line_interpolate_point(pieces, 0.5, normalized=True)
     # the source line(s) each piece lies on: those nearest to its midpoint. Sources
     # within the noding grid are found by a cheap "dwithin" query and filtered to
     # the minimum distance; pieces with none that close use a nearest query
+    steps.step(f"speeds of {len(pieces):,} edges")
     tree = shapely.STRtree(source)
     pi, si = tree.query(mid, predicate="dwithin", distance=grid_m)
     d = shapely.distance(mid[pi], source[si])
@@ -325,6 +339,7 @@ def build_network(
     piece_speed = att.set_index("piece")["speed"].reindex(range(len(pieces))).to_numpy()
     piece_conn = att.set_index("piece")["conn"].reindex(range(len(pieces))).to_numpy(bool)
 
+    steps.step("graph")
     ends = np.concatenate(_line_ends(pieces))
     keys = np.round(ends / grid_m).astype(np.int64)
     lo = keys.min(axis=0)

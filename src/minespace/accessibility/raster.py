@@ -27,6 +27,7 @@ from rasterio.transform import from_origin
 
 from .. import limits
 from .._checks import require_columns
+from .._progress import bar as _bar
 from ..errors import CRSError
 from ..io.raster import Raster
 from ..io.write import atomic_path
@@ -242,6 +243,8 @@ def _accumulate(costs: np.ndarray, starts: np.ndarray, res: tuple[float, float]
 def travel_time_raster(
     friction: Raster,
     sources: gpd.GeoDataFrame,
+    *,
+    progress: bool | None = None,
 ) -> Raster:
     """Cumulative travel time (minutes) from the nearest source over a friction grid.
 
@@ -253,6 +256,9 @@ def travel_time_raster(
     sources : GeoDataFrame
         Agglomerations (polygons: every cell they touch starts at 0; points: their
         cell), in the raster's CRS.
+    progress : bool, optional
+        Progress bar of the three steps (costs, start cells, least-cost sweep) on
+        stderr; default as in :func:`minespace.hotspots.getis_ord`.
 
     Returns
     -------
@@ -286,6 +292,12 @@ def travel_time_raster(
     if not pyproj.CRS(sources.crs).equals(pyproj.CRS(friction.crs)):
         raise CRSError(f"travel_time_raster: sources are in {sources.crs.to_string()} but the "
                        f"raster in {friction.crs.to_string()}; reproject the sources")
+    with _bar(progress, total=3, desc="raster travel time", unit=" steps") as steps:
+        return _travel_time(friction, sources, steps)
+
+
+def _travel_time(friction: Raster, sources: gpd.GeoDataFrame, steps) -> Raster:
+    steps.step("costs")
     # one float64 working copy in Fortran order (MCP's flattening order), made
     # passable-or-inf in place: masked, NaN, infinite or negative friction -> inf
     data = np.ma.asarray(friction.data)
@@ -294,6 +306,7 @@ def travel_time_raster(
     if np.ma.getmask(data) is not np.ma.nomask:
         costs[np.ma.getmaskarray(data)] = np.inf
     costs[~(costs >= 0)] = np.inf
+    steps.step("start cells")
     geoms = np.asarray(sources.geometry.array)
     mask = rasterio.features.rasterize(((g, 1) for g in geoms), out_shape=costs.shape,
                                        transform=friction.transform, fill=0, all_touched=True,
@@ -303,6 +316,7 @@ def travel_time_raster(
     starts = starts[np.isfinite(costs[starts[:, 0], starts[:, 1]])]
     if len(starts) == 0:
         raise ValueError("travel_time_raster: no source lies on a passable cell of the grid")
+    steps.step(f"least-cost sweep over {costs.size:,} cells")
     cum = _accumulate(costs, starts, friction.res)
     del costs
     cum = np.ascontiguousarray(cum)          # C order for consumers; MCP's arrays are gone

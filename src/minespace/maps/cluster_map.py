@@ -615,11 +615,13 @@ def _projects(m, region: Region) -> str:
                                        [("project", "#e7298a")], kind="ring"), points)
 
 
-def save_map(m: folium.Map, path: str | os.PathLike) -> Path:
+def save_map(m: folium.Map, path: str | os.PathLike, *, progress: bool | None = None) -> Path:
     """Save *m* as one self-contained HTML file, atomically.
 
     Element ids are derived from the page's content instead of folium's random
-    ones, so saving the same map twice gives the same bytes.
+    ones, so saving the same map twice gives the same bytes. *progress*: a bar
+    of the two steps (render, write) on stderr; default as in
+    :func:`minespace.hotspots.getis_ord`.
 
     Examples
     --------
@@ -629,11 +631,15 @@ def save_map(m: folium.Map, path: str | os.PathLike) -> Path:
     >>> "cdn.jsdelivr" in out.read_text()
     False
     """
+    from .._progress import bar
     from ._ids import stable_ids
 
     path = Path(path)
-    root = m.get_root()
-    html = stable_ids(root.render(), root)  # the same map gives the same bytes
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(html.encode("utf-8"))
+    with bar(progress, total=2, desc="map", unit=" steps") as steps:
+        steps.step("rendering HTML")
+        root = m.get_root()
+        html = stable_ids(root.render(), root)  # the same map gives the same bytes
+        steps.step(f"writing {len(html) / 1e6:.1f} MB")
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(html.encode("utf-8"))
     return path
