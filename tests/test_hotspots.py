@@ -275,6 +275,13 @@ def test_auto_permutations_rule_by_hand():
     assert H.auto_permutations(10_000, alpha=0.05) == H.AUTO_CAP == 499_999  # 1.6e6 capped
     # the smallest two-sided p 2/(R+1) then passes the first BH step alpha/n (with margin 4)
     assert 2 / (90_999 + 1) <= 0.05 / 568 / 4
+    # stages of 999, 9,999, 99,999 ... permutations; a unit goes on while p <= min(2 alpha,
+    # 2 * 20 / (R + 1)): 0.04 after 999, 0.004 after 9,999 (two-sided, alpha 0.05)
+    assert P.auto_stages(90_999) == [999, 9_999, 90_999]
+    assert P.auto_stages(499_999) == [999, 9_999, 99_999, 499_999]
+    assert P.stage_cut(999, 0.05, "two-sided") == pytest.approx(0.04)
+    assert P.stage_cut(9_999, 0.05, "two-sided") == pytest.approx(0.004)
+    assert P.stage_cut(999, 0.01, "greater") == pytest.approx(0.02)  # 2 alpha < 20/1000
 
 
 def test_default_finds_planted_block_where_999_permutations_cannot():

@@ -4,8 +4,8 @@
 (and at or below) the observed lag, drawing the neighbours' values from the other
 n − 1 units. ``auto_permutations`` and ``_adaptive_counts`` implement
 ``permutations="auto"``: enough permutations that the smallest attainable p-value
-passes the first Benjamini–Hochberg step, spent only on the units that can be
-significant.
+passes the first Benjamini–Hochberg step, spent in stages only on the units whose
+p-value is small and still coarse.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ FIRST_ROUND = 999
 AUTO_MARGIN = 4
 #: Largest number of permutations ``permutations="auto"`` chooses.
 AUTO_CAP = 499_999
+#: A unit leaves ``permutations="auto"`` once this many simulated lags were as extreme.
+STOP_EXTREMES = 20
 
 
 def _sides(alternative: str) -> int:
@@ -259,31 +261,66 @@ def _p_from_counts(ge: np.ndarray, le: np.ndarray, permutations,
     return np.minimum(1.0, 2.0 * (np.minimum(ge, le) + 1.0) / r1)
 
 
-def _adaptive_counts(y, mat, lag_obs, total: int, rng, *, alternative: str, cut: float,
-                     flip: np.ndarray | None = None, progress=None):
-    """Two-round permutations for ``permutations="auto"``.
+def auto_stages(total: int) -> list[int]:
+    """Cumulative permutations after each stage of ``permutations="auto"``.
 
-    Every unit gets :data:`FIRST_ROUND` permutations; the units whose p-value is
-    then ≤ *cut* get ``total − FIRST_ROUND`` more and their p-value counts all
-    *total*. *flip* marks units whose statistic decreases with the lag (local
-    Moran with z_i < 0): their ≥/≤ counts are swapped. Returns (ge, le, R per unit).
+    999, 9,999, 99,999, ... (ten times more each) below *total*, then *total*.
+
+    Examples
+    --------
+    >>> auto_stages(90_999)
+    [999, 9999, 90999]
+    """
+    stages, r = [], FIRST_ROUND
+    while r < total:
+        stages.append(r)
+        r = 10 * r + 9
+    return [*stages, total] if total > 0 else []
+
+
+def stage_cut(reps: int, alpha: float, alternative: str) -> float:
+    """Continue past a stage of *reps* permutations only when p ≤ this cut.
+
+    min(2α, sides·:data:`STOP_EXTREMES`/(R + 1)): the p-value is at most 2α and
+    fewer than 20 simulated lags were as extreme as the unit's own (so the
+    p-value is still coarse); otherwise the unit keeps its p-value.
+    """
+    return min(2.0 * alpha, _sides(alternative) * STOP_EXTREMES / (reps + 1.0))
+
+
+def _adaptive_counts(y, mat, lag_obs, total: int, rng, *, alternative: str, alpha: float,
+                     flip: np.ndarray | None = None, progress=None):
+    """Staged permutations for ``permutations="auto"``.
+
+    Every unit gets the first stage's 999 permutations; after each stage (see
+    :func:`auto_stages`), the units whose p-value is at most :func:`stage_cut`
+    get the next stage's permutations, and their p-value counts all they got.
+    *flip* marks units whose statistic decreases with the lag (local Moran with
+    z_i < 0): their ≥/≤ counts are swapped. Returns (ge, le, R per unit, units
+    entering each stage).
     """
     n = len(y)
-    first = min(FIRST_ROUND, total)
-    ge, le = _permutation_counts(y, mat, lag_obs, first, rng, progress=progress)
-    if flip is not None:
-        ge, le = np.where(flip, le, ge), np.where(flip, ge, le)
-    reps = np.full(n, first, dtype=np.int64)
-    refine = np.flatnonzero(_p_from_counts(ge, le, first, alternative) <= cut)
-    refine = refine[np.diff(mat.indptr)[refine] > 0]
-    if total > first and refine.size:
-        if progress is not None:
-            progress.add_total(refine.size * (total - first))
-        ge2, le2 = _permutation_counts(y, mat, lag_obs, total - first, rng, units=refine,
-                                       progress=progress)
+    ge = np.zeros(n, np.int64)
+    le = np.zeros(n, np.int64)
+    reps = np.zeros(n, np.int64)
+    units = np.flatnonzero(np.diff(mat.indptr) > 0)
+    done, entered = 0, []
+    for stage in auto_stages(total):
+        if done:  # units whose p-value is still coarse and at most 2 alpha go on
+            p = _p_from_counts(ge[units], le[units], done, alternative)
+            units = units[p <= stage_cut(done, alpha, alternative)]
+            if not units.size:
+                break
+            if progress is not None:
+                progress.add_total(units.size * (stage - done))
+        entered.append(int(units.size))
+        g, low = _permutation_counts(y, mat, lag_obs, stage - done, rng, units=units,
+                                     progress=progress)
         if flip is not None:
-            ge2, le2 = np.where(flip[refine], le2, ge2), np.where(flip[refine], ge2, le2)
-        ge[refine] += ge2
-        le[refine] += le2
-        reps[refine] = total
-    return ge, le, reps
+            g, low = np.where(flip[units], low, g), np.where(flip[units], g, low)
+        ge[units] += g
+        le[units] += low
+        reps[units] = stage
+        done = stage
+    reps[reps == 0] = min(FIRST_ROUND, total)  # units without neighbours (p is NaN)
+    return ge, le, reps, entered

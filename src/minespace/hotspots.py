@@ -200,16 +200,17 @@ def _inference(func: str, y: np.ndarray, mat: sparse.csr_matrix, lag_obs: np.nda
     with _bar(progress, total=len(y) * first, desc=f"{label} permutations",
               unit=" draws") as reporter:
         if auto:
-            ge, le, reps = _perm._adaptive_counts(y, mat, lag_obs, total, rng,
-                                                  alternative=alternative,
-                                                  cut=min(1.0, 2 * alpha), flip=flip,
-                                                  progress=reporter)
+            ge, le, reps, entered = _perm._adaptive_counts(
+                y, mat, lag_obs, total, rng, alternative=alternative, alpha=alpha, flip=flip,
+                progress=reporter)
         else:
             reps = total
             ge, le = _perm._permutation_counts(y, mat, lag_obs, total, rng, progress=reporter)
     if auto:
         record.update(permutations=total, requested="auto", first_round=first,
-                      refined=int((reps == total).sum()))
+                      refined=int((reps == total).sum()),
+                      stages=[[r, k] for r, k in zip(_perm.auto_stages(total), entered,
+                                                     strict=False)])
     else:
         if flip is not None:
             ge, le = np.where(flip, le, ge), np.where(flip, ge, le)
@@ -349,8 +350,9 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
         ``out.attrs["inference"]["getis_ord"]`` records the inference used
         (``method``, ``permutations``, ``requested``, ``alternative``,
         ``alpha``, ``fdr``, ``random_state``, ``n_tested``, ``min_p``; with
-        ``"auto"`` also ``first_round`` and ``refined``, the number of units
-        that got all R permutations).
+        ``"auto"`` also ``first_round``, ``stages`` ([cumulative R, units
+        that got it] per stage) and ``refined``, the number of units that got
+        all R permutations).
 
     Notes
     -----
@@ -362,14 +364,17 @@ def getis_ord(territories: gpd.GeoDataFrame, column: str, *, w=None,
     which equals esda ``G_Local(y, w, transform="B", star=True).Zs`` for
     binary weights. Weights are used as given (no row standardisation).
 
-    With ``permutations="auto"`` every unit first gets 999 permutations;
-    the units whose p-value is then at most 2α get the remaining R − 999 and
-    their p-value counts all R, the others keep their 999-permutation
-    p-value (> 2α, never significant). The result is still a valid p-value:
-    P(p ≤ t) ≤ t because for t ≤ 2α the event needs the full R permutations
-    to give p ≤ t, and for t > 2α it lies within the first round's {p ≤ t}
-    (a two-stage version of Besag & Clifford 1991, *Biometrika*
-    78(2):301–304). esda and GeoDa use a fixed R = 999 by default.
+    With ``permutations="auto"`` the permutations come in stages of
+    999, 9,999, 99,999, …, R in total: after a stage of R_j, a unit goes on
+    only while its p-value is at most c_j = min(2α, sides·20/(R_j + 1)) (at
+    most 2α, and fewer than 20 simulated lags as extreme as its own, so the
+    p-value is still coarse); its p-value counts every permutation it got.
+    The result is still a valid p-value: for t in (c_{j+1}, c_j] the event
+    p ≤ t lies within {p_j ≤ t}, p_j the p-value of the first R_j
+    permutations, and below the last cut it needs all R (the fixed cuts make
+    this the sequential Monte Carlo test of Besag & Clifford 1991,
+    *Biometrika* 78(2):301–304, in stages). esda and GeoDa use a fixed
+    R = 999 by default.
 
     Examples
     --------

@@ -335,6 +335,7 @@ def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     measure = cc.weight if cc.weight is not None else "count"
     # Gi* over a distance band (default three cell widths for generated grids): with
     # sparse deposits, first-order contiguity has too little power once FDR is applied
+    # (Kuzbass, 15 km hexagons, permutations="auto": queen 2 hot spots, 45 km band 48)
     band = cc.hotspot_band_km or (3 * config.territories.cell_km
                                   if config.territories.kind != "polygons" else None)
     w = (terr.distance_band(out, distance_km=band, max_memory_gb=config.max_memory_gb)
