@@ -76,6 +76,13 @@ def test_function_named_like_its_module_stays_the_function():
                   "print(callable(ms.clustering.regionalize), "
                   "type(ms.clustering.regionalize).__name__)")
     assert out.split() == ["True", "function"]
+    # pytest's --import-mode=importlib binds a collected submodule on its package itself
+    out = _python("import sys\nimport minespace.maps as maps\n"
+                  "import minespace.maps.cluster_map, minespace.maps.screenshot\n"
+                  "maps.cluster_map = sys.modules['minespace.maps.cluster_map']\n"
+                  "maps.screenshot = sys.modules['minespace.maps.screenshot']\n"
+                  "print(type(maps.cluster_map).__name__, type(maps.screenshot).__name__)")
+    assert out.split() == ["function", "function"]
 
 
 @pytest.mark.slow

@@ -41,9 +41,7 @@ def attach(package: str, *, submodules: Iterable[str] = (),
         raise ValueError(f"{package}: {sorted(subs & set(attrs))} both submodule and attribute")
     clashes = {name for name, module in attrs.items() if module.lstrip(".") == name}
     if clashes:  # e.g. clustering.regionalize, a function defined in clustering/regionalize.py
-        mod = sys.modules[package]
-        mod.__class__ = type("_Package", (type(mod),), {"__setattr__": _keep_function})
-        mod._lazy_clashes = frozenset(clashes)
+        keep_functions(package, clashes)
 
     def __getattr__(name: str) -> object:
         if name in attrs:
@@ -59,6 +57,21 @@ def attach(package: str, *, submodules: Iterable[str] = (),
         return sorted(set(vars(sys.modules[package])) | subs | set(attrs))
 
     return __getattr__, __dir__
+
+
+def keep_functions(package: str, names: Iterable[str]) -> None:
+    """Keep *names* of *package* bound to the same-named functions of its submodules.
+
+    Importing a submodule binds it as an attribute of its package (the import
+    system does it, and so does pytest's ``--import-mode=importlib`` when it
+    collects the submodule's doctests): ``maps.cluster_map`` would become the
+    module ``maps/cluster_map.py`` instead of the function ``cluster_map``. After
+    this call such a binding binds the function instead.
+    """
+    mod = sys.modules[package]
+    if not hasattr(mod, "_lazy_clashes"):
+        mod.__class__ = type("_Package", (type(mod),), {"__setattr__": _keep_function})
+    mod._lazy_clashes = frozenset(names) | getattr(mod, "_lazy_clashes", frozenset())
 
 
 def _keep_function(self, name: str, value: object) -> None:
