@@ -272,3 +272,26 @@ def test_kernel_density_grid_checked_before_allocating():
         # 61,295 cells x 40 bytes = 2.45 MB over a 2 MB budget
         ms.density.kernel_density(deposits, bandwidth_km=15, cell_km=1,
                                   max_memory_gb=2e6 / 2**30)
+
+
+def test_dry_run_refuses_a_band_over_many_polygons(small_project, tmp_path):
+    # 0.5 km squares over the small project's area as territory polygons; a 1000 km band
+    # links every pair: n² pairs x 120 bytes, over a 0.1 GiB budget for n >= 943
+    config_path = small_project()
+    area = gpd.read_file(tmp_path / "raw" / "area.geojson").to_crs(32645)
+    cells = ms.territories.square_grid(area, cell_km=0.5, clip=False)
+    n = len(cells)
+    assert n * n * 120 > 0.1 * 2**30
+    cells[["geometry"]].assign(cell=cells.index.to_numpy()).to_file(tmp_path / "cells.gpkg")
+    text = config_path.read_text()
+    text = text.replace('[territories]\nkind = "square"\ncell_km = 5',
+                        '[territories]\nkind = "polygons"\npath = "cells.gpkg"\nid = "cell"')
+    text = text.replace('[concentration]\nby = "commodity"',
+                        '[concentration]\nby = "commodity"\nhotspot_band_km = 1000')
+    text = text.replace("[project]\n", "[project]\nmax_memory_gb = 0.1\n")
+    config_path.write_text(text)
+    result = CliRunner().invoke(cli, ["validate", str(config_path)])
+    assert result.exit_code == 2, result.output
+    assert "[concentration] hotspot_band_km = 1000" in result.output
+    assert f"{n * n:,} neighbour pairs" in result.output       # every pair: n x min(n, ...)
+    assert "use a smaller concentration.hotspot_band_km" in result.output

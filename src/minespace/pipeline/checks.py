@@ -429,8 +429,11 @@ def _sizes_fit_memory(dry: DryRun) -> Iterable[Finding]:
     from .sizes import size_problems
 
     deposits = dry.layers["deposits"]
+    n_polygons = (dry.territory_count[0] if dry.config.territories.kind == "polygons"
+                  else None)
     yield from size_problems(dry.config, boundary=dry.layers["boundary"],
-                             n_deposits=len(deposits), deposits=deposits)
+                             n_deposits=len(deposits), deposits=deposits,
+                             n_territories=n_polygons)
 
 
 @check("territories")

@@ -32,7 +32,8 @@ SLOW_TERRITORIES = 50_000
 
 
 def estimate_build(config: Config, *, bounds, area_km2: float,
-                   n_deposits: int | None = None, deposits=None) -> list[limits.Estimate]:
+                   n_deposits: int | None = None, deposits=None,
+                   n_territories: int | None = None) -> list[limits.Estimate]:
     """Estimates of the heavy steps of a build of *config*.
 
     Parameters
@@ -47,6 +48,10 @@ def estimate_build(config: Config, *, bounds, area_km2: float,
     deposits : GeoDataFrame, optional
         The loaded deposits: then the kernel-density grid too (its cell follows
         from the bandwidth rule on them; no config key sets it).
+    n_territories : int, optional
+        Number of ``territories.path`` polygons (``kind = "polygons"``): then
+        the territories and, with ``concentration.hotspot_band_km``, the Gi*
+        distance band over them.
 
     Returns
     -------
@@ -89,6 +94,17 @@ def estimate_build(config: Config, *, bounds, area_km2: float,
             pairs = limits.Estimate(pairs.step, pairs.what, pairs.count, pairs.bytes,
                                     "concentration.hotspot_band_km", band, scale=2.0)
         out.append(pairs)
+    elif n_territories is not None:
+        n_terr = int(n_territories)
+        out.append(limits.Estimate("territories and their metrics", "territory polygons",
+                                   n_terr, n_terr * float(limits.BYTES_PER_TERRITORY),
+                                   "territories.path", n_terr, scale=0.0))
+        band = config.concentration.hotspot_band_km
+        if band is not None:   # else queen contiguity: a few neighbours each
+            pairs = limits.estimate_distance_band(n_terr, area_km2=area_km2, distance_km=band,
+                                                  step="concentration (hot-spot weights)")
+            out.append(limits.Estimate(pairs.step, pairs.what, pairs.count, pairs.bytes,
+                                       "concentration.hotspot_band_km", band, scale=2.0))
     ac = config.accessibility
     raster = limits.estimate_raster(bounds, cell_m=ac.raster_cell_m,
                                     step="accessibility (travel-time raster)")
@@ -123,7 +139,7 @@ def _kde_estimate(config: Config, deposits) -> limits.Estimate | None:
 
 
 def size_problems(config: Config, *, boundary, n_deposits: int | None = None,
-                  deposits=None) -> list[ConfigProblem]:
+                  deposits=None, n_territories: int | None = None) -> list[ConfigProblem]:
     """The config keys to change so that a build of *config* over *boundary* fits the budget.
 
     Parameters
@@ -135,6 +151,8 @@ def size_problems(config: Config, *, boundary, n_deposits: int | None = None,
         Number of deposits.
     deposits : GeoDataFrame, optional
         The loaded deposits (for the kernel-density grid).
+    n_territories : int, optional
+        Number of territory polygons (``kind = "polygons"``).
 
     Returns
     -------
@@ -152,7 +170,8 @@ def size_problems(config: Config, *, boundary, n_deposits: int | None = None,
     """
     area_km2 = float(boundary.geometry.area.sum()) / 1e6
     estimates = estimate_build(config, bounds=tuple(boundary.total_bounds), area_km2=area_km2,
-                               n_deposits=n_deposits, deposits=deposits)
+                               n_deposits=n_deposits, deposits=deposits,
+                               n_territories=n_territories)
     try:
         limits.check_size(*estimates, max_memory_gb=config.max_memory_gb, stacklevel=4)
     except ResourceError as exc:
