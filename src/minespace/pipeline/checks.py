@@ -229,7 +229,7 @@ def _consumed_columns(config: Config, role: str) -> set[str]:
 
     reader = {"deposits": read_deposits, "agglomerations": read_agglomerations,
               "corridors": read_corridors, "facilities": read_facilities}[role]
-    kwargs = {k: v for k, v in src.options.items() if k not in ("layer", "crs")}
+    kwargs = {k: v for k, v in src.options.items() if k not in ("layer", "crs", "encoding")}
     try:
         header = _header_only(src.path, src.options.get("layer"), src.options.get("encoding"))
         frame = reader(header, **kwargs)
@@ -256,7 +256,7 @@ def _header_only(path, layer, encoding=None) -> gpd.GeoDataFrame:
                                 crs=4326)
     import pyogrio
 
-    info = pyogrio.read_info(path, layer=layer)
+    info = pyogrio.read_info(path, layer=layer, encoding=encoding)
     return gpd.GeoDataFrame({str(c): [] for c in info["fields"]}, geometry=[], crs=4326)
 
 
