@@ -6,6 +6,9 @@ two 1 km squares and one point town; corridors: two lines (rail, road).
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import geopandas as gpd
 import pytest
 import shapely
@@ -121,35 +124,45 @@ tiles = false
 """
 
 
+def _write_small_project(folder: Path, *, name: str = "Test area", weight: bool = True,
+                         extra: str = "") -> Path:
+    """The files of :func:`small_project` in *folder*; returns its ``minespace.toml``."""
+    raw = folder / "raw"
+    raw.mkdir(exist_ok=True)
+    gpd.GeoDataFrame(
+        {"mine_id": [f"M{i}" for i in range(6)],
+         "mineral": ["coal", "coal", "iron", "coal", "iron", "coal"],
+         "production": [1.0, 2.0, 0.5, 3.0, 1.5, 0.7]},
+        geometry=[shapely.Point(86.02 + 0.05 * i, 55.02 + 0.03 * (i % 3))
+                  for i in range(6)],
+        crs=4326).to_file(raw / "mines.gpkg", layer="mines")
+    gpd.GeoDataFrame({"town": ["Alpha", "Beta"], "pop": [50_000, 12_000]},
+                     geometry=[shapely.box(86.05, 55.05, 86.08, 55.07),
+                               shapely.box(86.25, 55.0, 86.27, 55.02)],
+                     crs=4326).to_file(raw / "towns.geojson")
+    gpd.GeoDataFrame({"class": ["rail", "road_primary"]},
+                     geometry=[shapely.LineString([(86.0, 55.06), (86.35, 55.01)]),
+                               shapely.LineString([(86.15, 55.0), (86.15, 55.1)])],
+                     crs=4326).to_file(raw / "lines.geojson")
+    gpd.GeoDataFrame({"name": ["area"]}, geometry=[shapely.box(85.98, 54.98, 86.4, 55.12)],
+                     crs=4326).to_file(raw / "area.geojson")
+    config = folder / "minespace.toml"
+    config.write_text(_SMALL_PROJECT_TOML.format(
+        name=name, extra=extra,
+        weight='weight = { output_mt = "production" }\n' if weight else ""))
+    return config
+
+
 @pytest.fixture
 def small_project(tmp_path):
     """Writes a small pipeline project of our own files into *tmp_path* (6 mines, 2
     towns, 2 corridors, a boundary, in lon/lat) and returns a function giving its
     ``minespace.toml``: ``small_project(name=..., weight=True, extra="[input.x] ...")``."""
-    def make(*, name: str = "Test area", weight: bool = True, extra: str = ""):
-        raw = tmp_path / "raw"
-        raw.mkdir(exist_ok=True)
-        gpd.GeoDataFrame(
-            {"mine_id": [f"M{i}" for i in range(6)],
-             "mineral": ["coal", "coal", "iron", "coal", "iron", "coal"],
-             "production": [1.0, 2.0, 0.5, 3.0, 1.5, 0.7]},
-            geometry=[shapely.Point(86.02 + 0.05 * i, 55.02 + 0.03 * (i % 3))
-                      for i in range(6)],
-            crs=4326).to_file(raw / "mines.gpkg", layer="mines")
-        gpd.GeoDataFrame({"town": ["Alpha", "Beta"], "pop": [50_000, 12_000]},
-                         geometry=[shapely.box(86.05, 55.05, 86.08, 55.07),
-                                   shapely.box(86.25, 55.0, 86.27, 55.02)],
-                         crs=4326).to_file(raw / "towns.geojson")
-        gpd.GeoDataFrame({"class": ["rail", "road_primary"]},
-                         geometry=[shapely.LineString([(86.0, 55.06), (86.35, 55.01)]),
-                                   shapely.LineString([(86.15, 55.0), (86.15, 55.1)])],
-                         crs=4326).to_file(raw / "lines.geojson")
-        gpd.GeoDataFrame({"name": ["area"]}, geometry=[shapely.box(85.98, 54.98, 86.4, 55.12)],
-                         crs=4326).to_file(raw / "area.geojson")
-        config = tmp_path / "minespace.toml"
-        config.write_text(_SMALL_PROJECT_TOML.format(
-            name=name, extra=extra,
-            weight='weight = { output_mt = "production" }\n' if weight else ""))
-        return config
+    return functools.partial(_write_small_project, tmp_path)
 
-    return make
+
+@pytest.fixture(scope="module")
+def small_project_module(tmp_path_factory):
+    """:func:`small_project` in a folder shared by the tests of one module (for expensive
+    set-ups such as the kill harness's reference builds)."""
+    return functools.partial(_write_small_project, tmp_path_factory.mktemp("project"))

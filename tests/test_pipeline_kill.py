@@ -54,10 +54,10 @@ _SERVER = textwrap.dedent("""
     for line in sys.stdin:
         job = json.loads(line)
         if not warm:  # import what stages import lazily once, here, not in every child
-            import dataclasses, tempfile
+            import dataclasses, pathlib, tempfile
             with tempfile.TemporaryDirectory() as scratch:
                 config = pipeline.load_config(job["config"])
-                pipeline.build(dataclasses.replace(config, out_dir=scratch))
+                pipeline.build(dataclasses.replace(config, out_dir=pathlib.Path(scratch)))
             warm = True
         t0 = time.perf_counter()
         pid = os.fork()
@@ -172,76 +172,101 @@ def _steps(trace: Path) -> list[str]:
     return list(dict.fromkeys(trace.read_text().split()))
 
 
-def _project(small_project, root: Path) -> dict[str, Path]:
-    base = small_project(extra=_QUICK)
-    text = base.read_text().replace("tiles = false", 'tiles = false\nscheme = "quantiles"')
-    base.write_text(text)
-    configs = {"A": base}
-    configs["B"] = root / "b.toml"  # regions change: clusters and maps rerun
-    configs["B"].write_text(text.replace("n_regions = 4", "n_regions = 3"))
-    configs["C"] = root / "c.toml"  # renamed project: every stage, new and stale file names
-    configs["C"].write_text(text.replace('name = "Test area"', 'name = "Other area"'))
-    return configs
+class Harness:
+    """The project, its three configs, their clean reference builds, and the server."""
 
-
-def test_killed_builds_leave_old_or_new_outputs_and_converge(small_project, tmp_path):
-    configs = _project(small_project, tmp_path)
-    out = tmp_path / "processed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    server = Server(env)
-    try:
-        refs, templates, seconds, steps = {}, {}, {}, {}
+    def __init__(self, small_project_module):
+        base = small_project_module(extra=_QUICK)
+        self.root = base.parent
+        text = base.read_text().replace("tiles = false", 'tiles = false\nscheme = "quantiles"')
+        base.write_text(text)
+        self.configs = {"A": base}
+        self.configs["B"] = self.root / "b.toml"  # regions change: clusters and maps rerun
+        self.configs["B"].write_text(text.replace("n_regions = 4", "n_regions = 3"))
+        self.configs["C"] = self.root / "c.toml"  # renamed: every stage, new and stale files
+        self.configs["C"].write_text(text.replace('name = "Test area"', 'name = "Other area"'))
+        self.out = self.root / "processed"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.server = Server(env)
+        self.refs, self.templates, self.seconds, self.steps = {}, {}, {}, {}
         for name in ("A", "B", "C"):   # clean builds: the references
-            _reset(out, None)
-            trace = tmp_path / f"trace_{name}"
-            res = server.build(configs[name], trace=trace)
+            _reset(self.out, None)
+            trace = self.root / f"trace_{name}"
+            res = self.server.build(self.configs[name], trace=trace)
             assert res["code"] == 0
-            refs[name] = state(out)
-            templates[name] = tmp_path / f"ref_{name}"
-            shutil.copytree(out, templates[name], symlinks=True)
-            steps[("", name)] = _steps(trace)
-            seconds[("", name)] = res["seconds"]
-        for old, new in (("A", "B"), ("A", "C")):   # incremental builds = clean builds
-            _reset(out, templates[old])
-            trace = tmp_path / f"trace_{old}{new}"
-            res = server.build(configs[new], trace=trace)
-            assert res["code"] == 0 and state(out) == refs[new]
-            steps[(old, new)] = _steps(trace)
-            seconds[(old, new)] = res["seconds"]
-        assert "commit:switched" in steps[("A", "C")]
-        assert any(s.startswith("commit:unlinked:") for s in steps[("A", "C")])
-        assert any(s.startswith("commit:link:") for s in steps[("", "A")])
+            self.refs[name] = state(self.out)
+            self.templates[name] = self.root / f"ref_{name}"
+            shutil.copytree(self.out, self.templates[name], symlinks=True)
+            self.steps[("", name)] = _steps(trace)
+            self.seconds[("", name)] = res["seconds"]
+        self.refs[""] = {}
 
-        def kill_and_converge(old: str, new: str, **kill) -> str:
-            _reset(out, templates.get(old))
-            res = server.build(configs[new], **kill)
-            assert res["code"] != 0 or "delay" in kill, res
-            after = state(out)
-            before = refs.get(old, {})
-            assert after in (before, refs[new]), f"mixed outputs after a kill {kill}"
-            assert server.build(configs[new])["code"] == 0
-            assert state(out) == refs[new], f"did not converge after a kill {kill}"
-            assert [p.name for p in out.glob(".staging-*")] == []
-            assert len(list((out / ".generations").iterdir())) == 1
-            return "new" if after == refs[new] and after != before else "old"
+    def incremental(self, old: str, new: str) -> None:
+        """Trace an uninterrupted incremental build; it must equal the clean build."""
+        _reset(self.out, self.templates[old])
+        trace = self.root / f"trace_{old}{new}"
+        res = self.server.build(self.configs[new], trace=trace)
+        assert res["code"] == 0 and state(self.out) == self.refs[new]
+        self.steps[(old, new)] = _steps(trace)
+        self.seconds[(old, new)] = res["seconds"]
 
-        outcomes = []
-        named = [("", "A", s) for s in steps[("", "A")]]
-        named += [("A", "B", s) for s in steps[("A", "B")]]
-        named += [("A", "C", s) for s in steps[("A", "C")] if s.startswith("commit:")]
-        for old, new, step in named:
-            outcomes.append(kill_and_converge(old, new, fault=step))
-        for old, new, step in (("A", "B", "commit:manifest"), ("A", "B", "commit:switched"),
-                               ("", "A", "stage:clusters:start")):
-            outcomes.append(kill_and_converge(old, new, fault=step, signal="INT"))
-        assert "old" in outcomes and "new" in outcomes
-        # seeded random instants, SIGKILL and SIGINT, cold and incremental builds
-        rng = random.Random(20261130)
-        scenarios = [("", "A"), ("A", "B"), ("A", "C")]
-        for i in range(30):
-            old, new = scenarios[i % 3]
-            delay = rng.uniform(0, seconds[(old, new)])
-            kill_and_converge(old, new, delay=delay, signal="INT" if i % 4 == 3 else "KILL")
-    finally:
-        server.close()
+    def kill_and_converge(self, old: str, new: str, **kill) -> str:
+        """Start from build *old* ("" = nothing), kill build *new*, check, converge."""
+        _reset(self.out, self.templates.get(old))
+        res = self.server.build(self.configs[new], **kill)
+        assert res["code"] != 0 or "delay" in kill, res
+        after = state(self.out)
+        assert after in (self.refs[old], self.refs[new]), f"mixed outputs after {kill}"
+        assert self.server.build(self.configs[new])["code"] == 0
+        assert state(self.out) == self.refs[new], f"did not converge after {kill}"
+        assert [p.name for p in self.out.glob(".staging-*")] == []
+        assert len(list((self.out / ".generations").iterdir())) == 1
+        return "new" if after == self.refs[new] and after != self.refs[old] else "old"
+
+
+@pytest.fixture(scope="module")
+def harness(small_project_module):
+    h = Harness(small_project_module)
+    yield h
+    h.server.close()
+
+
+def test_kill_at_every_step_of_a_clean_build(harness):
+    steps = harness.steps[("", "A")]
+    assert steps[0] == "stage:load:start" and steps[-1] == "commit:done"
+    assert any(s.startswith("commit:link:") for s in steps)
+    outcomes = [harness.kill_and_converge("", "A", fault=step) for step in steps]
+    outcomes.append(harness.kill_and_converge("", "A", fault="stage:clusters:start",
+                                              signal="INT"))
+    # before the switch nothing is there; from the switch on, the whole new build
+    switched = steps.index("commit:switched")
+    assert outcomes == ["old"] * switched + ["new"] * (len(steps) - switched) + ["old"]
+
+
+def test_kill_at_every_step_of_incremental_builds(harness):
+    harness.incremental("A", "B")
+    harness.incremental("A", "C")
+    steps_c = harness.steps[("A", "C")]
+    assert any(s.startswith("commit:unlinked:") for s in steps_c)
+    for old, new, steps in (("A", "B", harness.steps[("A", "B")]),
+                            ("A", "C", [s for s in steps_c if s.startswith("commit:")])):
+        outcomes = [harness.kill_and_converge(old, new, fault=step) for step in steps]
+        switched = steps.index("commit:switched")
+        assert outcomes == ["old"] * switched + ["new"] * (len(steps) - switched)
+    for step, outcome in (("commit:manifest", "old"), ("commit:switched", "new")):
+        assert harness.kill_and_converge("A", "B", fault=step, signal="INT") == outcome
+
+
+def test_kill_at_random_instants(harness):
+    """30 seeded random instants, SIGKILL and SIGINT, clean and incremental builds."""
+    for old, new in (("A", "B"), ("A", "C")):
+        if (old, new) not in harness.seconds:
+            harness.incremental(old, new)
+    rng = random.Random(20261130)
+    scenarios = [("", "A"), ("A", "B"), ("A", "C")]
+    for i in range(30):
+        old, new = scenarios[i % 3]
+        delay = rng.uniform(0, harness.seconds[(old, new)])
+        harness.kill_and_converge(old, new, delay=delay,
+                                  signal="INT" if i % 4 == 3 else "KILL")

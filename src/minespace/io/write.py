@@ -81,20 +81,29 @@ def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.Path
         GDAL writes the current time, so two writes of the same layers differ; a
         fixed value makes the file reproducible byte for byte.
     """
+    path = Path(path)
+    # the temporary file is moved into place only when complete: SQLite need not fsync
+    # after every layer (a large part of the time on a busy disk)
+    options = {"OGR_SQLITE_SYNCHRONOUS": "OFF"}
+    if last_change is not None:
+        options["OGR_CURRENT_DATE"] = last_change
+    with _gdal_options(options), atomic_path(path) as tmp:
+        for name, layer in layers.items():
+            _for_file(layer).to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    return path
+
+
+@contextlib.contextmanager
+def _gdal_options(options: dict[str, str]) -> Iterator[None]:
+    """GDAL config options set for the duration of a block, then restored."""
     from pyogrio import get_gdal_config_option, set_gdal_config_options
 
-    path = Path(path)
-    before = get_gdal_config_option("OGR_CURRENT_DATE")
-    if last_change is not None:
-        set_gdal_config_options({"OGR_CURRENT_DATE": last_change})
+    before = {key: get_gdal_config_option(key) for key in options}
+    set_gdal_config_options(options)
     try:
-        with atomic_path(path) as tmp:
-            for name, layer in layers.items():
-                _for_file(layer).to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+        yield
     finally:
-        if last_change is not None:
-            set_gdal_config_options({"OGR_CURRENT_DATE": before})
-    return path
+        set_gdal_config_options(before)
 
 
 def _driver(path: Path) -> str:
