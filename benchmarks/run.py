@@ -23,6 +23,7 @@ def main() -> int:
         "bench_accessibility.py": ["--scale", "0.1"] if args.quick else [],
         "bench_clustering.py": ["10000"] if args.quick else [],
         "bench_maps.py": ["--deposits", "10000", "--territories", "1000"] if args.quick else [],
+        "bench_cli.py": ["--runs", "3", "--warmup", "1"] if args.quick else [],
         "bench_colocation.py": ["--n", "10000"] if args.quick else [],
         "bench_scale.py": (["--deposits", "20000", "--workdir", "/tmp/minespace_scale_quick"]
                            if args.quick else ["--peer"]),

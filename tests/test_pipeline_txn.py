@@ -187,7 +187,7 @@ _SLOW_BUILD = textwrap.dedent("""
     import sys, time
     from dataclasses import replace
     from pathlib import Path
-    import minespace.pipeline
+    import minespace.pipeline.builder  # the package imports its modules lazily
     mod = sys.modules["minespace.pipeline.builder"]
     marker, seconds = Path(sys.argv[2]), float(sys.argv[3])
     def slow(stage):
