@@ -16,7 +16,6 @@ parameter reruns that stage and what lies downstream of it only.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, CRSError, LayerError, Problem
+from ._store import sha256_file
 from .config import Config
 
 if TYPE_CHECKING:  # imported where used: a no-op build never imports geopandas
@@ -67,11 +67,8 @@ def input_files(config: Config) -> list[Path]:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """SHA-256 of a file, read in 1 MiB chunks (the one hash the manifest uses)."""
+    return sha256_file(path)
 
 
 # -- load --------------------------------------------------------------------------------
