@@ -200,3 +200,13 @@ def test_dates_and_geometry(tmp_path):
         ms.read_deposits(frame, where="licensed < 5")
     with pytest.raises(LayerError, match="the geometry cannot be filtered"):
         ms.read_deposits(frame, where="geometry is null")
+
+
+def test_syntax_error_is_a_minespace_error():
+    # every exception the package raises for user input derives from MinespaceError (STYLE: errors)
+    from minespace.errors import MinespaceError
+    from minespace.io._where import WhereSyntaxError, parse_where
+
+    with pytest.raises(MinespaceError):
+        parse_where("status ==")
+    assert issubclass(WhereSyntaxError, ValueError)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import Problem
+from ..errors import MinespaceError, Problem
 
 if TYPE_CHECKING:  # imported where used: the config parses filters without pandas
     import numpy as np
@@ -48,7 +48,7 @@ _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 MAX_DEPTH = 50
 
 
-class WhereSyntaxError(ValueError):
+class WhereSyntaxError(MinespaceError, ValueError):
     """A ``where`` text that does not follow the grammar (message says where and why)."""
 
 
