@@ -16,6 +16,8 @@ KUZBASS_ATTRIBUTION = (
     "A. Zeinalov) via MichaelODeli/railway_materials",
     "Towns and road schematics: Города России, HFLabs/DaData.ru, CC BY-SA 4.0",
     "Urban areas: Made with Natural Earth (public domain)",
+    "Institutions and processing plants: compiled from the cited pages (SOURCES.md); town "
+    "points from Города России, HFLabs/DaData.ru, CC BY-SA 4.0 (adapted, CC BY-SA 4.0)",
 )
 
 
