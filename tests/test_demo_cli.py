@@ -49,3 +49,27 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
 def test_version_option():
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0 and ms.__version__ in result.output
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_memory_budget_error_is_a_usage_error(wrapped, capsys):
+    """A step over the memory budget (raised inside a stage, so wrapped in a
+    PipelineError) is fixed by a parameter: exit 2 with the estimate, not exit 1
+    "internal error"."""
+    from minespace.cli import EXIT_USAGE, _fail
+    from minespace.errors import PipelineError, ResourceError
+    from minespace.limits import Estimate
+
+    exc = ResourceError([Estimate("territories.hex_grid", "hexagonal cells", 10**9, 2e11,
+                                  "cell_km", 0.01, -2.0)], budget=4e9)
+    if wrapped:
+        try:
+            raise PipelineError("territories", str(exc)) from exc
+        except PipelineError as outer:
+            exc = outer
+    with pytest.raises(SystemExit) as stop:
+        _fail(exc, verbose=0)
+    assert stop.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "too large for the memory budget" in err and "cell_km" in err
+    assert "internal error" not in err and "Traceback" not in err

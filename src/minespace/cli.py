@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError, CRSError, LayerError, PipelineError
+from .errors import ConfigError, CRSError, LayerError, PipelineError, ResourceError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA = 0, 1, 2, 3
 
@@ -38,6 +38,10 @@ def _fail(exc: BaseException, verbose: int) -> None:
         code, label = EXIT_DATA, "invalid input data"
     elif isinstance(exc, PipelineError) and isinstance(exc.__cause__, ConfigError):
         code, label = EXIT_USAGE, "invalid configuration"
+    elif isinstance(exc, ResourceError) or (isinstance(exc, PipelineError)
+                                            and isinstance(exc.__cause__, ResourceError)):
+        # the fix is a parameter (cell size, raster resolution) or max_memory_gb
+        code, label = EXIT_USAGE, "too large for the memory budget"
     elif isinstance(exc, FileNotFoundError):
         code, label = EXIT_DATA, "missing input"
     elif isinstance(exc, OSError) and exc.filename is not None:
