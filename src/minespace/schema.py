@@ -14,14 +14,23 @@ __all__ = [
     "AGGLOMERATIONS",
     "CORRIDORS",
     "DEFAULT_SPEEDS_KMH",
+    "DEFAULT_VALUE_CHAINS",
     "DEPOSITS",
     "FACILITIES",
+    "INSTITUTIONS",
+    "INSTITUTION_KINDS",
+    "INSTITUTION_KIND_ALIASES",
     "KIND_ALIASES",
+    "NON_PROCESSING_KINDS",
+    "PROJECTS",
     "LayerSchema",
     "canonical_kind",
+    "institution_kind_table_markdown",
     "kind_table_markdown",
     "method_table_markdown",
     "normalise_category",
+    "normalise_value_chain",
+    "value_chain_table_markdown",
 ]
 
 
@@ -107,9 +116,144 @@ FACILITIES = LayerSchema(
         "kind": ("kind", "type", "category", "sector"),
         "capacity": ("capacity", "capacity_mw", "capacity_kt"),
         "status": ("status",),
+        "value_chain": ("value_chain", "input", "feedstock", "value_chain_input"),
     },
     required=("kind",),
 )
+
+INSTITUTIONS = LayerSchema(
+    layer="institutions",
+    id_column="institution_id",
+    id_prefix="I",
+    geometry_types=("Point", "Polygon"),
+    aliases={
+        "institution_id": ("institution_id", "id", "fid"),
+        "name": ("name", "institution", "title", "name_en"),
+        "kind": ("kind", "type", "category"),
+        "field": ("field", "profile", "specialisation", "specialization"),
+        "size": ("size", "students", "staff", "employees"),
+        "size_unit": ("size_unit", "unit"),
+    },
+    required=("kind",),
+)
+
+PROJECTS = LayerSchema(
+    layer="projects",
+    id_column="project_id",
+    id_prefix="P",
+    geometry_types=("Point",),
+    aliases={
+        "project_id": ("project_id", "id", "fid"),
+        "name": ("name", "project", "project_name", "title"),
+        "category": ("category", "sector", "type"),
+        "jobs": ("jobs", "jobs_created", "employment", "workforce"),
+        "year": ("year", "implementation_year", "start_year"),
+        "deposit_id": ("deposit_id", "gem_mine_id", "mine_id"),
+        "town": ("town", "city", "agglomeration", "settlement"),
+    },
+)
+
+#: Canonical kinds of knowledge and innovation institutions (``read_institutions``).
+INSTITUTION_KINDS: tuple[str, ...] = (
+    "university", "university_branch", "research", "technopark", "education_centre",
+    "incubator", "economic_zone")
+
+#: Spellings of institution kinds (after :func:`normalise_category`) -> canonical kind.
+#: One table: the reader uses it and docs/layers.md shows it (a test checks they agree).
+INSTITUTION_KIND_ALIASES: dict[str, str] = {
+    "branch": "university_branch",
+    "university_campus_branch": "university_branch",
+    "branch_campus": "university_branch",
+    "institute_branch": "university_branch",
+    "college": "education_centre",
+    "research_institute": "research",
+    "institute": "research",
+    "research_centre": "research",
+    "research_center": "research",
+    "laboratory": "research",
+    "technology_park": "technopark",
+    "science_park": "technopark",
+    "tech_park": "technopark",
+    "education_center": "education_centre",
+    "training_centre": "education_centre",
+    "training_center": "education_centre",
+    "business_incubator": "incubator",
+    "accelerator": "incubator",
+    "sez": "economic_zone",
+    "special_economic_zone": "economic_zone",
+    "free_economic_zone": "economic_zone",
+    "priority_development_area": "economic_zone",
+    "tor": "economic_zone",
+    "toser": "economic_zone",
+}
+
+
+def institution_kind_table_markdown() -> str:
+    """The institution-kind table of docs/layers.md, generated from the code's tables."""
+    lines = ["| source value (normalised) | canonical kind |", "|---|---|"]
+    lines += [f"| `{kind}` | `{kind}` |" for kind in INSTITUTION_KINDS]
+    lines += [f"| `{src}` | `{kind}` |" for src, kind in INSTITUTION_KIND_ALIASES.items()]
+    return "\n".join(lines)
+
+
+#: Main input of a processing facility by (normalised) kind, used when the data gives
+#: none (``read_facilities``): power plants burn thermal coal, blast-furnace steel plants
+#: take coking coal (as coke) and iron ore, coke plants coking coal, preparation (washing)
+#: plants either grade, coal-chemical plants coal as feedstock. Several inputs are
+#: ``;``-joined in alphabetical order.
+DEFAULT_VALUE_CHAINS: dict[str, str] = {
+    "power_plant": "thermal_coal",
+    "coal_power_plant": "thermal_coal",
+    "chp": "thermal_coal",
+    "steel_plant": "coking_coal;iron_ore",
+    "integrated_steel_plant": "coking_coal;iron_ore",
+    "coke": "coking_coal",
+    "coke_plant": "coking_coal",
+    "coking_plant": "coking_coal",
+    "coal_preparation": "coking_coal;thermal_coal",
+    "coal_preparation_plant": "coking_coal;thermal_coal",
+    "washing_plant": "coking_coal;thermal_coal",
+    "coal_chemical": "coal_chemicals",
+    "coal_chemical_plant": "coal_chemicals",
+    "coal_chemicals": "coal_chemicals",
+    "iron_ore_concentrator": "iron_ore",
+    "pelletizing_plant": "iron_ore",
+}
+
+#: Facility kinds that extract rather than process: without a value chain in the data
+#: they stay without one, silently (they are not plants a mine can supply).
+NON_PROCESSING_KINDS: tuple[str, ...] = (
+    "iron_ore_mine", "coal_mine", "mine", "quarry", "open_pit", "underground_mine")
+
+
+def value_chain_table_markdown() -> str:
+    """The default value-chain table of docs/layers.md, from :data:`DEFAULT_VALUE_CHAINS`."""
+    lines = ["| facility kind (normalised) | default `value_chain` |", "|---|---|"]
+    lines += [f"| `{kind}` | `{chain}` |" for kind, chain in DEFAULT_VALUE_CHAINS.items()]
+    return "\n".join(lines)
+
+
+_VALUE_CHAIN_SEP = re.compile(r"[;,]")
+
+
+def normalise_value_chain(value: object) -> object:
+    """Canonical value-chain input(s): tokens split on ``;`` or ``,``, normalised
+    (:func:`normalise_category`), deduplicated, sorted and ``;``-joined.
+
+    Missing or empty values stay missing.
+
+    Examples
+    --------
+    >>> normalise_value_chain("Iron ore, Coking coal")
+    'coking_coal;iron_ore'
+    >>> normalise_value_chain(" thermal coal ") is None, normalise_value_chain(";") is None
+    (False, True)
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    tokens = {normalise_category(t) for t in _VALUE_CHAIN_SEP.split(str(value))}
+    tokens.discard(None)
+    return ";".join(sorted(tokens)) or None
 
 #: Default speeds (km/h) per canonical corridor kind, used when the layer has no speed.
 #: Rail: mean freight train speed incl. stops on Russian lines (~40-60 km/h);

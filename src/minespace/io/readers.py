@@ -468,6 +468,8 @@ def read_facilities(
     kind: str | None = None,
     capacity: str | None = None,
     status: str | None = None,
+    value_chain: str | None = None,
+    value_chains: Mapping[str, str] | None = None,
     keep: str | Sequence[str] | None = "all",
     crs: object = None,
     lon: str | None = None,
@@ -475,6 +477,13 @@ def read_facilities(
     encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate processing facilities (power, steel, coke, chemicals).
+
+    Each facility gets its **value-chain input**, the raw material it takes from
+    mines (``coking_coal``, ``thermal_coal``, ``coal_chemicals``, ``iron_ore``,
+    ``other``...; an open vocabulary): from the data when it has one, else from its
+    kind (``value_chains=``, then :data:`minespace.schema.DEFAULT_VALUE_CHAINS`:
+    power_plant -> thermal_coal, steel_plant -> coking_coal;iron_ore,
+    coke_plant -> coking_coal...; table in ``docs/layers.md``).
 
     Parameters
     ----------
@@ -488,29 +497,54 @@ def read_facilities(
     name, kind, capacity, status : str, optional
         Source columns; ``kind`` is normalised (``"Power plant"`` ->
         ``"power_plant"``); ``capacity`` must be a number >= 0 (empty = unknown).
+    value_chain : str, optional
+        Source column of the input(s) (default: ``value_chain``, ``input``,
+        ``feedstock``). Several inputs are separated by ``;`` or ``,`` in the data
+        and stored sorted and ``;``-joined (``"Iron ore, coking coal"`` ->
+        ``"coking_coal;iron_ore"``).
+    value_chains : dict, optional
+        Input per facility kind for rows without one in the data, e.g.
+        ``{"cement": "other"}``; keys are read like the data (normalised) and win
+        over the defaults.
 
     Returns
     -------
     GeoDataFrame
-        Indexed by ``facility_id``; columns ``name``, ``kind``, ``capacity``
-        (if found), ``status`` (if found), kept columns, point ``geometry``.
+        Indexed by ``facility_id``; columns ``name``, ``kind``, ``value_chain``
+        (NaN when unknown), ``value_chain_source`` (``"data"``, ``"kind"`` or
+        NaN), ``capacity`` (if found), ``status`` (if found), kept columns, point
+        ``geometry``.
+
+    Warns
+    -----
+    MinespaceWarning
+        Once, naming the file, the column and the rows, when facilities are left
+        without an input (none in the data, no default for their kind) and their
+        kind is not an extracting one (``iron_ore_mine``, ``coal_mine``...:
+        :data:`minespace.schema.NON_PROCESSING_KINDS`, which stay NaN silently).
+        They are kept, and do not count for value-chain access.
 
     Examples
     --------
     >>> import minespace as ms, geopandas as gpd, shapely
     >>> plants = gpd.GeoDataFrame({"kind": ["Power plant"], "capacity": [1260]},
     ...                           geometry=[shapely.Point(86.3, 54.4)], crs=4326)
-    >>> ms.read_facilities(plants)[["kind", "capacity"]]
-                        kind  capacity
+    >>> ms.read_facilities(plants)[["kind", "value_chain", "value_chain_source", "capacity"]]
+                        kind   value_chain value_chain_source  capacity
     facility_id
-    F0001        power_plant    1260.0
+    F0001        power_plant  thermal_coal               kind    1260.0
     """
+    from ._value_chain import user_value_chains
+    from ._value_chain import value_chains as chains_of
+
+    user_value_chains(value_chains)  # wrong Python types first
     loaded = _filter(load(source, layer=layer, lon=lon, lat=lat, crs=crs,
                           encoding=encoding), where, "facilities")
     m = Mapper(loaded, FACILITIES)
     ids = m.ids_from(id, duplicate_ids)
     name_col = m.resolve("name", name, required=False, arg="name")
     kind_col = m.resolve("kind", kind, required=True, arg="kind")
+    chain_col = m.resolve("value_chain", value_chain, required=False, arg="value_chain")
     cap_col = m.resolve("capacity", capacity, required=False, arg="capacity")
     status_col = m.resolve("status", status, required=False, arg="status")
     cols: dict[str, pd.Series] = {"name": m.text(name_col)}
@@ -522,4 +556,7 @@ def read_facilities(
         cols["status"] = m.category([status_col], required_value=False, label="status")
     geometry = m.geometry("raise")
     m.raise_if_problems()
+    chain, chain_source = chains_of(m, chain_col, cols["kind"], value_chains)
+    cols = {"name": cols.pop("name"), "kind": cols.pop("kind"), "value_chain": chain,
+            "value_chain_source": chain_source, **cols}
     return _assemble(m, ids, cols, geometry, keep)
