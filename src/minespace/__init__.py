@@ -42,13 +42,19 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _SUBMODULES = ("accessibility", "clustering", "colocation", "concentration", "datasets", "density",
-               "hotspots", "io", "limits", "maps", "pipeline", "territories")
+               "hotspots", "investment", "io", "knowledge", "limits", "maps", "pipeline",
+               "territories", "value_chain")
 _ATTRIBUTES = {
     "check_distortion": ".crs", "choose_metric_crs": ".crs", "distortion": ".crs",
     "is_metric": ".crs", "to_map_crs": ".crs",
     "read_agglomerations": ".io", "read_corridors": ".io", "read_deposits": ".io",
     "read_facilities": ".io", "read_raster": ".io", "reproject_raster": ".io",
     "Region": ".region",
+    "investment_totals": ".investment",
+    "knowledge_access": ".knowledge", "knowledge_links": ".knowledge",
+    "knowledge_mass": ".knowledge",
+    "value_chain_access": ".value_chain", "value_chain_links": ".value_chain",
+    "value_chain_summary": ".value_chain",
 }
 
 __getattr__, __dir__ = attach(__name__, submodules=_SUBMODULES, attributes=_ATTRIBUTES)
@@ -79,8 +85,14 @@ __all__ = [
     "density",
     "distortion",
     "hotspots",
+    "investment",
+    "investment_totals",
     "io",
     "is_metric",
+    "knowledge",
+    "knowledge_access",
+    "knowledge_links",
+    "knowledge_mass",
     "limits",
     "maps",
     "pipeline",
@@ -92,4 +104,8 @@ __all__ = [
     "reproject_raster",
     "territories",
     "to_map_crs",
+    "value_chain",
+    "value_chain_access",
+    "value_chain_links",
+    "value_chain_summary",
 ]
