@@ -25,6 +25,8 @@ def main() -> int:
         "bench_maps.py": ["--deposits", "10000", "--territories", "1000"] if args.quick else [],
         "bench_cli.py": ["--runs", "3", "--warmup", "1"] if args.quick else [],
         "bench_colocation.py": ["--n", "10000"] if args.quick else [],
+        "bench_value_chain.py": (["--n", "10000", "--grid", "30", "--peer-n", "200"]
+                                 if args.quick else []),
         "bench_scale.py": (["--deposits", "20000", "--workdir", "/tmp/minespace_scale_quick"]
                            if args.quick else ["--peer"]),
     }

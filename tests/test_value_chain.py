@@ -311,10 +311,7 @@ def test_summary_counts_shares_and_weights():
 # ------------------------------------------------------------------ Kuzbass
 def test_kuzbass_coking_coal_near_novokuznetsk_reaches_a_plant():
     region = ms.datasets.kuzbass()
-    fac = region.facilities
-    if "value_chain" not in fac.columns:    # before the reader gives it: the kind's input
-        fac = fac.assign(value_chain=fac["kind"].map({"steel_plant": "coking_coal;iron_ore",
-                                                      "power_plant": "thermal_coal"}))
+    fac = region.facilities          # the steel plant takes coking coal (and iron ore)
     deps = region.deposits
     out = value_chain_access(deps, fac)
     steel = fac.loc[fac["name"].str.contains("ZSMK")].geometry.iloc[0]   # Novokuznetsk
