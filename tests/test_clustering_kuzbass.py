@@ -26,7 +26,9 @@ def kuzbass_regions(tmp_path_factory):
 def test_main_coal_belt_stands_out(kuzbass_regions):
     regions, adj = kuzbass_regions
     assert cl.is_contiguous(regions["region_id"].to_numpy(), adj).all()
-    cand = cl.candidate_clusters(regions, top=5)
+    # mining and access only (the innovation components have their own tests): weight 0
+    cand = cl.candidate_clusters(regions, top=5,
+                                 weights=dict.fromkeys(cl.INNOVATION_COMPONENTS, 0))
     aggl = ms.datasets.kuzbass().agglomerations
     hit = aggl.sjoin(cand[["rank", "geometry"]].reset_index(), predicate="intersects")
     assert set(BELT) <= set(hit["name"])

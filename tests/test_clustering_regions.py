@@ -14,9 +14,14 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import adjusted_rand_score
 
+import minespace as ms
 from minespace import clustering as cl
 
 CELL = 10_000.0  # 10 km squares
+#: These synthetic regions have no plants, institutions or projects: the innovation
+#: components are left out on purpose (weight 0, no warning), see
+#: tests/test_candidates_innovation.py for them.
+NO_INNOVATION = {"value_chain": 0.0, "knowledge": 0.0, "investment": 0.0}
 
 
 def _grid(nx: int, ny: int, extra: list | None = None) -> gpd.GeoDataFrame:
@@ -143,7 +148,11 @@ def test_candidate_ranking_known_answer():
     m = cl.neighbourhood_metrics(cl.specialization_shares(terr), adj)
     X = cl.FeatureBuilder(cl.REGION_FEATURES).fit_transform(m)
     regions = cl.regionalize(m, X, n_regions=4, adjacency=adj)
-    cand = cl.candidate_clusters(regions, min_deposits=3)
+    # no innovation layers: the three components are unavailable, one warning, and their
+    # weight goes to the other five in proportion
+    with pytest.warns(ms.ComponentUnavailableWarning) as caught:
+        cand = cl.candidate_clusters(regions, min_deposits=3)
+    assert len(caught) == 1
     best = cand.iloc[0]
     west = terr.index[(terr["col"] <= 2) & terr["row"].between(1, 4)]
     east = terr.index[(terr["col"] >= 7) & terr["row"].between(2, 3)]
@@ -156,10 +165,14 @@ def test_candidate_ranking_known_answer():
     # no territory names, no towns: the label is the activity mix, dominant first
     assert best["label"] == best["activity_mix"]
     assert best["label"].startswith("coking coal, underground ")
-    comps = cand[[f"score__{c}" for c in cl.COMPONENTS]]
+    five = ["concentration", "coherence", "agglomeration_access", "corridor_access",
+            "diversification"]
+    comps = cand[[f"score__{c}" for c in five]]
     assert ((comps >= 0) & (comps <= 1)).all().all()
-    w = pd.Series(cl.DEFAULT_WEIGHTS)
-    np.testing.assert_allclose(cand["score"], comps.to_numpy() @ w[list(cl.COMPONENTS)].to_numpy())
+    assert cand[["score__value_chain", "score__knowledge", "score__investment"]].isna().all().all()
+    # defaults .25 .10 .15 .10 .10 (sum .70), redistributed: each / .70
+    w = np.array([0.25, 0.10, 0.15, 0.10, 0.10]) / 0.70
+    np.testing.assert_allclose(cand["score"], comps.to_numpy() @ w)
     # dissolved polygons cover exactly their members
     areas = regions.groupby("region_id")["area_km2"].sum()
     np.testing.assert_allclose(cand.geometry.area / 1e6, areas.loc[cand.index])
@@ -179,7 +192,8 @@ def test_score_components_hand():
         "time_to_agglomeration_min": [10.0, np.nan, 100.0, 30.0, 30.0, 5.0],
         "hansen_potential": [np.e - 1, 0.0, 0.0, np.e ** 2 - 1, np.e ** 2 - 1, 0.0],
     })
-    s = score_hand = cl.score_regions(t, travel_time_min=60, corridor_km=10, min_deposits=2)
+    s = score_hand = cl.score_regions(t, travel_time_min=60, corridor_km=10, min_deposits=2,
+                                      weights=NO_INNOVATION)
     assert np.isnan(s.loc[2, "score"]) and np.isnan(s.loc[2, "rank"])
     # region 0: 4 deposits / 40 km² = 100 per 1000 km²; region 1: 2 / 20 km² = 100
     assert s.loc[0, "score__concentration"] == pytest.approx(0.5 * 1 + 0.5 * 1)
@@ -193,8 +207,8 @@ def test_score_components_hand():
     # within 60 min: region 0 10/40 km², region 1 all; log1p hansen means 10/40 and 2
     assert s.loc[0, "score__agglomeration_access"] == pytest.approx(0.5 * 0.25 + 0.5 * 0.125)
     assert s.loc[1, "score__agglomeration_access"] == pytest.approx(0.5 * 1 + 0.5 * 1)
-    double = cl.score_regions(t, weights={c: 2 * v for c, v in cl.DEFAULT_WEIGHTS.items()},
-                              min_deposits=2)
+    double = cl.score_regions(t, weights={c: 2 * v for c, v in cl.DEFAULT_WEIGHTS.items()}
+                              | NO_INNOVATION, min_deposits=2)
     np.testing.assert_allclose(double["score"], score_hand["score"])
     only = cl.score_regions(t, weights=dict.fromkeys(cl.COMPONENTS, 0) | {"coherence": 1},
                             min_deposits=2)
@@ -217,12 +231,13 @@ def test_sensitivity():
     m = cl.neighbourhood_metrics(cl.specialization_shares(terr), adj)
     X = cl.FeatureBuilder(cl.REGION_FEATURES).fit_transform(m)
     fixed = cl.candidate_sensitivity(m, X, n_regions=4, top_n=1, n_perturbations=4,
-                                     weight_spread=0.0, k_spread=0, adjacency=adj)
+                                     weight_spread=0.0, k_spread=0, adjacency=adj,
+                                     weights=NO_INNOVATION)
     assert fixed["top_n_share"].tolist() == [1.0]  # nothing perturbed -> always stays
     s1 = cl.candidate_sensitivity(m, X, n_regions=4, top_n=2, n_perturbations=6,
-                                  adjacency=adj, random_state=3)
+                                  adjacency=adj, random_state=3, weights=NO_INNOVATION)
     s2 = cl.candidate_sensitivity(m, X, n_regions=4, top_n=2, n_perturbations=6,
-                                  adjacency=adj, random_state=3)
+                                  adjacency=adj, random_state=3, weights=NO_INNOVATION)
     pd.testing.assert_frame_equal(s1, s2)
     shares = s1[["top_n_share", "top_n_share_weights", "top_n_share_k"]].to_numpy()
     assert ((shares >= 0) & (shares <= 1)).all()
@@ -241,7 +256,7 @@ def test_crs_choice_does_not_change_regions():
 def test_no_region_with_enough_deposits():
     terr = _mining_region()
     regions = terr.assign(region_id=np.arange(len(terr)))  # one territory per region
-    cand = cl.candidate_clusters(regions, min_deposits=100)
+    cand = cl.candidate_clusters(regions, min_deposits=100, weights=NO_INNOVATION)
     assert len(cand) == 0 and isinstance(cand, gpd.GeoDataFrame)
 
 
@@ -251,7 +266,11 @@ def test_find_candidates_end_to_end():
                               "hansen_potential"])
     acc = terr[["geometry", "area_km2", "rep_x", "rep_y", "dist_corridor_km",
                 "time_to_agglomeration_min", "hansen_potential"]]
-    out = cl.find_candidates(conc, acc, n_regions=4, top_n=2, n_perturbations=3)
+    # no innovation layers: ONE warning for the whole analysis (the sensitivity runs keep
+    # the unavailable components at weight 0 and do not warn again)
+    with pytest.warns(ms.ComponentUnavailableWarning) as caught:
+        out = cl.find_candidates(conc, acc, n_regions=4, top_n=2, n_perturbations=3)
+    assert len(caught) == 1
     regions, cand = out["regions"], out["candidates"]
     assert set(out) == {"regions", "region_profiles", "candidates", "candidate_sensitivity"}
     assert regions.index.equals(terr.index)
@@ -293,7 +312,7 @@ def test_explanation_names_both_agglomeration_access_terms():
         "hansen_potential": [99.0, 99.0, 9.0]})
     t = gpd.GeoDataFrame(t, geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)],
                          crs=32645)
-    cand = cl.candidate_clusters(t, min_deposits=2)
+    cand = cl.candidate_clusters(t, min_deposits=2, weights=NO_INNOVATION)
     a, b = cand.loc["A"], cand.loc["B"]
     assert a["score__agglomeration_access"] == pytest.approx(0.5)   # ½·0 + ½·1
     assert b["score__agglomeration_access"] == pytest.approx(0.75)  # ½·1 + ½·0.5
@@ -319,7 +338,8 @@ def test_candidate_labels_name_places_and_the_activity_mix():
                               "population": [10_000, 90_000, 50_000]},
                              geometry=[shapely.Point(0.5, 0.5), shapely.Point(1.5, 0.5),
                                        shapely.Point(50, 50)], crs=32645)
-    cand = cl.candidate_clusters(t, min_deposits=2, agglomerations=towns)
+    cand = cl.candidate_clusters(t, min_deposits=2, agglomerations=towns,
+                                 weights=NO_INNOVATION)
     # A: 6 deposits, surface 3/6 = 50 %, underground 3/6 = 50 % (tie: column order)
     assert cand.loc["A", "activity_mix"] == "surface 50% · underground 50%"
     assert cand.loc["A", "places"] == "Belovo district, Guryevsk district"
@@ -329,6 +349,6 @@ def test_candidate_labels_name_places_and_the_activity_mix():
     assert cand.loc["B", "label"] == "Tisul: surface 100%"
     # without territory names the towns name the candidate (largest first, two at most)
     nameless = cl.candidate_clusters(t.drop(columns="name"), min_deposits=2,
-                                     agglomerations=towns)
+                                     agglomerations=towns, weights=NO_INNOVATION)
     assert nameless.loc["A", "label"] == "Big, Small: surface 50% · underground 50%"
     assert nameless.loc["B", "label"] == "surface 100%"

@@ -64,7 +64,7 @@ def test_lazy_names_are_the_defining_objects():
     assert Region is RegionDefined
     assert ms.read_deposits is ms.io.read_deposits is readers.read_deposits
     assert ms.pipeline.build.__module__ == "minespace.pipeline.builder"
-    assert ms.clustering.DEFAULT_WEIGHTS["concentration"] == 0.35
+    assert ms.clustering.DEFAULT_WEIGHTS["concentration"] == 0.25
 
 
 def test_function_named_like_its_module_stays_the_function():

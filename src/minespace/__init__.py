@@ -22,6 +22,7 @@ import logging
 
 from ._lazy import attach
 from .errors import (
+    ComponentUnavailableWarning,
     ConfigError,
     ConfigProblem,
     CRSDistortionWarning,
@@ -62,6 +63,7 @@ __getattr__, __dir__ = attach(__name__, submodules=_SUBMODULES, attributes=_ATTR
 __all__ = [
     "CRSDistortionWarning",
     "CRSError",
+    "ComponentUnavailableWarning",
     "ConfigError",
     "ConfigProblem",
     "FeaturesDroppedWarning",

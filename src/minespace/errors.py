@@ -15,6 +15,7 @@ from dataclasses import dataclass
 __all__ = [
     "CRSDistortionWarning",
     "CRSError",
+    "ComponentUnavailableWarning",
     "ConfigError",
     "ConfigProblem",
     "FeaturesDroppedWarning",
@@ -230,6 +231,11 @@ class GeometryRepairedWarning(MinespaceWarning):
 
 class FeaturesDroppedWarning(MinespaceWarning):
     """Features were dropped (by request, or because they could not be used)."""
+
+
+class ComponentUnavailableWarning(MinespaceWarning):
+    """A weighted candidate-score component has no input data: it is left out (NaN) and
+    its weight is redistributed over the others."""
 
 
 class CRSDistortionWarning(MinespaceWarning):

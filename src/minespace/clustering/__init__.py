@@ -8,7 +8,12 @@ Typical use on the outputs of :mod:`minespace.concentration` and
     metrics = clustering.neighbourhood_metrics(metrics, adj)
     X = clustering.FeatureBuilder(clustering.REGION_FEATURES).fit_transform(metrics)
     regions = clustering.regionalize(metrics, X, n_regions=12, adjacency=adj)
-    candidates = clustering.candidate_clusters(regions)
+    candidates = clustering.candidate_clusters(regions)   # + links= for named plants
+
+Innovation components (value chain, knowledge, investment) are scored from the territory
+columns of :func:`minespace.value_chain_summary`, :func:`minespace.knowledge_access` and
+:func:`minespace.investment_totals` when present (``find_candidates(...,
+innovation=...)`` joins them); without them they are unavailable, with a warning.
 
 or all of it at once: ``clustering.find_candidates(concentration, accessibility)``.
 Names are imported on first use (PEP 562).
@@ -22,6 +27,7 @@ _ATTRIBUTES = {
     "find_candidates": ".analysis",
     "COMPONENTS": "._weights",
     "DEFAULT_WEIGHTS": "._weights",
+    "INNOVATION_COMPONENTS": "._weights",
     "candidate_clusters": ".candidates",
     "candidate_sensitivity": ".candidates",
     "score_regions": ".candidates",
@@ -51,6 +57,7 @@ __all__ = [
     "COMPONENTS",
     "DEFAULT_FEATURES",
     "DEFAULT_WEIGHTS",
+    "INNOVATION_COMPONENTS",
     "METHODS",
     "NOISE",
     "PROFILE_METRICS",

@@ -28,7 +28,10 @@ def find_candidates(concentration: gpd.GeoDataFrame,
                     min_deposits: int = 3, top_n: int = 5, n_perturbations: int = 50,
                     weight_spread: float = 0.5, k_spread: int = 2,
                     random_state: int | None = 0, name: str | None = "name",
-                    agglomerations: gpd.GeoDataFrame | None = None
+                    agglomerations: gpd.GeoDataFrame | None = None,
+                    innovation: pd.DataFrame | None = None,
+                    links: Mapping[str, pd.DataFrame] | None = None,
+                    value_chain_min: float = 45.0, knowledge_min: float = 60.0
                     ) -> dict[str, pd.DataFrame]:
     """Contiguous regions, their profiles and ranked candidate innovation clusters.
 
@@ -56,6 +59,21 @@ def find_candidates(concentration: gpd.GeoDataFrame,
     name, agglomerations
         Territory-name column and towns that name the candidates, see
         :func:`candidate_clusters`.
+    innovation : DataFrame, optional
+        The same territories (index ``territory_id``) with the innovation columns read by
+        :func:`score_regions` (``value_chain_deposits``, ``knowledge_potential``,
+        ``projects``, ``investment``, ``project_jobs``, ...); joined to the metrics
+        (columns already there are not repeated). Its ``attrs["investment_unit"]`` names
+        the investment unit in the explanations.
+    links, value_chain_min, knowledge_min
+        Plants and institutions within reach, and the thresholds they were found with,
+        see :func:`candidate_clusters`.
+
+    Warns
+    -----
+    ComponentUnavailableWarning
+        Once, when a weighted innovation component has no input (see
+        :func:`score_regions`); the sensitivity analysis then keeps its weight at 0.
 
     Returns
     -------
@@ -68,6 +86,13 @@ def find_candidates(concentration: gpd.GeoDataFrame,
         ``"candidate_sensitivity"``: :func:`candidate_sensitivity` output.
     """
     metrics = territory_metrics(concentration, accessibility)
+    if innovation is not None:
+        if not metrics.index.sort_values().equals(innovation.index.sort_values()):
+            raise ValueError("innovation must index the same territories (territory_id) "
+                             "as concentration")
+        extra = [c for c in innovation.columns if c not in metrics.columns and c != "geometry"]
+        metrics = metrics.join(pd.DataFrame(innovation[extra]))
+        metrics.attrs["investment_unit"] = innovation.attrs.get("investment_unit")
     adj = connectivity(metrics, kind=kind, islands=islands)
     metrics = neighbourhood_metrics(metrics, adj, order=order)
     builder = FeatureBuilder(columns, scale=scale, random_state=random_state).fit(metrics)
@@ -76,10 +101,15 @@ def find_candidates(concentration: gpd.GeoDataFrame,
     profiles = profile(regions, "region_id")
     score_kw = dict(travel_time_min=travel_time_min, corridor_km=corridor_km,
                     min_deposits=min_deposits)
+    regions.attrs["investment_unit"] = metrics.attrs.get("investment_unit")
     cands = candidate_clusters(regions, weights=weights, name=name,
-                               agglomerations=agglomerations, **score_kw)
+                               agglomerations=agglomerations, links=links,
+                               value_chain_min=value_chain_min, knowledge_min=knowledge_min,
+                               **score_kw)
     if n_perturbations > 0 and len(cands):
-        sens = candidate_sensitivity(metrics, X, n_regions=n_regions, weights=weights,
+        # the weights used (unavailable components at 0): warned once above, not again
+        sens = candidate_sensitivity(metrics, X, n_regions=n_regions,
+                                     weights=cands.attrs["weights"],
                                      top_n=top_n, n_perturbations=n_perturbations,
                                      weight_spread=weight_spread, k_spread=k_spread,
                                      adjacency=adj, random_state=random_state, **score_kw)

@@ -1,9 +1,10 @@
 """Candidate innovative mining territorial clusters: scoring, ranking, sensitivity.
 
 Each contiguous region (from :func:`~minespace.clustering.regionalize`) is
-scored on five components in [0, 1]; the score is their weighted sum. Every
-score keeps its components and a plain-text explanation (HTML escaping is the
-maps' job).
+scored on eight components in [0, 1] -- five on the mines and their setting, three on
+innovation capacity (value chain, knowledge, investment; see
+:mod:`._innovation_score`); the score is their weighted sum. Every score keeps its
+components, its raw figures and a plain-text explanation (HTML escaping is the maps' job).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import shapely
 from scipy import sparse
 
 from .._checks import require_columns
-from ._weights import COMPONENTS, DEFAULT_WEIGHTS
+from . import _innovation_score as _inn
+from ._weights import COMPONENTS, DEFAULT_WEIGHTS, INNOVATION_COMPONENTS
 from .profiles import activity_label
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ __all__ = [
     "candidate_sensitivity",
     "score_regions",
 ]
+
 
 def _weights(weights: Mapping[str, float] | None) -> pd.Series:
     w = dict(DEFAULT_WEIGHTS)
@@ -50,6 +53,17 @@ def _max_scale(v: pd.Series) -> pd.Series:
     return v / top if top > 0 else v * 0.0
 
 
+def _available_weights(regions: pd.DataFrame, weights: Mapping[str, float] | None,
+                       *, warn: bool = True) -> tuple[pd.Series, dict[str, str]]:
+    """Normalised weights with the unavailable components' weight redistributed, and
+    ``{component: reason}`` for those (one warning when *warn*)."""
+    w = _weights(weights)
+    missing = _inn.unavailable(regions, w)
+    if warn:
+        _inn.warn_unavailable(missing, w, stacklevel=4)
+    return _inn.redistribute(w, missing), missing
+
+
 def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
                   weights: Mapping[str, float] | None = None,
                   travel_time_min: float = 60.0, corridor_km: float = 10.0,
@@ -61,11 +75,21 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     regions : DataFrame
         Territories with a *region* column and ``area_km2``, ``count``,
         ``count__<cat>``, ``dist_corridor_km``, ``time_to_agglomeration_min``
-        and ``hansen_potential`` (concentration + accessibility outputs).
+        and ``hansen_potential`` (concentration + accessibility outputs); for the
+        innovation components, when present: ``value_chain_deposits`` (and
+        ``value_chain_weight`` with ``value_chain_weight_total``,
+        :func:`minespace.value_chain_summary`), ``knowledge_potential``
+        (:func:`minespace.knowledge_access`), ``investment``, ``project_jobs`` and
+        ``projects`` (:func:`minespace.investment_totals`).
     region : str
         Column holding the region of each territory.
     weights : mapping, optional
-        Component weights, defaults :data:`DEFAULT_WEIGHTS`; normalized to sum 1.
+        Component weights, defaults :data:`DEFAULT_WEIGHTS` for the components not
+        given; normalized to sum 1. A positively weighted innovation component whose
+        columns are absent (or all NaN) is *unavailable*: NaN, its weight redistributed
+        over the others in proportion, one
+        :class:`~minespace.errors.ComponentUnavailableWarning`. Weight 0 leaves a
+        component out on purpose, without warning.
     travel_time_min : float
         Threshold for "within reach of an agglomeration".
     corridor_km : float
@@ -78,9 +102,19 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     DataFrame indexed by region with ``n_territories``, ``area_km2``,
     ``deposits``, ``dominant``, ``dominant_share``, ``n_activities``, shares
     ``share_within_time``, ``share_within_corridor``, ``hansen_log_mean``,
-    ``hansen_term`` (``hansen_log_mean`` / its maximum over the ranked regions), one
+    ``hansen_term`` (``hansen_log_mean`` / its maximum over the ranked regions), the raw
+    innovation figures ``value_chain_share``, ``knowledge_log_mean``, ``projects``,
+    ``investment``, ``project_jobs`` (NaN without their inputs), one
     ``score__<component>`` per component, ``score`` and ``rank`` (1 = best;
-    NaN when not ranked), sorted by rank.
+    NaN when not ranked), sorted by rank. ``attrs``: ``weights`` (the weights used, after
+    redistribution), ``unavailable`` ({component: reason}), ``investment_unit`` (from
+    *regions*' attrs, e.g. ``"billion RUB"``), the thresholds.
+
+    Warns
+    -----
+    ComponentUnavailableWarning
+        Once, naming each unavailable component, the missing input and the weight
+        redistributed.
 
     Notes
     -----
@@ -98,8 +132,15 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     - ``diversification`` = (activities present − 1) / (activities in the data
       − 1): related activities present that can share suppliers, skills and
       infrastructure.
+    - ``value_chain`` = share of the region's deposits (Σ ``value_chain_deposits`` /
+      Σ ``count``; weighted: Σ ``value_chain_weight`` / Σ ``value_chain_weight_total``)
+      within the travel-time threshold of a processing plant taking their commodity.
+    - ``knowledge`` = area-weighted mean of log(1 + ``knowledge_potential``) / its
+      maximum: institutions reachable, weighted by kind and size, distance-decayed.
+    - ``investment`` = ½ · log(1 + investment) / its maximum + ½ · log(1 +
+      project_jobs) / its maximum (sums over the region's located projects).
 
-    ``score = Σ weight_c · component_c``.
+    ``score = Σ weight_c · component_c`` over the components with a positive weight.
 
     Examples
     --------
@@ -108,17 +149,22 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     ...     "count": [4, 2, 3], "count__a": [4, 1, 3], "count__b": [0, 1, 0],
     ...     "dist_corridor_km": [1.0, 20.0, 1.0], "time_to_agglomeration_min": [30, 90, None],
     ...     "hansen_potential": [100.0, 10.0, 0.0]})
-    >>> s = score_regions(t)
+    >>> no_innovation = {"value_chain": 0, "knowledge": 0, "investment": 0}
+    >>> s = score_regions(t, weights=no_innovation)
     >>> s["score__coherence"].round(3).tolist(), s["score__corridor_access"].tolist()
     ([0.833, 1.0], [0.5, 1.0])
+    >>> t["knowledge_potential"] = [50.0, 5.0, 20.0]
+    >>> s = score_regions(t, weights={"value_chain": 0, "investment": 0})
+    >>> s["knowledge_log_mean"].round(3).tolist(), s["score__knowledge"].round(3).tolist()
+    ([2.862, 3.045], [0.94, 1.0])
     """
     require_columns(regions, [region, "area_km2", "count", "dist_corridor_km",
                               "time_to_agglomeration_min", "hansen_potential"], "regions")
-    w = _weights(weights)
     cats = [c for c in regions.columns if str(c).startswith("count__")]
     if not cats:
         raise KeyError("regions needs count__<category> columns "
                        "(concentration.totals(..., by=...))")
+    w, missing = _available_weights(regions, weights)
     lab = regions[region]
     area = regions["area_km2"].astype(float)
     within_t = (regions["time_to_agglomeration_min"] <= travel_time_min).astype(float)
@@ -137,6 +183,7 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     out["share_within_corridor"] = out.pop("_c") / out["area_km2"]
     out["hansen_log_mean"] = out.pop("_h") / out["area_km2"]
     out["deposits_per_1000km2"] = 1000 * out["deposits"] / out["area_km2"]
+    out = out.join(_inn.regional_figures(regions, lab, area))
     ranked = out["deposits"] >= min_deposits
     r = out[ranked]
     comp = pd.DataFrame(index=out.index, columns=list(COMPONENTS), dtype=float)
@@ -150,20 +197,26 @@ def score_regions(regions: pd.DataFrame, *, region: str = "region_id",
     comp.loc[ranked, "corridor_access"] = r["share_within_corridor"]
     comp.loc[ranked, "diversification"] = ((r["n_activities"] - 1) / (m_all - 1)
                                            if m_all > 1 else 0.0)
+    comp[list(INNOVATION_COMPONENTS)] = _inn.components(
+        out[list(_inn.RAW_COLUMNS)], ranked, _inn.absent_inputs(regions))
     for c in COMPONENTS:
         out["score__" + c] = comp[c]
-    out["score"] = comp.to_numpy(float) @ w.to_numpy()
+    used = w.index[w > 0]
+    out["score"] = comp[used].to_numpy(float) @ w[used].to_numpy()
     out["rank"] = out["score"].rank(ascending=False, method="first")
     out = out.sort_values(["rank", "deposits"], ascending=[True, False])
     out.index.name = region
     out.attrs["weights"] = w.to_dict()
+    out.attrs["unavailable"] = missing
+    out.attrs["investment_unit"] = regions.attrs.get("investment_unit")
     out.attrs["travel_time_min"] = travel_time_min
     out.attrs["corridor_km"] = corridor_km
     return out
 
 
 def _explanations(table: pd.DataFrame, weights: pd.Series, m_all: int,
-                  travel_time_min: float, corridor_km: float) -> pd.Series:
+                  travel_time_min: float, corridor_km: float, *,
+                  value_chain_min: float = 45.0, knowledge_min: float = 60.0) -> pd.Series:
     if table.empty:
         return pd.Series([], index=table.index, dtype=object)
     fmt = lambda v, f: v.map(f.format)  # noqa: E731
@@ -187,8 +240,13 @@ def _explanations(table: pd.DataFrame, weights: pd.Series, m_all: int,
         + "); " + table["n_activities"].astype(int).astype(str) + f" of {m_all} activities"
         " present (diversification " + fmt(table["score__diversification"], "{:.2f}") + ")."
     )
+    innovation = _inn.explanations(table, value_chain_min=value_chain_min,
+                                   knowledge_min=knowledge_min,
+                                   investment_unit=table.attrs.get("investment_unit"),
+                                   missing=table.attrs.get("unavailable", {}),
+                                   weights=weights)
     wtxt = " Weights: " + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()) + "."
-    return parts + wtxt
+    return parts + innovation + wtxt
 
 
 def _activity_mix(counts: pd.DataFrame, top: int = 2) -> pd.Series:
@@ -248,7 +306,10 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
                        travel_time_min: float = 60.0, corridor_km: float = 10.0,
                        min_deposits: int = 3, top: int | None = None,
                        name: str | None = "name",
-                       agglomerations: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+                       agglomerations: gpd.GeoDataFrame | None = None,
+                       links: Mapping[str, pd.DataFrame] | None = None,
+                       value_chain_min: float = 45.0,
+                       knowledge_min: float = 60.0) -> gpd.GeoDataFrame:
     """Ranked candidate clusters as dissolved polygons with scores and explanations.
 
     Parameters
@@ -266,6 +327,14 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     agglomerations : GeoDataFrame, optional
         Towns (``name``, ``population``): each candidate's ``towns`` are those it
         intersects, largest first; they name the candidate when territories have no names.
+    links : dict, optional
+        ``{"plants": frame, "institutions": frame}`` (either or both):
+        :func:`minespace.value_chain_links` rows with the deposit's ``territory_id``, and
+        :func:`minespace.knowledge_links` rows. Adds the distinct plants and institutions
+        within reach of each candidate (see Returns) and names them in the explanation.
+    value_chain_min, knowledge_min : float
+        The travel-time thresholds (minutes) the value-chain and knowledge inputs were
+        computed with (for the explanation text only).
 
     Returns
     -------
@@ -277,7 +346,10 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
         first two towns, then the activity mix: ``"Belovo, Polysayevo: thermal coal,
         underground 55% · coking coal, underground 30%"``), ``members``
         (comma-separated territory ids), ``explanation`` (plain text) and the dissolved
-        ``geometry``.
+        ``geometry``. With *links*: ``plants_within`` (distinct plants),
+        ``plant_names``, ``plant_inputs`` (their value chains); ``institutions_within``
+        (distinct institutions), ``institutions_by_kind`` (``"2 universities, 1
+        technopark"``), ``institution_names``.
 
     Examples
     --------
@@ -288,7 +360,7 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     ...     "hansen_potential": [100.0, 10.0, 0.0]},
     ...     geometry=[shapely.box(i, 0, i + 1, 1) for i in range(3)], crs=32645,
     ...     index=pd.Index(["T1", "T2", "T3"], name="territory_id"))
-    >>> c = candidate_clusters(t)
+    >>> c = candidate_clusters(t, weights={"value_chain": 0, "knowledge": 0, "investment": 0})
     >>> c[["rank", "members"]].values.tolist(), c.geometry.area.tolist()
     ([[1, 'T1, T2']], [2.0])
     >>> c["explanation"].iloc[0][:35]
@@ -325,7 +397,12 @@ def candidate_clusters(regions: gpd.GeoDataFrame, *, region: str = "region_id",
     out["label"] = np.where(where != "", where + ": " + out["activity_mix"],
                             out["activity_mix"])
     out["members"] = members.reindex(out.index)
-    out["explanation"] = _explanations(out, w, m_all, travel_time_min, corridor_km)
+    figures = _inn.link_figures(links, lab, out.index)
+    for c in figures.columns:
+        out[c] = figures[c]
+    out["explanation"] = _explanations(out, w, m_all, travel_time_min, corridor_km,
+                                       value_chain_min=value_chain_min,
+                                       knowledge_min=knowledge_min)
     result = gpd.GeoDataFrame(out, geometry=geoms.to_numpy(), crs=regions.crs)
     result.index.name = region
     result.attrs = dict(table.attrs)
@@ -359,8 +436,10 @@ def candidate_sensitivity(metrics: gpd.GeoDataFrame, features: pd.DataFrame, *,
     top_n : int
     n_perturbations : int
     weight_spread : float
-        Each weight is multiplied by an independent uniform factor in
-        [1 − spread, 1 + spread], then all are renormalized.
+        Each weight (of all :data:`COMPONENTS`, the innovation ones included) is
+        multiplied by an independent uniform factor in [1 − spread, 1 + spread], then
+        all are renormalized. Unavailable components (see :func:`score_regions`) keep
+        weight 0, with one warning for the whole analysis.
     k_spread : int
         The number of regions is drawn uniformly from
         ``n_regions − k_spread .. n_regions + k_spread`` (at least 2).
@@ -382,13 +461,14 @@ def candidate_sensitivity(metrics: gpd.GeoDataFrame, features: pd.DataFrame, *,
     plus ``top_n_share_weights`` / ``top_n_share_k`` (the same counted over
     perturbations where only the weights, or only k, changed from baseline —
     each perturbation changes both, so these are the weight-only and k-only
-    re-runs done in addition).
+    re-runs done in addition). ``attrs["components"]``: the components perturbed
+    (positive baseline weight).
     """
     from .regionalize import connectivity, regionalize
 
     rng = np.random.default_rng(random_state)
     adj = connectivity(metrics) if adjacency is None else adjacency
-    base_w = _weights(weights)
+    base_w, _ = _available_weights(metrics, weights)
     cache: dict[int, pd.DataFrame] = {}
 
     def regions_for(k: int) -> pd.DataFrame:
@@ -430,5 +510,6 @@ def candidate_sensitivity(metrics: gpd.GeoDataFrame, features: pd.DataFrame, *,
     out["top_n_share_weights"] = hits[1] / max(n_perturbations, 1)
     out["top_n_share_k"] = hits[2] / max(n_perturbations, 1)
     out.attrs.update(top_n=top_n, n_perturbations=n_perturbations,
-                     weight_spread=weight_spread, k_spread=k_spread)
+                     weight_spread=weight_spread, k_spread=k_spread,
+                     components=list(base_w.index[base_w > 0]))
     return out
