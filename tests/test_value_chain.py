@@ -299,7 +299,8 @@ def test_summary_counts_shares_and_weights():
     w = value_chain_summary(terr, deps, weight="output_mt")
     # T1: within weights 1 (+ NaN left out) over 1 + 3 -> 0.25
     np.testing.assert_allclose(w["value_chain_weight"], [1.0, 0.0, 0.0])
-    np.testing.assert_allclose(w["value_chain_total"], [4.0, 2.0, 0.0])
+    np.testing.assert_allclose(w["value_chain_weight_total"], [4.0, 2.0, 0.0])
+    assert w["value_chain_total"].tolist() == [3, 1, 0]
     np.testing.assert_allclose(w["value_chain_share"], [0.25, 0.0, np.nan])
     assert deps.equals(before)
     with pytest.raises(ValueError, match=r"negative or non-numeric .* 1"):

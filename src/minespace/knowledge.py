@@ -122,8 +122,7 @@ def knowledge_mass(institutions: pd.DataFrame, *,
     weight = kind.map(pd.Series(table, dtype=float))
     missing = weight.isna().to_numpy()
     problems = []
-    source = layer_source(institutions, "<GeoDataFrame>") if hasattr(
-        institutions, "attrs") else "<DataFrame>"
+    source = layer_source(institutions, "<GeoDataFrame>")
     if missing.any():
         for value, rows in institutions.index[missing].to_series().groupby(
                 kind[missing].fillna("<missing>").to_numpy(), sort=True):

@@ -409,11 +409,12 @@ def value_chain_summary(territories: gpd.GeoDataFrame, deposits: pd.DataFrame, *
     -------
     GeoDataFrame
         A copy of *territories* with ``value_chain_deposits`` (int: deposits
-        within the threshold), ``value_chain_weight`` (sum of *weight* over them;
-        only with *weight*), ``value_chain_total`` (the share's denominator:
-        deposits, or the sum of *weight*, in the territory) and
-        ``value_chain_share`` (NaN for territories without deposits, or with a
-        zero total weight).
+        within the threshold), ``value_chain_total`` (int: deposits in the
+        territory), with *weight* also ``value_chain_weight`` (sum of *weight* over
+        the deposits within) and ``value_chain_weight_total`` (sum of *weight* over
+        the territory's deposits), and ``value_chain_share`` (deposits / total, or
+        weight / weight total; NaN for territories without deposits or with a zero
+        total weight).
 
     Raises
     ------
@@ -426,7 +427,7 @@ def value_chain_summary(territories: gpd.GeoDataFrame, deposits: pd.DataFrame, *
     -----
     share<sub>k</sub> = Σ<sub>i∈k</sub> w<sub>i</sub>·[T<sub>i</sub> <= threshold] /
     Σ<sub>i∈k</sub> w<sub>i</sub>, with w<sub>i</sub> = 1 without *weight*.
-    ``value_chain_total`` is returned so a share over several territories is
+    The totals are returned so that a share over several territories is
     Σ within / Σ total (not a mean of shares).
 
     Examples
@@ -467,10 +468,10 @@ def value_chain_summary(territories: gpd.GeoDataFrame, deposits: pd.DataFrame, *
     out = territories.copy()
     out["value_chain_deposits"] = sums["n_within"].to_numpy(dtype=np.int64)
     total = sums["w"].to_numpy(dtype=float)
+    out["value_chain_total"] = sums["n"].to_numpy(dtype=np.int64)
     if weight is not None:
         out["value_chain_weight"] = sums["w_within"].to_numpy(dtype=float)
-    out["value_chain_total"] = (total if weight is not None
-                                else sums["n"].to_numpy(dtype=np.int64))
+        out["value_chain_weight_total"] = total
     with np.errstate(invalid="ignore", divide="ignore"):
         share = sums["w_within"].to_numpy(dtype=float) / total
     out["value_chain_share"] = np.where(total > 0, share, np.nan)
