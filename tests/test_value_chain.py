@@ -170,6 +170,18 @@ def test_brute_force_on_random_data():
         assert row["value_chain_within"] == (best <= 40.0)
 
 
+def test_row_order_does_not_matter(line):
+    deposits, plants = line
+    plants = plants.assign(geometry=shapely.points([10_000, 20_000, 40_000, 60_000, 1_000, 500],
+                                                   [0, 1, 2, 3, 4, 5]))   # no ties
+    ref = value_chain_access(deposits, plants)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        out = value_chain_access(deposits.iloc[rng.permutation(len(deposits))],
+                                 plants.iloc[rng.permutation(len(plants))])
+        pd.testing.assert_frame_equal(out.loc[ref.index], ref)
+
+
 # ------------------------------------------------------------------ network
 def _grid_network(rng):
     """3 × 3 nodes 10 km apart, horizontal and vertical segments, mixed speeds."""
