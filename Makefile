@@ -1,6 +1,6 @@
 # minespace: two commands do all the setup on a fresh machine.
 #   make demo   create .venv, install minespace, process the bundled Kuzbass sample
-#   make test   install the test extras (and headless Chromium), run the test suite
+#   make test   install the test and dask extras (and headless Chromium), run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,dask]"
 	touch $@
 
 venv: $(VENV)/.installed

@@ -44,7 +44,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _SUBMODULES = ("accessibility", "clustering", "colocation", "concentration", "datasets", "density",
                "hotspots", "investment", "io", "knowledge", "limits", "maps", "pipeline",
-               "territories", "value_chain")
+               "scale", "territories", "value_chain")
 _ATTRIBUTES = {
     "check_distortion": ".crs", "choose_metric_crs": ".crs", "distortion": ".crs",
     "is_metric": ".crs", "to_map_crs": ".crs",
@@ -104,6 +104,7 @@ __all__ = [
     "read_facilities",
     "read_raster",
     "reproject_raster",
+    "scale",
     "territories",
     "to_map_crs",
     "value_chain",

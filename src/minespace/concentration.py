@@ -232,9 +232,10 @@ def _add(territories: gpd.GeoDataFrame, columns: pd.DataFrame) -> gpd.GeoDataFra
 
 
 # --------------------------------------------------------------------------- public
-def totals(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
+def totals(territories: gpd.GeoDataFrame, deposits, *,
            by: str | Sequence[str] | None = None, weight: str | None = None,
-           missing: str = "raise") -> gpd.GeoDataFrame:
+           missing: str = "raise", engine: str = "pandas",
+           scheduler=None) -> gpd.GeoDataFrame:
     """Counts or weighted totals, and densities per km², per territory and category.
 
     Parameters
@@ -250,6 +251,15 @@ def totals(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
     missing : {"raise", "drop"}
         What to do with missing/negative weights: raise ``ValueError``, or leave
         those deposits out with one :class:`FeaturesDroppedWarning`.
+    engine : {"pandas", "dask"}
+        ``"dask"`` (``pip install "minespace[dask]"``): *deposits* may be a
+        dask-geopandas GeoDataFrame or a path to partitioned GeoParquet; they
+        are assigned and summed partition by partition on a cluster
+        (:func:`minespace.scale.aggregate`), with the same result (floats up
+        to summation order). See ``docs/scale.md``.
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"``: the running client, else a new ``LocalCluster``
+        (``None``), a scheduler address (``"tcp://host:8786"``) or a ``Client``.
 
     Returns
     -------
@@ -275,6 +285,17 @@ def totals(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
     >>> int(out["count"].sum()), int(out["count__open_pit"].sum())
     (141, 83)
     """
+    if engine == "dask":
+        from .scale import aggregate
+
+        table = aggregate(territories, deposits, by=by, weight=weight, missing=missing,
+                          scheduler=scheduler)
+        # the reduced table is a deposits frame with one row per territory x category:
+        # summing its "count" (or weight) column gives the same columns and names
+        out = totals(territories, table, by=by, weight=weight or "count")
+        return out
+    if engine != "pandas":
+        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
     frame = _prepare(territories, deposits, by, weight, missing)
     mat = _matrix(frame, territories.index)
     m = _measure(weight)

@@ -316,26 +316,33 @@ def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
 
 
 # --------------------------------------------------------------------------- assignment
-def _positions_grid(territories: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray,
-                    grid: dict) -> np.ndarray:
-    """Territory position of each point (-1 outside) using grid arithmetic.
-
-    Points are binned in chunks into preallocated buffers; only points whose
-    cell is cut by the boundary (``grid_clipped``) get an exact
-    point-in-polygon test (:func:`shapely.intersects_xy`, vectorised, so a
-    point on the boundary counts as inside).
-    """
+def _grid_table(territories: gpd.GeoDataFrame) -> tuple[np.ndarray, int, int, int, int]:
+    """Flat cell -> position lookup padded with a -1 border, and its origin and shape."""
     cols = territories["grid_col"].to_numpy(np.int64)
     rows = territories["grid_row"].to_numpy(np.int64)
-    n = len(x)
-    pos = np.full(n, -1, dtype=np.int64)
-    if len(cols) == 0 or n == 0:
-        return pos
     table, c0, r0 = _cell_lookup(cols, rows)
     nr, nc = table.shape
     # pad the table with a -1 border so out-of-range cells need no separate test
     flat = np.full((nr + 2) * (nc + 2), -1, dtype=np.int64)
     flat.reshape(nr + 2, nc + 2)[1:-1, 1:-1] = table
+    return flat, c0, r0, nr, nc
+
+
+def _positions_grid(territories: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray,
+                    grid: dict, table: tuple | None = None) -> np.ndarray:
+    """Territory position of each point (-1 outside) using grid arithmetic.
+
+    Points are binned in chunks into preallocated buffers; only points whose
+    cell is cut by the boundary (``grid_clipped``) get an exact
+    point-in-polygon test (:func:`shapely.intersects_xy`, vectorised, so a
+    point on the boundary counts as inside). *table* is :func:`_grid_table`'s
+    result when the caller keeps it (the Dask engine builds it once per worker).
+    """
+    n = len(x)
+    pos = np.full(n, -1, dtype=np.int64)
+    if len(territories) == 0 or n == 0:
+        return pos
+    flat, c0, r0, nr, nc = _grid_table(territories) if table is None else table
     size = min(n, _BIN_CHUNK)
     col, row = np.empty(size), np.empty(size)
     scratch = np.empty((4, size))
@@ -395,56 +402,8 @@ def _positions_tree(territories: gpd.GeoDataFrame, points: np.ndarray, x: np.nda
     return pos
 
 
-def assign_deposits(territories: gpd.GeoDataFrame,
-                    deposits: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Assign each deposit to the territory containing it.
-
-    Generated grids (:func:`hex_grid`, :func:`square_grid`) are assigned by
-    arithmetic binning of the coordinates, with an exact point-in-polygon test
-    only for points in cells cut by the boundary; other territories use an
-    STRtree query. A point on a shared edge goes to one territory only (the
-    half-open cell for grids, the first territory in row order otherwise).
-
-    Parameters
-    ----------
-    territories : GeoDataFrame
-        Output of :func:`from_polygons`, :func:`hex_grid` or :func:`square_grid`.
-    deposits : GeoDataFrame
-        Point layer in the same metric CRS. Non-point geometries are reduced to
-        a representative point.
-
-    Returns
-    -------
-    GeoDataFrame
-        A copy of *deposits* with a ``territory_id`` column, categorical over
-        all territory ids (so empty territories stay visible in groupbys);
-        missing for deposits outside every territory or without geometry.
-
-    Warns
-    -----
-    FeaturesDroppedWarning
-        Once, with the number of deposits outside every territory.
-
-    Raises
-    ------
-    CRSError
-        If the layers are in different or non-metric CRS.
-
-    Examples
-    --------
-    >>> import minespace as ms
-    >>> from minespace import territories
-    >>> region = ms.datasets.kuzbass()
-    >>> terr = territories.hex_grid(region, cell_km=25)
-    >>> deps = territories.assign_deposits(terr, region.deposits)
-    >>> int(deps["territory_id"].notna().sum())
-    141
-    """
-    require_geodataframe(territories, "territories")
-    require_geodataframe(deposits, "deposits")
-    require_metric_crs(territories, "territories.assign_deposits")
-    require_same_crs("territories.assign_deposits", territories=territories, deposits=deposits)
-    require_usable_coordinates(deposits, "territories.assign_deposits", "deposits")
+def _point_xy(deposits: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and point geometries of *deposits* (representative points for others)."""
     geoms = np.asarray(deposits.geometry.values)
     try:
         x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN if not a point
@@ -461,6 +420,79 @@ def assign_deposits(territories: gpd.GeoDataFrame,
         y[odd[usable]] = shapely.get_y(rep)
         points = geoms.copy()
         points[odd[usable]] = rep
+    return x, y, points
+
+
+def assign_deposits(territories: gpd.GeoDataFrame, deposits, *,
+                    engine: str = "pandas"):
+    """Assign each deposit to the territory containing it.
+
+    Generated grids (:func:`hex_grid`, :func:`square_grid`) are assigned by
+    arithmetic binning of the coordinates, with an exact point-in-polygon test
+    only for points in cells cut by the boundary; other territories use an
+    STRtree query. A point on a shared edge goes to one territory only (the
+    half-open cell for grids, the first territory in row order otherwise).
+
+    Parameters
+    ----------
+    territories : GeoDataFrame
+        Output of :func:`from_polygons`, :func:`hex_grid` or :func:`square_grid`.
+    deposits : GeoDataFrame, or with ``engine="dask"`` a dask-geopandas GeoDataFrame or path
+        Point layer in the same metric CRS. Non-point geometries are reduced to
+        a representative point. With ``engine="dask"``, a path is read with
+        :func:`minespace.scale.read_deposits_parquet`.
+    engine : {"pandas", "dask"}
+        ``"dask"`` (``pip install "minespace[dask]"``) returns a *lazy*
+        dask-geopandas GeoDataFrame, partitioned like *deposits*, assigned
+        partition by partition with the same code and the same tie-breaking as
+        ``"pandas"`` (the territories are one key of the graph, copied once to
+        each worker); compute it with your scheduler. See ``docs/scale.md``.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of *deposits* with a ``territory_id`` column, categorical over
+        all territory ids (so empty territories stay visible in groupbys);
+        missing for deposits outside every territory or without geometry.
+
+    Warns
+    -----
+    FeaturesDroppedWarning
+        Once, with the number of deposits outside every territory (pandas
+        engine; the lazy Dask result cannot count them without computing:
+        :func:`minespace.scale.aggregate` warns instead).
+
+    Raises
+    ------
+    CRSError
+        If the layers are in different or non-metric CRS.
+    ImportError
+        With ``engine="dask"`` when the extra is not installed (names the
+        install command).
+
+    Examples
+    --------
+    >>> import minespace as ms
+    >>> from minespace import territories
+    >>> region = ms.datasets.kuzbass()
+    >>> terr = territories.hex_grid(region, cell_km=25)
+    >>> deps = territories.assign_deposits(terr, region.deposits)
+    >>> int(deps["territory_id"].notna().sum())
+    141
+    """
+    if engine == "dask":
+        from .scale import assign_deposits_dask
+
+        return assign_deposits_dask(territories, deposits)
+    if engine != "pandas":
+        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
+    require_geodataframe(territories, "territories")
+    require_geodataframe(deposits, "deposits")
+    require_metric_crs(territories, "territories.assign_deposits")
+    require_same_crs("territories.assign_deposits", territories=territories, deposits=deposits)
+    require_usable_coordinates(deposits, "territories.assign_deposits", "deposits")
+    geoms = np.asarray(deposits.geometry.values)
+    x, y, points = _point_xy(deposits)
     grid = _grid_info(territories)
     if grid is not None:
         pos = _positions_grid(territories, x, y, grid)
