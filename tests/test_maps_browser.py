@@ -397,7 +397,7 @@ def test_hostile_names_through_the_cli(small_project, tmp_path, chromium):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "pwned").exists()
-    [path] = (tmp_path / "processed" / "maps").glob("*.html")
+    [path] = (tmp_path / "processed" / "maps").glob("*_overview.html")
     saved = path.read_text(encoding="utf-8")
     assert "zzpwn" not in saved and "{{ 7*7 }}" in saved
     r = _hostile_browser_check(path)

@@ -29,7 +29,7 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     result = CliRunner().invoke(cli, ["-q", "demo", "--out", str(out), "--no-tiles"])
     assert result.exit_code == 0, result.output
-    [path] = (out / "maps").glob("*.html")
+    [path] = (out / "maps").glob("*_overview.html")
     return out, path
 
 
@@ -264,7 +264,7 @@ def test_territory_names_and_categories_reach_the_map(small_project, tmp_path):
         assert places and set(places.split(", ")) <= set(_DISTRICTS)
         assert label == f"{places}: {mix}"
         assert "thermal" in mix or "coking" in mix
-    [path] = (out / "maps").glob("*.html")
+    [path] = (out / "maps").glob("*_overview.html")
 
     def check(bp):
         page = bp.page
@@ -287,7 +287,7 @@ def test_map_deposit_colours_configurable(small_project, tmp_path):
     config = _named_project(small_project, tmp_path, maps_extra='deposits_by = "commodity"')
     result = CliRunner().invoke(cli, ["-q", "build", str(config)])
     assert result.exit_code == 0, result.output
-    [path] = (tmp_path / "processed" / "maps").glob("*.html")
+    [path] = (tmp_path / "processed" / "maps").glob("*_overview.html")
     html_text = path.read_text(encoding="utf-8")
     assert '"Deposits by commodity"' in html_text and '"Deposits by grade"' not in html_text
 

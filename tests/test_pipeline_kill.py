@@ -158,8 +158,10 @@ def state(out_dir: Path) -> dict:
         elif rel.endswith(".tif"):
             with rasterio.open(path) as src:
                 assert src.read(1).size > 0
-        elif rel.endswith(".html"):
+        elif rel.endswith("_overview.html"):
             assert data.rstrip().endswith(b"</html>") and b"L.map(" in data
+        elif rel.endswith(".html"):  # the printable dossier: no script at all
+            assert data.rstrip().endswith(b"</html>") and b"<script" not in data
         elif rel.endswith(".gpkg"):
             counts = {name: pyogrio.read_info(path, layer=name)["features"]
                       for name in pyogrio.list_layers(path)[:, 0]}

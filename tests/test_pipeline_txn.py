@@ -304,7 +304,7 @@ def test_two_clean_builds_are_byte_identical(project):
         runs.append(_comparable(out))
         shutil.rmtree(out)
     assert _differences(*runs) == []
-    assert {"test_area.gpkg", "maps/test_area_overview.html",
+    assert {"test_area.gpkg", "maps/test_area_overview.html", "maps/candidates_dossier.html",
             "rasters/deposit_density.tif", "mining_nodes.parquet"} <= set(runs[0])
 
 

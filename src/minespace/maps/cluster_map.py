@@ -28,6 +28,7 @@ from ..io.raster import Raster
 from ..io.write import atomic_path
 from ..region import Region
 from ._assets import OfflineMap, RawHtml
+from .innovation_layers import institutions_layer, plants_layer, projects_layer
 from .layers import (
     FullscreenControl,
     GeoJsonLayer,
@@ -47,14 +48,21 @@ KIND_COLORS = {"rail": "#1f1f1f", "road_motorway": "#b2182b", "road_trunk": "#d6
 HOTSPOT_COLORS = {"hot": "#d7301f", "cold": "#2c7fb8"}
 SCHEMES = ("quantiles", "naturalbreaks", "equalinterval", "fisherjenks")
 
-# clicking a candidate in the side panel zooms to it and opens its popup
+# clicking a candidate in the side panel (or Enter/Space on it) zooms to it, opens its
+# popup and, when the map has one, its dossier card
 PANEL_JS = """
 div.querySelectorAll('[data-ms-id]').forEach(function (li) {
-  li.addEventListener('click', function () {
-    var l = map._ms && map._ms.candidates && map._ms.candidates[li.getAttribute('data-ms-id')];
+  function go() {
+    var id = li.getAttribute('data-ms-id');
+    var l = map._ms && map._ms.candidates && map._ms.candidates[id];
     if (!l) { return; }
     map.fitBounds(l.getBounds(), {maxZoom: 11});
     l.openPopup(l.getBounds().getCenter());
+    if (map._ms.dossier) { map._ms.dossier.open(id, li); }
+  }
+  li.addEventListener('click', go);
+  li.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); go(); }
   });
 });
 """
@@ -100,6 +108,10 @@ def cluster_map(
     deposits_by: str | Sequence[str] = "commodity",
     size_by: str | None = "output_mt",
     projects: bool = True,
+    institutions: bool = True,
+    plants: bool = True,
+    links: dict[str, pd.DataFrame] | None = None,
+    dossier: bool = True,
     tiles: bool = True,
     title: str | None = None,
     hotspot_note: str | None = None,
@@ -214,8 +226,16 @@ def cluster_map(
         legend.append(_candidates(m, _with_towns(candidates, region.agglomerations)))
     drawn = _thin(region.deposits, max_deposits)
     legend.extend(_region_layers(m, region, deposits_by, size_by, label_top_n, drawn))
+    if plants:
+        legend.append(plants_layer(m, region.facilities))
+    if institutions:
+        legend.append(institutions_layer(m, getattr(region, "institutions", None)))
     if projects:
-        legend.append(_projects(m, region))
+        legend.append(projects_layer(m, region))
+    if dossier and candidates is not None and len(candidates):
+        from .dossier import DossierCard
+
+        DossierCard(candidates, region, links=links, by=deposits_by).add_to(m)
     shown = f" ({len(drawn):,} drawn)" if len(drawn) < len(region.deposits) else ""
     n = f"{len(region.deposits):,} deposits{shown} · {len(region.agglomerations)} " \
         f"agglomerations · {len(region.corridors)} corridors"
@@ -478,13 +498,14 @@ def _candidates(m, candidates: gpd.GeoDataFrame) -> str:
                                                                  index=cands.index)
     both = (where != "") & (mix != "")
     head, detail = where.where(both, labels), mix.where(both, where)
-    items = [f'<li data-ms-id="{html.escape(str(idx))}">{html.escape(h)} '
+    items = [f'<li data-ms-id="{html.escape(str(idx))}" tabindex="0" role="button">'
+             f'{html.escape(h)} '
              f'<span class="ms-score">score {score:.2f}</span>'
              + (f'<br><span class="ms-score">{html.escape(d)}</span>' if d else "")
              + "</li>"
              for idx, h, score, d in zip(cands.index, head, scores, detail, strict=True)]
-    HtmlControl(f"<b>Candidate clusters</b> <small>(click to zoom)</small><ol>{''.join(items)}"
-                "</ol>", position="topleft", css_class="ms-box ms-panel",
+    HtmlControl("<b>Candidate clusters</b> <small>(click: zoom and dossier)</small>"
+                f"<ol>{''.join(items)}</ol>", position="topleft", css_class="ms-box ms-panel",
                 on_add=PANEL_JS).add_to(m)
     return legend_section(legend_items(
         "Candidate clusters (#rank; darker = higher score)",
@@ -562,7 +583,7 @@ def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by:
         colours = category_colors(fac["kind"], cmap="Dark2")
         codes, palette = _codes(fac["kind"], colours)
         layer = PointLayer(fac, codes=codes, palette=palette, radius=6, ring=True,
-                           attributes=attribute_columns(fac, ["kind", "capacity",
+                           attributes=attribute_columns(fac, ["kind", "value_chain", "capacity",
                                                               "capacity_unit", "status",
                                                               "owner"], title="name"),
                            name="Facilities").add_to(m)
@@ -594,25 +615,6 @@ def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by:
         legend.append(legend_section(legend_items(f"Deposits by {by_name}{note}", items),
                                      layer))
     return legend
-
-
-def _projects(m, region: Region) -> str:
-    proj = region.projects
-    if proj is None or "deposit_id" not in proj:
-        return ""
-    linked = proj[proj["deposit_id"].isin(region.deposits.index)]
-    if linked.empty:
-        return ""
-    geom = region.deposits.geometry.loc[linked["deposit_id"]].to_numpy()
-    layer = gpd.GeoDataFrame(linked.reset_index(), geometry=geom, crs=region.crs)
-    title = "project" if "project" in layer else None
-    cols = ["category", "investor", "investment_bn_rub", "jobs_created", "implementation_year",
-            "location_hint", "deposit_id"]
-    points = PointLayer(layer, codes=[0] * len(layer), palette=["#e7298a"], radius=11,
-                        ring=True, attributes=attribute_columns(layer, cols, title=title),
-                        name="Announced projects").add_to(m)
-    return legend_section(legend_items("Announced projects (at the linked mine)",
-                                       [("project", "#e7298a")], kind="ring"), points)
 
 
 def save_map(m: folium.Map, path: str | os.PathLike, *, progress: bool | None = None) -> Path:

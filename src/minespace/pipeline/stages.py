@@ -484,7 +484,7 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
 
 def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     from ..io.raster import read_raster
-    from ..maps import cluster_map, save_map
+    from ..maps import cluster_map, save_map, write_dossier
 
     region = region_from_outputs(config, inputs["load"])
     conc = inputs["concentration"]["concentration"]
@@ -494,14 +494,43 @@ def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
                "Travel time to a town (min, raster)":
                    read_raster(inputs["accessibility"]["travel_time_raster"])}
     metric = config.maps.metric or config.concentration.weight or "count"
-    candidates = inputs["clusters"]["candidates"]
+    candidates = _with_weights(inputs["clusters"]["candidates"], config.clusters.weights)
     by = config.maps.deposits_by or config.concentration.by   # the analysis' categories
+    # plants and institutions linked to the candidates' territories (innovation stage)
+    innovation = inputs.get("innovation") or {}
+    if innovation.get("projects") is not None:  # located, unplaced rows kept
+        from dataclasses import replace
+
+        region = replace(region, projects=innovation["projects"])
+    links = {role: innovation[name] for role, name in (("plants", "value_chain_links"),
+                                                       ("institutions", "knowledge_links"))
+             if name in innovation}
     m = cluster_map(region, territories=territories, metric=metric, candidates=candidates,
+                    links=links or None,
                     scheme=config.maps.scheme, rasters=rasters, tiles=config.maps.tiles,
                     title=config.name, hotspot_note=_hotspot_note(config, conc),
                     deposits_by=list(by), territory_name=config.territories.name or "name")
     path = save_map(m, workdir / "maps" / f"{slug(config.name)}_overview.html")
-    return {"map_overview": path}
+    dossier = write_dossier(candidates, region, workdir / "maps" / "candidates_dossier.html",
+                            by=list(by), links=links or None,
+                            title=f"Candidate clusters: {config.name}")
+    return {"map_overview": path, "candidates_dossier": dossier}
+
+
+def _with_weights(candidates: gpd.GeoDataFrame, weights) -> gpd.GeoDataFrame:
+    """*candidates* with ``attrs["weights"]`` the weights their scores used (from the
+    config, not from attrs: a frame read back from Parquet has none, and the map must be
+    the same either way): the configured weights normalised over the components that
+    have a score (an unavailable component's weight goes to the others)."""
+    from ..clustering.candidates import _weights
+
+    w = _weights(weights or None)
+    present = [c for c in w.index if f"score__{c}" in candidates
+               and candidates[f"score__{c}"].notna().any()]
+    w = w[present]
+    out = candidates.copy()
+    out.attrs = {"weights": (w / w.sum()).to_dict() if w.sum() > 0 else {}}
+    return out
 
 
 def _hotspot_note(config: Config, conc: pd.DataFrame) -> str:
