@@ -65,8 +65,8 @@ def test_map_renders_offline_without_errors(evil_map):
     labels, n_markers, alerts, errors = ms.maps.open_map(path, check)
     assert labels == ["Neighbouring regions", "Study area", "Transport corridors",
                       "Agglomerations", "Facilities", "Deposits by commodity",
-                      "Announced projects"]
-    assert n_markers == len(deposits) + 14 + 1  # deposits + facilities + linked project
+                      "Processing plants", "Announced projects"]
+    assert n_markers == len(deposits) + 14  # deposits + facilities (canvas points)
     # tile requests are blocked (offline); they must not break the page
     assert [e for e in errors if "tile.openstreetmap" not in e and "ERR_FAILED" not in e] == []
     assert alerts == []

@@ -56,9 +56,16 @@ div.querySelectorAll('[data-ms-id]').forEach(function (li) {
     var id = li.getAttribute('data-ms-id');
     var l = map._ms && map._ms.candidates && map._ms.candidates[id];
     if (!l) { return; }
-    map.fitBounds(l.getBounds(), {maxZoom: 11});
+    var pad = [0, 0];
+    if (map._ms.dossier) {  // the card opens beside the panel: zoom into the space left
+      var card = map._ms.dossier.open(id, li);
+      if (card) {
+        pad = [card.getBoundingClientRect().right -
+               map.getContainer().getBoundingClientRect().left, 0];
+      }
+    }
+    map.fitBounds(l.getBounds(), {maxZoom: 11, paddingTopLeft: pad});
     l.openPopup(l.getBounds().getCenter());
-    if (map._ms.dossier) { map._ms.dossier.open(id, li); }
   }
   li.addEventListener('click', go);
   li.addEventListener('keydown', function (e) {
@@ -128,11 +135,15 @@ def cluster_map(
     white casing, unfilled so the choropleth below stays readable; popups with rank,
     score components and explanation; a side panel lists them by rank and zooms to one
     on click), corridors by kind (schematic geometry dashed), agglomerations (the
-    *label_top_n* largest in view labelled), facilities (rings), deposits (dots
-    coloured by *deposits_by*, sized by *size_by*), announced projects linked to a
-    deposit. Scale bar, full-screen button, title, legend (a section per layer that is
-    on; foldable) and data sources are drawn on the map; the OpenStreetMap basemap is
-    an optional background.
+    *label_top_n* largest in view labelled), facilities (rings by kind), deposits (dots
+    coloured by *deposits_by*, sized by *size_by*), processing plants (diamonds by
+    value-chain input), institutions (a symbol per kind) and placed investment projects
+    (circles, area proportional to the investment); see
+    :mod:`minespace.maps.innovation_layers`. Clicking a candidate's outline or its
+    panel entry (or Enter on it) opens its dossier card
+    (:func:`~minespace.maps.candidate_dossier`). Scale bar, full-screen button, title,
+    legend (a section per layer that is on; foldable) and data sources are drawn on the
+    map; the OpenStreetMap basemap is an optional background.
 
     Parameters
     ----------
@@ -158,7 +169,18 @@ def cluster_map(
     size_by : str, optional
         Deposit size column.
     projects : bool
-        Overlay ``region.projects`` linked to a deposit (``deposit_id``).
+        Overlay the placed ``region.projects`` (located by
+        :func:`minespace.locate_projects`, or the older table linked by ``deposit_id``)
+        as circles sized by investment.
+    institutions : bool
+        Overlay ``region.institutions`` (a symbol per ``kind``), when the region has them.
+    plants : bool
+        Overlay the processing plants: ``region.facilities`` with a ``value_chain``.
+    links : dict, optional
+        ``{"plants": ..., "institutions": ...}`` link frames for the dossier cards (see
+        :func:`~minespace.maps.candidate_dossier`).
+    dossier : bool
+        Embed a dossier card per candidate (opened from the panel or the outline).
     tiles : bool
         Add the OpenStreetMap basemap (needs a network when viewed).
     title : str, optional
@@ -200,7 +222,7 @@ def cluster_map(
     >>> m = ms.maps.cluster_map(ms.datasets.kuzbass(), tiles=False)
     >>> [c.layer_name for c in m._children.values() if getattr(c, "control", False)]
     ['Neighbouring regions', 'Study area', 'Transport corridors', 'Agglomerations',
-     'Facilities', 'Deposits by commodity', 'Announced projects']
+     'Facilities', 'Deposits by commodity', 'Processing plants', 'Announced projects']
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, not {scheme!r}")

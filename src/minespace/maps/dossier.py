@@ -163,7 +163,7 @@ def _build(candidates, region, *, deposits, links, by) -> list[tuple[object, dic
                 reason = unavailable.get(comp) or (
                     "not computed for any candidate (its input layer is missing)"
                     if everywhere else "not computed for this candidate")
-                gap_rows.append(("data gaps", f"component {comp} unavailable", str(reason)))
+                gap_rows.append(("data gaps", f"unavailable: {comp}", str(reason)))
         if "activity_mix" in cands and _present(row["activity_mix"]):
             rows.append(("mines", "activity mix", _text(row["activity_mix"])))
         rows += [("mines", item, int(n)) for item, n in mines.get(pos, [])]
@@ -581,7 +581,7 @@ def write_dossier(candidates: gpd.GeoDataFrame, region: Region, path: str | os.P
 
 CARD_CSS = """
 <style>
-.ms-dossier {position: absolute; top: 10px; right: 10px; z-index: 1100; width: 390px;
+.ms-dossier {position: absolute; top: 10px; left: 352px; z-index: 1100; width: 390px;
   max-width: calc(100% - 20px); max-height: calc(100% - 20px); overflow-y: auto;
   background: #fff; border-radius: 6px; box-shadow: 0 2px 10px rgba(0,0,0,0.45);
   padding: 10px 14px; font: 12px/1.35 system-ui, sans-serif; color: #222;
@@ -606,6 +606,7 @@ CARD_CSS = """
 .ms-dossier td {vertical-align: top;}
 .ms-dossier .ms-dnone {color: #777; font-style: italic; margin: 2px 0;}
 .ms-panel li:focus {outline: 2px solid #2171b5;}
+@media (max-width: 1000px) {.ms-dossier {left: 10px;}}
 </style>
 """
 
@@ -676,7 +677,8 @@ _CARD_JS = """
     if (!c) { return; }
     render(c); box.hidden = false; box.setAttribute('data-ms-id', id);
     opener = from || null;
-    box.querySelector('.ms-dclose').focus();
+    box.querySelector('.ms-dclose').focus({preventScroll: true});
+    return box;
   }
   function hide() {
     box.hidden = true;

@@ -171,7 +171,7 @@ def _symbol_items(items: Sequence[tuple[str, str]]) -> str:
     """Legend rows ``(label, svg)``: svg from :func:`svg_symbol`, label escaped here."""
     rows = "".join(f'<div title="{html.escape(label)}">{svg}&nbsp;{html.escape(label)}</div>'
                    for label, svg in items)
-    cls = ' class="ms-items"' if len(items) > 4 else ""
+    cls = ' class="ms-items"' if len(items) > 1 and all(len(a) <= 22 for a, _ in items) else ""
     return f"<div{cls}>{rows}</div>"
 
 
@@ -306,7 +306,7 @@ def money(value, currency, unit) -> str:
     return " ".join(words)
 
 
-def projects_layer(m, region: Region, *, max_radius: float = 22.0) -> str:
+def projects_layer(m, region: Region, *, max_radius: float = 16.0) -> str:
     """Add the placed projects as circles with area proportional to investment (radius
     ``max_radius * sqrt(investment / max investment)`` pixels, at least 4; unknown
     investment: 4 and dashed); return the legend section."""
@@ -337,15 +337,17 @@ def projects_layer(m, region: Region, *, max_radius: float = 22.0) -> str:
                         dashed=~np.isfinite(inv[order]), tooltips=_names(shown),
                         name="Announced projects").add_to(m)
     ref = [v for v in (top, top / 4) if v > 0]
+    # reference circles at the map's own scale, side by side on one line
     circles = "".join(
-        f'<div><svg width="{2 * max_radius + 4:.0f}" height="{2 * r + 4:.0f}" '
-        f'aria-hidden="true"><circle cx="{max_radius + 2:.1f}" cy="{r + 2:.1f}" r="{r:.1f}" '
-        f'fill="{PROJECT_COLOR}" fill-opacity="0.25" stroke="{PROJECT_COLOR}" '
-        f'stroke-width="2"/></svg> {html.escape(money(v, "", ""))} '
-        f'{html.escape(unit)}</div>'
+        f'<span style="white-space:nowrap;margin-right:8px"><svg width="{2 * r + 4:.0f}" '
+        f'height="{2 * r + 4:.0f}" aria-hidden="true" style="vertical-align:middle">'
+        f'<circle cx="{r + 2:.1f}" cy="{r + 2:.1f}" r="{r:.1f}" fill="{PROJECT_COLOR}" '
+        f'fill-opacity="0.25" stroke="{PROJECT_COLOR}" stroke-width="2"/></svg> '
+        f"{html.escape(money(v, '', ''))}</span>"
         for v, r in ((v, max(max_radius * np.sqrt(v / top), 4.0)) for v in ref))
-    return legend_section("<div><b>Announced projects (area = investment; placed only)"
-                          f"</b>{circles}</div>", layer)
+    return legend_section(f"<div><b>Announced projects (area = investment, "
+                          f"{html.escape(unit or 'as given')}; placed only)</b>"
+                          f"<div>{circles}</div></div>", layer)
 
 
 class CircleLayer(_PayloadLayer):
