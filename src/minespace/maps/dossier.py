@@ -145,7 +145,7 @@ def _build(candidates, region, *, deposits, links, by) -> list[tuple[object, dic
         rows.append(("candidate", "rank", rank))
         rows.append(("candidate", "id", str(key)))
         for col in ("label", "score", *_FIGURES):
-            if col in cands and _present(row[col]):
+            if col in cands and _present(row[col]) and str(row[col]).strip():
                 rows.append(("candidate", col, _value(row[col])))
         for col, item in (("members", "territories"), ("places", "places"),
                           ("towns", "towns")):
@@ -164,7 +164,8 @@ def _build(candidates, region, *, deposits, links, by) -> list[tuple[object, dic
                     "not computed for any candidate (its input layer is missing)"
                     if everywhere else "not computed for this candidate")
                 gap_rows.append(("data gaps", f"unavailable: {comp}", str(reason)))
-        if "activity_mix" in cands and _present(row["activity_mix"]):
+        if "activity_mix" in cands and _present(row["activity_mix"]) \
+                and str(row["activity_mix"]).strip():
             rows.append(("mines", "activity mix", _text(row["activity_mix"])))
         rows += [("mines", item, int(n)) for item, n in mines.get(pos, [])]
         rows += [("plants", item, text) for item, text in plants.get(pos, [])]
