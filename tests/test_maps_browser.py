@@ -165,10 +165,11 @@ def test_cluster_map_layers_and_panel(analysis_map):
         items = page.locator(".ms-panel li").all_inner_texts()
         legend = page.locator(".ms-legend").inner_text()
         zoom_before = page.evaluate(_ZOOM_JS)
-        page.locator(".ms-panel li").first.click()
-        page.wait_for_selector(".leaflet-popup-content", timeout=5000)
-        popup = page.locator(".leaflet-popup-content").inner_text()
+        page.locator(".ms-panel li").first.click()   # zooms and opens the dossier card
+        page.wait_for_selector(".ms-dossier:not([hidden])", timeout=5000)
+        popup = page.locator(".ms-dossier").inner_text()
         zoom_after = page.evaluate(_ZOOM_JS)
+        page.locator(".ms-dclose").click()
         # switch the raster on: its image must load from the embedded data
         page.locator(".leaflet-control-layers-overlays label",
                      has_text="Deposit density").locator("input").check()
@@ -188,8 +189,8 @@ def test_cluster_map_layers_and_panel(analysis_map):
     assert "count (quantiles)" in legend and "Deposit density" not in legend
     assert "Deposit density" in legend_on
     assert z1 > z0  # the click zoomed to the candidate
-    assert popup.startswith("South belt <&>") and "many mines & rail" in popup
-    assert "0.8" in popup
+    assert popup.startswith("#1 South belt <&>") and "many mines & rail" in popup
+    assert "score 0.80" in popup
     assert natural > 0
     assert errors == []
 
@@ -357,7 +358,8 @@ def test_hostile_names_inject_nothing_in_the_browser(hostile_map):
 
 
 def test_hostile_candidate_id_still_zooms(hostile_map):
-    """The panel finds a candidate whose id needs escaping (ids are matched unescaped)."""
+    """The panel finds a candidate whose id needs escaping (ids are matched unescaped) and
+    opens its dossier card."""
     path, _ = hostile_map
 
     def click(bp):
@@ -365,8 +367,8 @@ def test_hostile_candidate_id_still_zooms(hostile_map):
         page.wait_for_selector(".ms-panel li")
         # (long names make the boxes overlap: dispatch the click to the item itself)
         page.locator(".ms-panel li").first.dispatch_event("click")
-        page.wait_for_selector(".leaflet-popup-content", timeout=5000)
-        return page.locator(".leaflet-popup-content").inner_text()
+        page.wait_for_selector(".ms-dossier:not([hidden])", timeout=5000)
+        return page.locator(".ms-dossier").inner_text()
 
     popup = ms.maps.open_map(path, click)
     assert "inj-candlabel" in popup and "inj-expl" in popup

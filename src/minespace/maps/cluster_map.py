@@ -48,24 +48,21 @@ KIND_COLORS = {"rail": "#1f1f1f", "road_motorway": "#b2182b", "road_trunk": "#d6
 HOTSPOT_COLORS = {"hot": "#d7301f", "cold": "#2c7fb8"}
 SCHEMES = ("quantiles", "naturalbreaks", "equalinterval", "fisherjenks")
 
-# clicking a candidate in the side panel (or Enter/Space on it) zooms to it, opens its
-# popup and, when the map has one, its dossier card
+# clicking a candidate in the side panel (or Enter/Space on it) zooms to it and opens its
+# dossier card (its popup when the map has no cards)
 PANEL_JS = """
 div.querySelectorAll('[data-ms-id]').forEach(function (li) {
   function go() {
     var id = li.getAttribute('data-ms-id');
     var l = map._ms && map._ms.candidates && map._ms.candidates[id];
     if (!l) { return; }
-    var pad = [0, 0];
-    if (map._ms.dossier) {  // the card opens beside the panel: zoom into the space left
-      var card = map._ms.dossier.open(id, li);
-      if (card) {
-        pad = [card.getBoundingClientRect().right -
-               map.getContainer().getBoundingClientRect().left, 0];
-      }
-    }
+    // the dossier card (when the map has one) opens beside the panel and the candidate is
+    // zoomed into the space left; without a card, its popup opens
+    var card = map._ms.dossier ? map._ms.dossier.open(id, li) : null;
+    var pad = card ? [card.getBoundingClientRect().right -
+                      map.getContainer().getBoundingClientRect().left, 0] : [0, 0];
     map.fitBounds(l.getBounds(), {maxZoom: 11, paddingTopLeft: pad});
-    l.openPopup(l.getBounds().getCenter());
+    if (!card) { l.openPopup(l.getBounds().getCenter()); }
   }
   li.addEventListener('click', go);
   li.addEventListener('keydown', function (e) {

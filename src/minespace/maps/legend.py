@@ -70,7 +70,7 @@ map.whenReady(msLegendUpdate);
 
 def legend_items(title: str, items: list[tuple[str, str]], kind: str = "swatch") -> str:
     """A titled list of swatches (``kind`` ``"swatch"``, ``"ring"`` or ``"line"``);
-    lists of more than four short labels take two columns."""
+    lists of more than two short labels take two columns."""
     rows = []
     for label, color in items:
         c = html.escape(color)
@@ -84,7 +84,7 @@ def legend_items(title: str, items: list[tuple[str, str]], kind: str = "swatch")
         text = html.escape(label)
         rows.append(f'<div title="{text}">{mark}{text}</div>')
     short = all(len(label) <= 20 for label, _ in items)
-    cls = ' class="ms-items"' if len(items) > 4 and short else ""
+    cls = ' class="ms-items"' if len(items) > 2 and short else ""
     return f"<div><b>{html.escape(title)}</b><div{cls}>{''.join(rows)}</div></div>"
 
 
