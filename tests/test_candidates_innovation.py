@@ -229,7 +229,8 @@ def test_explanation_without_links_and_unavailable():
     text = cand.loc["A", "explanation"]
     assert "Value chain 0.75: 75% of the deposits within 45 min" in text
     assert "processing plants taking" not in text
-    assert "Investment: unavailable (no 'investment' or 'project_jobs' column" in text
+    assert ("Investment: unavailable (no located investment projects; its weight went to "
+            "the other components).") in text
     assert "plants_within" not in cand.columns
     # weight 0 and no data: not mentioned at all
     quiet = cl.candidate_clusters(terr, min_deposits=2, weights={"investment": 0})

@@ -17,7 +17,8 @@ import minespace as ms
 from minespace.cli import cli
 from minespace.pipeline import build, load_config
 
-ALL = ["load", "territories", "concentration", "accessibility", "clusters", "maps"]
+ALL = ["load", "territories", "concentration", "accessibility", "innovation", "clusters",
+       "maps"]
 
 
 @pytest.fixture
@@ -76,7 +77,8 @@ def test_parameter_change_reruns_downstream_only(project):
     project.write_text(project.read_text().replace('by = "commodity"',
                                                    'by = "commodity"\nweight = "output_mt"'))
     result = build(load_config(project))
-    assert result.ran == ["concentration", "clusters", "maps"]
+    # the innovation stage weighs the value-chain share like the concentration
+    assert result.ran == ["concentration", "innovation", "clusters", "maps"]
     after = json.loads((project.parent / "processed" / "manifest.json").read_text())
     for stage in ("load", "territories", "accessibility"):
         assert after["stages"][stage] == manifest["stages"][stage]
@@ -231,7 +233,7 @@ def test_config_error_suggests_close_keys(project):
         load_config(project)
     assert [str(p) for p in exc.value.problems] == [
         'map: unknown key; did you mean "maps"? (allowed: accessibility, clusters, '
-        "concentration, input, maps, project, territories)",
+        "concentration, innovation, input, maps, project, territories)",
         '[territories] cell_kms: unknown key; did you mean "cell_km"? (allowed: cell_km, id, '
         "kind, name, path, where)",
     ]

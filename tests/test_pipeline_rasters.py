@@ -126,8 +126,8 @@ def _expected_points(territories, path):
 
 def test_build_uses_population_and_elevation(project):
     result = build(load_config(project))
-    assert result.ran == ["load", "territories", "concentration", "accessibility", "clusters",
-                          "maps"]
+    assert result.ran == ["load", "territories", "concentration", "accessibility", "innovation",
+                          "clusters", "maps"]
     out = project.parent / "processed"
     acc = result.read("accessibility")
     corridors = result.read("corridors")
@@ -158,7 +158,7 @@ def test_raster_change_reruns_accessibility_only(project):
     transform, shape = _grid()
     _write_tif(project.parent / "raw" / "pop.tif", np.ones(shape), transform, nodata=-9999)
     again = build(load_config(project))
-    assert again.ran == ["accessibility", "clusters", "maps"]
+    assert again.ran == ["accessibility", "innovation", "clusters", "maps"]
     acc = again.read("accessibility")
     # every cell is populated now: only slivers without a cell centre keep their
     # representative point
@@ -173,7 +173,7 @@ def test_slope_slows_raster_travel_time(project):
     transform, shape = _grid()
     _write_tif(project.parent / "raw" / "dem.tif", np.full(shape, 300.0), transform)
     again = build(load_config(project))
-    assert again.ran == ["accessibility", "clusters", "maps"]
+    assert again.ran == ["accessibility", "innovation", "clusters", "maps"]
     with rasterio.open(again.outputs["travel_time_raster"]) as src:
         level = src.read(1, masked=True)
     both = ~(tilted.mask | level.mask)

@@ -25,7 +25,8 @@ import pytest
 import minespace as ms
 from minespace.pipeline import build, load_config
 
-ALL = ["load", "territories", "concentration", "accessibility", "clusters", "maps"]
+ALL = ["load", "territories", "concentration", "accessibility", "innovation", "clusters",
+       "maps"]
 QUICK = "[clusters]\nn_perturbations = 2\nn_regions = 4\n"
 
 

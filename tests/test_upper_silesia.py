@@ -82,7 +82,7 @@ def test_builds_by_config_alone_and_matches_an_independent_computation(tmp_path)
     config = dataclasses.replace(ms.pipeline.load_config(CONFIG), out_dir=tmp_path / "out")
     result = ms.pipeline.build(config)
     assert result.ran == ["load", "territories", "concentration", "accessibility",
-                          "clusters", "maps"]
+                          "innovation", "clusters", "maps"]
     conc = result.read("concentration")
     crs = conc.crs
 

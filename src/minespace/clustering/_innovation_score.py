@@ -31,6 +31,8 @@ _SOURCE = {
     "knowledge": "institutions (minespace.knowledge_access)",
     "investment": "located investment projects (minespace.investment_totals)",
 }
+_ABSENT = {"value_chain": "no processing plants with a value-chain input",
+           "knowledge": "no institutions", "investment": "no located investment projects"}
 #: Raw regional figures kept as columns (NaN when their component is unavailable).
 RAW_COLUMNS: tuple[str, ...] = ("value_chain_share", "knowledge_log_mean", "projects",
                                 "investment", "project_jobs")
@@ -104,18 +106,20 @@ def regional_figures(regions: pd.DataFrame, lab: pd.Series, area: pd.Series) -> 
     territory columns are absent.
 
     ``value_chain_share`` = Σ ``value_chain_weight`` / Σ ``value_chain_weight_total`` when
-    both columns exist, else Σ ``value_chain_deposits`` / Σ ``count``;
+    both columns exist (weighted), else Σ ``value_chain_deposits`` / Σ ``value_chain_total``
+    (or Σ ``count`` without it): a share of the region, not a mean of shares;
     ``knowledge_log_mean`` = Σ area · log(1 + knowledge_potential) / Σ area (NaN potential
     counts as 0); ``projects``, ``investment``, ``project_jobs`` = sums.
     """
     cols = regions.columns
     parts = pd.DataFrame(index=regions.index)
-    if "value_chain_weight" in cols and "value_chain_weight_total" in cols:
-        parts["_vc_num"] = regions["value_chain_weight"].astype(float).fillna(0)
-        parts["_vc_den"] = regions["value_chain_weight_total"].astype(float).fillna(0)
-    elif "value_chain_deposits" in cols:
-        parts["_vc_num"] = regions["value_chain_deposits"].astype(float).fillna(0)
-        parts["_vc_den"] = regions["count"].astype(float).fillna(0)
+    if "value_chain_deposits" in cols:
+        weighted = "value_chain_weight" in cols and "value_chain_weight_total" in cols
+        num = regions["value_chain_weight" if weighted else "value_chain_deposits"]
+        den = regions["value_chain_weight_total" if weighted else
+                      "value_chain_total" if "value_chain_total" in cols else "count"]
+        parts["_vc_num"] = num.astype(float).fillna(0)
+        parts["_vc_den"] = den.astype(float).fillna(0)
     if "knowledge_potential" in cols:
         kp = regions["knowledge_potential"].astype(float).clip(lower=0).fillna(0)
         parts["_k"] = np.log1p(kp) * area
@@ -261,7 +265,7 @@ def explanations(table: pd.DataFrame, *, value_chain_min: float, knowledge_min: 
         score = table["score__" + comp]
         if comp in missing:
             texts += (f" {comp.replace('_', ' ').capitalize()}: unavailable "
-                      f"({missing[comp].split(':')[0]}).")
+                      f"({_ABSENT[comp]}; its weight went to the other components).")
             continue
         if score.isna().all() and weights[comp] <= 0:
             continue

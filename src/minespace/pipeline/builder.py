@@ -142,6 +142,8 @@ def _stage_params(stage: Stage, config: Config, hashes: dict[str, str],
         params = {**params, "rasters": used}
     if stage.name == "maps":
         params = {**params, "name": config.name}
+    if stage.name == "innovation":   # the value-chain share is weighted like concentration
+        params = {**params, "weight": config.concentration.weight}
     return params
 
 
@@ -262,7 +264,7 @@ def build(
     >>> config = ms.pipeline.kuzbass_config(tmp_path, tiles=False)
     >>> first = ms.pipeline.build(config)
     >>> first.ran
-    ['load', 'territories', 'concentration', 'accessibility', 'clusters', 'maps']
+    ['load', 'territories', 'concentration', 'accessibility', 'innovation', 'clusters', 'maps']
     >>> ms.pipeline.build(config).ran   # nothing changed: nothing to do
     []
     """

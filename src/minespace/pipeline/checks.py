@@ -577,3 +577,7 @@ def _map_deposits_by(dry: DryRun) -> Iterable[Finding]:
             yield ConfigProblem("maps.deposits_by", column, allowed=allowed, message=(
                 "not a column of the deposits (after the reader's renames)"
                 + _did_you_mean(column, allowed)))
+
+
+# the [innovation] checks live in their own module (registered on import, after these)
+from . import _checks_innovation  # noqa: E402, F401

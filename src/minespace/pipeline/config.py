@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ConfigProblem
+from ._config_innovation import InnovationConfig, parse_innovation
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +29,7 @@ __all__ = [
     "AccessibilityConfig",
     "ConcentrationConfig",
     "Config",
+    "InnovationConfig",
     "LayerSource",
     "MapsConfig",
     "RasterSource",
@@ -147,6 +149,7 @@ class Config:
     concentration: ConcentrationConfig = ConcentrationConfig()
     accessibility: AccessibilityConfig = AccessibilityConfig()
     clusters: ClustersConfig = ClustersConfig()
+    innovation: InnovationConfig = field(default_factory=InnovationConfig)
     maps: MapsConfig = MapsConfig()
     source: Path | None = None
     max_memory_gb: float | None = None   # memory budget of the size checks (limits)
@@ -359,7 +362,7 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
         return _Section(data.get(name, {}), name, problems)
 
     _Section(data, "", problems).finish(("project", "input", "territories", "concentration",
-                                         "accessibility", "clusters", "maps"))
+                                         "accessibility", "innovation", "clusters", "maps"))
 
     project = section("project")
     name = project.get("name", (str,), "minespace project")
@@ -468,6 +471,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
     )
     acc.finish()
 
+    innovation = parse_innovation(section("innovation"))
+
     kl = section("clusters")
     from ..clustering import DEFAULT_WEIGHTS
 
@@ -515,7 +520,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                                                     random_state=random_state,
                                                     hotspot_band_km=band,
                                                     alpha=float(alpha)),
-                  accessibility=accessibility, clusters=clusters, maps=maps, source=source,
+                  accessibility=accessibility, clusters=clusters, innovation=innovation,
+                  maps=maps, source=source,
                   max_memory_gb=None if max_memory_gb is None else float(max_memory_gb))
 
 

@@ -2,9 +2,9 @@
 
 DAG::
 
-    load ─► territories ─┬─► concentration ─┬─► clusters ─► maps
-       │                 └─► accessibility ─┘
-       └──────────────────────────────────────────────────►
+    load ─► territories ─┬─► concentration ────────────────┬─► clusters ─► maps
+       │                 └─► accessibility ─► innovation ─┘
+       └──────────────────────────────────────────────────────────────────►
 
 A stage returns ``{output name: GeoDataFrame | DataFrame}``; the maps stage
 writes its HTML into the folder it is given. An optional ``"_manifest"`` entry
@@ -454,6 +454,14 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
             **({"_manifest": {"rasters": used}} if used else {})}
 
 
+# -- innovation --------------------------------------------------------------------------
+
+def _innovation(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
+    from ._innovation_stage import run_innovation
+
+    return run_innovation(config, inputs, workdir)
+
+
 # -- clusters ----------------------------------------------------------------------------------
 
 def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
@@ -466,6 +474,20 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     if problem is not None:  # normally found by the dry run, before any stage ran
         raise ConfigError(problems=[problem],
                           source=config.source.name if config.source else None)
+    import pandas as pd
+
+    innov = inputs["innovation"]
+    table = pd.DataFrame(innov["innovation"].drop(columns="geometry"))
+    table.attrs["investment_unit"] = _investment_unit(inputs["load"].get("projects"))
+    # read back from Parquet, a table's first *_id column is its index: columns again
+    flat = {k: (v.reset_index() if v.index.name else v) for k, v in innov.items()
+            if k.endswith("_links")}
+    links = {}   # only for the components with data (else: "unavailable", not "none")
+    if "value_chain_deposits" in table.columns:
+        links["plants"] = flat["value_chain_links"]
+    if "knowledge_potential" in table.columns:
+        links["institutions"] = flat["knowledge_links"]
+    ic = config.innovation
     out = cl.find_candidates(inputs["concentration"]["concentration"],
                              inputs["accessibility"]["accessibility"],
                              n_regions=kc.n_regions, weights=kc.weights or None,
@@ -474,10 +496,26 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
                              n_perturbations=kc.n_perturbations,
                              random_state=kc.random_state,
                              name=config.territories.name or "name",
-                             agglomerations=inputs["load"]["agglomerations"])
+                             agglomerations=inputs["load"]["agglomerations"],
+                             innovation=table, links=links,
+                             value_chain_min=ic.value_chain_min,
+                             knowledge_min=ic.knowledge_min)
+    out["_manifest"] = {"unavailable": dict(out["candidates"].attrs.get("unavailable", {}))}
     out["mining_nodes"] = cl.mining_nodes(inputs["load"]["deposits"], eps_km=kc.node_eps_km,
                                           min_samples=kc.node_min_samples)
     return out
+
+
+def _investment_unit(projects: pd.DataFrame | None) -> str | None:
+    """``"billion RUB"`` from the placed projects' ``investment_unit`` and ``currency``
+    (the frame's attrs do not survive the Parquet round trip of an incremental build)."""
+    if projects is None or not {"investment_unit", "currency"} <= set(projects.columns):
+        return None
+    from ..investment import _unit_label
+
+    placed = projects[projects["location"] != "unplaced"] if "location" in projects else projects
+    pairs = placed[["investment_unit", "currency"]].dropna(subset=["currency"]).drop_duplicates()
+    return _unit_label(*pairs.iloc[0]) if len(pairs) == 1 else None
 
 
 # -- maps ----------------------------------------------------------------------------------
@@ -553,8 +591,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("accessibility", ("load", "territories"), "accessibility", _accessibility,
           "distances, network travel time, gravity potential",
           rasters=("population", "elevation")),
-    Stage("clusters", ("load", "concentration", "accessibility"), "clusters", _clusters,
-          "contiguous regions, mining nodes, ranked candidate innovation clusters"),
+    Stage("innovation", ("load", "territories", "accessibility"), "innovation",
+          _innovation, "value chain, knowledge and investment per territory",
+          rasters=("population",)),
+    Stage("clusters", ("load", "concentration", "accessibility", "innovation"), "clusters",
+          _clusters, "contiguous regions, mining nodes, ranked candidate innovation clusters"),
     Stage("maps", ("load", "concentration", "accessibility", "clusters"), "maps", _maps,
           "offline HTML maps"),
 )
