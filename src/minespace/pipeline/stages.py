@@ -479,9 +479,7 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     innov = inputs["innovation"]
     table = pd.DataFrame(innov["innovation"].drop(columns="geometry"))
     table.attrs["investment_unit"] = _investment_unit(inputs["load"].get("projects"))
-    # read back from Parquet, a table's first *_id column is its index: columns again
-    flat = {k: (v.reset_index() if v.index.name else v) for k, v in innov.items()
-            if k.endswith("_links")}
+    flat = _link_tables(innov)
     links = {}   # only for the components with data (else: "unavailable", not "none")
     if "value_chain_deposits" in table.columns:
         links["plants"] = flat["value_chain_links"]
@@ -504,6 +502,13 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     out["mining_nodes"] = cl.mining_nodes(inputs["load"]["deposits"], eps_km=kc.node_eps_km,
                                           min_samples=kc.node_min_samples)
     return out
+
+
+def _link_tables(innovation: dict) -> dict[str, pd.DataFrame]:
+    """The innovation stage's ``*_links`` tables with their id columns as columns (read
+    back from Parquet, a table's first ``*_id`` column becomes its index)."""
+    return {k: (v.reset_index() if v.index.name else v) for k, v in innovation.items()
+            if k.endswith("_links")}
 
 
 def _investment_unit(projects: pd.DataFrame | None) -> str | None:
@@ -535,11 +540,8 @@ def _maps(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     candidates = _with_weights(inputs["clusters"]["candidates"], config.clusters.weights)
     by = config.maps.deposits_by or config.concentration.by   # the analysis' categories
     # plants and institutions linked to the candidates' territories (innovation stage)
-    innovation = inputs.get("innovation") or {}
-    if innovation.get("projects") is not None:  # located, unplaced rows kept
-        from dataclasses import replace
-
-        region = replace(region, projects=innovation["projects"])
+    # (the located projects, unplaced rows kept, are the load stage's: in region)
+    innovation = _link_tables(inputs.get("innovation") or {})
     links = {role: innovation[name] for role, name in (("plants", "value_chain_links"),
                                                        ("institutions", "knowledge_links"))
              if name in innovation}
@@ -596,7 +598,8 @@ STAGES: tuple[Stage, ...] = (
           rasters=("population",)),
     Stage("clusters", ("load", "concentration", "accessibility", "innovation"), "clusters",
           _clusters, "contiguous regions, mining nodes, ranked candidate innovation clusters"),
-    Stage("maps", ("load", "concentration", "accessibility", "clusters"), "maps", _maps,
+    Stage("maps", ("load", "concentration", "accessibility", "innovation", "clusters"), "maps",
+          _maps,
           "offline HTML maps"),
 )
 
