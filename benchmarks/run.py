@@ -29,6 +29,10 @@ def main() -> int:
                                  if args.quick else []),
         "bench_scale.py": (["--deposits", "20000", "--workdir", "/tmp/minespace_scale_quick"]
                            if args.quick else ["--peer"]),
+        "bench_dask.py": (["--deposits", "200000", "--per-file", "50000", "--cell-km", "5",
+                           "--workdir", "/tmp/minespace_dask_quick"]
+                          if args.quick else ["--deposits", "2000000", "--cell-km", "1",
+                                              "--workers", "1,2", "--nosort"]),
     }
     failed = []
     for script, extra in runs.items():

@@ -332,13 +332,28 @@ def read_deposits_parquet(path, *, weight: str | Sequence[str] = (),
 class _TerritoryIndex:
     """The territories as each worker needs them; lookup tables built once per worker."""
 
-    def __init__(self, territories: gpd.GeoDataFrame):
+    def __init__(self, territories: gpd.GeoDataFrame, *, ids: bool = True):
         from ._territory_grid import _grid_info
 
-        self.territories = territories
+        labels = territories.index
+        #: territory ids (categories of territory_id); left out when only positions matter
+        self.categories = (labels if labels.is_unique else pd.Index(labels.unique())) if ids \
+            else None
         self.grid = _grid_info(territories)
-        ids = territories.index
-        self.categories = ids if ids.is_unique else pd.Index(ids.unique())
+        if self.grid is not None:
+            # grid arithmetic needs the cell numbers, and geometries only for the cells cut
+            # by the boundary: ship those alone (a few bytes per cell instead of ~0.5 kB)
+            clipped = territories["grid_clipped"].to_numpy(bool)
+            geoms = np.asarray(territories.geometry.values, dtype=object).copy()
+            geoms[~clipped] = None
+            territories = gpd.GeoDataFrame(
+                {c: territories[c].to_numpy() for c in ("grid_col", "grid_row",
+                                                        "grid_clipped")},
+                geometry=gpd.GeoSeries(geoms, crs=territories.crs), crs=territories.crs)
+        else:
+            territories = gpd.GeoDataFrame(geometry=territories.geometry.values,
+                                           crs=territories.crs)
+        self.territories = territories
         self.token = uuid.uuid4().hex
         self._init_cache()
 
@@ -563,7 +578,10 @@ def aggregate(territories: gpd.GeoDataFrame, deposits, *,
     if lacking:
         raise KeyError(f"deposits lacks column(s) {lacking}; available: "
                        f"{sorted(map(str, deposits.columns))}")
-    index = _TerritoryIndex(territories)
+    # the workers need the ids only to read an existing territory_id column
+    index = _TerritoryIndex(territories, ids="territory_id" in deposits.columns)
+    labels = territories.index
+    categories = labels if labels.is_unique else pd.Index(labels.unique())
     with get_client(scheduler) as client:
         shared = client.scatter(index, broadcast=True, hash=False)
         layer = [dask.delayed(_aggregate_partition)(p, shared, cols, weight)
@@ -573,7 +591,7 @@ def aggregate(territories: gpd.GeoDataFrame, deposits, *,
                      for i in range(0, len(layer), TREE_WIDTH)]
         table, stats = client.compute(layer[0]).result() if layer else _empty(cols, weight)
         client.cancel(shared)
-    return _finish(table, stats, index, cols, weight, missing)
+    return _finish(table, stats, categories, cols, weight, missing)
 
 
 def _empty(cols, weight):
@@ -585,7 +603,7 @@ def _empty(cols, weight):
     return frame.groupby(["_pos", *cols]).sum(), stats
 
 
-def _finish(table, stats, index, cols, weight, missing) -> pd.DataFrame:
+def _finish(table, stats, categories, cols, weight, missing) -> pd.DataFrame:
     """Warnings and errors in the pandas engine's order, then the tidy table."""
     n, example = stats["outside"]
     if n:
@@ -610,6 +628,6 @@ def _finish(table, stats, index, cols, weight, missing) -> pd.DataFrame:
         raise ValueError(f"{n} deposit(s) carry a territory_id not in territories (e.g. "
                          f"deposit {example!r}); re-run assign_deposits")
     out = table.reset_index().sort_values(["_pos", *cols], kind="stable")
-    out.insert(0, "territory_id", index.categories[out.pop("_pos").to_numpy()])
+    out.insert(0, "territory_id", categories[out.pop("_pos").to_numpy()])
     out["count"] = out["count"].astype(np.int64)
     return out.reset_index(drop=True)
