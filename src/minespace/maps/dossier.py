@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from ..clustering._weights import COMPONENTS
 from ..clustering.profiles import activity_label
 from ..io.write import atomic_path
 from ..region import Region
-from .innovation_layers import money, placed_projects, project_table
+from .innovation_layers import money, placed_projects, project_table, token_label
 from .layers import _RawScript, safe_json
 
 __all__ = ["DossierCard", "candidate_dossier", "dossier_cards", "write_dossier"]
@@ -257,7 +258,10 @@ def _mines(cands, deposits: gpd.GeoDataFrame | None, by) -> dict[int, list]:
     frame = pd.DataFrame({"c": c, "cat": cats.to_numpy()[p]})
     counts = frame.groupby(["c", "cat"]).size().reset_index(name="n")
     counts = counts.sort_values(["c", "n", "cat"], ascending=[True, False, True])
-    return _grouped(counts["c"].to_numpy(), [activity_label(x) for x in counts["cat"]],
+    # category keys read as words, as in the map's legend; other text as written
+    words = [activity_label(x) if re.fullmatch(r"[a-z0-9_/;]+", x) else x
+             for x in counts["cat"]]
+    return _grouped(counts["c"].to_numpy(), words,
                     counts["n"].tolist())
 
 
@@ -389,7 +393,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _label(text) -> str:
-    return str(text).replace("_", " ").replace(";", " + ") if isinstance(text, str) else ""
+    return token_label(text) if isinstance(text, str) else ""
 
 
 # -- cards (shared by the file and the map) ------------------------------------------------------
@@ -426,7 +430,7 @@ def dossier_cards(candidates: gpd.GeoDataFrame, region: Region, *,
         for comp, v in t.loc[t["section"] == "score", ["item", "value"]].itertuples(
                 index=False):
             ok = isinstance(v, float)
-            bars.append({"name": comp.replace("_", " "),
+            bars.append({"name": token_label(comp),
                          "value": min(max(v, 0.0), 1.0) if ok else None,
                          "weight": f"{w[comp]:.2f}" if comp in w else "",
                          "text": f"{v:.2f}" if ok else _UNAVAILABLE})
@@ -442,7 +446,7 @@ def dossier_cards(candidates: gpd.GeoDataFrame, region: Region, *,
             if not len(rows) and sec not in _EMPTY:
                 continue
             sections.append({"title": _TITLES[sec],
-                             "rows": [[str(i).replace("_", " ") if sec == "candidate" else
+                             "rows": [[token_label(i) if sec == "candidate" else
                                        str(i), _fmt(v)] for i, v in
                                       zip(rows["item"], rows["value"], strict=True)],
                              "empty": _EMPTY.get(sec, "")})
@@ -457,7 +461,7 @@ def dossier_cards(candidates: gpd.GeoDataFrame, region: Region, *,
 
 FILE_CSS = """
 body {font: 13px/1.4 system-ui, sans-serif; color: #222; margin: 24px auto; max-width: 900px;
-  padding: 0 16px;}
+  padding: 0 16px; overflow-wrap: anywhere;}
 h1 {font-size: 21px; margin-bottom: 4px;}
 nav ol {columns: 2; font-size: 12px;}
 .card {border: 1px solid #bbb; border-radius: 6px; padding: 12px 16px; margin: 18px 0;
@@ -586,7 +590,7 @@ CARD_CSS = """
   max-width: calc(100% - 20px); max-height: calc(100% - 20px); overflow-y: auto;
   background: #fff; border-radius: 6px; box-shadow: 0 2px 10px rgba(0,0,0,0.45);
   padding: 10px 14px; font: 12px/1.35 system-ui, sans-serif; color: #222;
-  box-sizing: border-box;}
+  box-sizing: border-box; overflow-wrap: anywhere;}
 .ms-dossier[hidden] {display: none;}
 .ms-dossier:focus {outline: 2px solid #2171b5;}
 .ms-dossier .ms-dhead {display: flex; align-items: flex-start; gap: 8px;}

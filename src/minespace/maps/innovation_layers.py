@@ -93,8 +93,23 @@ def svg_symbol(shape: str, colour: str, size: int = 16) -> str:
             f'aria-hidden="true">{_SHAPES[shape].format(c=colour)}</svg>')
 
 
-def _label(text: str) -> str:
-    return str(text).replace("_", " ").replace(";", " + ")
+_TOKEN = re.compile(r"[a-z0-9_;]+")
+
+
+def token_label(text) -> str:
+    """A vocabulary token as words (``"coking_coal;iron_ore"`` -> ``"coking coal + iron
+    ore"``); any other text is returned as written (never altered, only escaped later).
+
+    Examples
+    --------
+    >>> token_label("university_branch"), token_label("Self.__init__ <x>")
+    ('university branch', 'Self.__init__ <x>')
+    """
+    text = str(text)
+    return text.replace("_", " ").replace(";", " + ") if _TOKEN.fullmatch(text) else text
+
+
+_label = token_label
 
 
 class SymbolLayer(_PayloadLayer):

@@ -19,7 +19,7 @@ BOX_CSS = """
 <style>
 .ms-box {background: rgba(255,255,255,0.93); padding: 6px 9px; border-radius: 4px;
   box-shadow: 0 1px 4px rgba(0,0,0,0.35); font: 12px/1.3 system-ui, sans-serif;
-  max-width: 300px; max-height: 40vh; overflow-y: auto;}
+  max-width: 300px; max-height: 40vh; overflow-y: auto; overflow-wrap: anywhere;}
 .ms-title {font-size: 15px; font-weight: 600;}
 .ms-box .ms-swatch {display: inline-block; width: 11px; height: 11px; margin-right: 5px;
   border: 1px solid #555; vertical-align: -1px;}
