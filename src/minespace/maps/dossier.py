@@ -176,7 +176,7 @@ def _build(candidates, region, *, deposits, links, by) -> list[tuple[object, dic
         if "explanation" in cands and _present(row["explanation"]):
             rows.append(("explanation", "text", _text(row["explanation"])))
         table = pd.DataFrame(rows, columns=["section", "item", "value"])
-        out.append((key, {"table": table, "rank": rank,
+        out.append((key, {"table": table, "rows": rows, "rank": rank,
                           "weights": dict(candidates.attrs.get("weights") or {})}))
     return out
 
@@ -418,17 +418,17 @@ def dossier_cards(candidates: gpd.GeoDataFrame, region: Region, *,
     """
     cards = []
     for key, built in _build(candidates, region, deposits=deposits, links=links, by=by):
-        t = built["table"]
         w = built["weights"]
-        get = dict(zip(t.loc[t["section"] == "candidate", "item"],
-                       t.loc[t["section"] == "candidate", "value"], strict=True))
+        by_sec: dict[str, list[tuple[str, object]]] = {}
+        for sec, item, value in built["rows"]:   # a few dozen rows per card
+            by_sec.setdefault(sec, []).append((item, value))
+        get = dict(by_sec.get("candidate", []))
         score = get.get("score")
         subtitle = ("score " + (f"{score:.2f}" if isinstance(score, float) else "–")
                     + (f" · {get['deposits']:,.0f} deposits" if "deposits" in get else "")
                     + (f" · {get['area_km2']:,.0f} km²" if "area_km2" in get else ""))
         bars = []
-        for comp, v in t.loc[t["section"] == "score", ["item", "value"]].itertuples(
-                index=False):
+        for comp, v in by_sec.get("score", []):
             ok = isinstance(v, float)
             bars.append({"name": token_label(comp),
                          "value": min(max(v, 0.0), 1.0) if ok else None,
@@ -438,17 +438,16 @@ def dossier_cards(candidates: gpd.GeoDataFrame, region: Region, *,
         for sec in SECTIONS:
             if sec == "score":
                 continue
-            rows = t[t["section"] == sec]
+            rows = by_sec.get(sec, [])
             if sec == "candidate":
-                rows = rows[~rows["item"].isin(["rank", "label", "score"])]
+                rows = [(i, v) for i, v in rows if i not in ("rank", "label", "score")]
             if sec == "explanation":
-                rows = rows.assign(item="")
-            if not len(rows) and sec not in _EMPTY:
+                rows = [("", v) for _, v in rows]
+            if not rows and sec not in _EMPTY:
                 continue
             sections.append({"title": _TITLES[sec],
-                             "rows": [[token_label(i) if sec == "candidate" else
-                                       str(i), _fmt(v)] for i, v in
-                                      zip(rows["item"], rows["value"], strict=True)],
+                             "rows": [[token_label(i) if sec == "candidate" else str(i),
+                                       _fmt(v)] for i, v in rows],
                              "empty": _EMPTY.get(sec, "")})
         label = get.get("label", str(key))
         cards.append({"id": str(key), "rank": built["rank"],
