@@ -33,7 +33,7 @@ from ..clustering._weights import COMPONENTS
 from ..clustering.profiles import activity_label
 from ..io.write import atomic_path
 from ..region import Region
-from .innovation_layers import money, placed_projects, project_table, token_label
+from .innovation_layers import money, placed_mask, placed_projects, project_table, token_label
 from .layers import _RawScript, safe_json
 
 __all__ = ["DossierCard", "candidate_dossier", "dossier_cards", "write_dossier"]
@@ -356,17 +356,16 @@ def _unplaced(projects: gpd.GeoDataFrame | None) -> list[tuple[str, str, str]]:
     """Data-gap rows for the projects without a location (the same in every card)."""
     if projects is None or not len(projects):
         return []
-    placed = placed_projects(projects)
-    rest = projects.drop(index=placed.index) if placed is not None else projects
+    rest = projects[~placed_mask(projects)]
     if not len(rest):
         return []
-    info = projects.attrs.get("unplaced") or {}
-    inv = pd.to_numeric(rest.get("investment"), errors="coerce")
-    total = info.get("investment", inv.sum(min_count=1) if inv is not None else np.nan)
+    # counted from the rows, not from attrs["unplaced"]: a layer read back from a file has
+    # no attrs, and the dossier must read the same either way
+    inv = pd.to_numeric(rest["investment"], errors="coerce") if "investment" in rest else None
+    total = inv.sum(min_count=1) if inv is not None else np.nan
     first = rest.iloc[0]
-    amount = money(total, info.get("currency", first.get("currency")),
-                   info.get("unit", first.get("investment_unit")))
-    n = int(info.get("count", len(rest)))
+    amount = money(total, first.get("currency"), first.get("investment_unit"))
+    n = len(rest)
     rows = [("data gaps", "unplaced projects",
              f"{n} project{'s' * (n != 1)} of the region ({amount}) could not be placed and "
              "count in no candidate")]

@@ -298,11 +298,16 @@ def placed_projects(projects: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | Non
     """The projects with a geometry (``location`` other than "unplaced")."""
     if projects is None:
         return None
+    return _points(projects[placed_mask(projects)])
+
+
+def placed_mask(projects: gpd.GeoDataFrame) -> np.ndarray:
+    """True for the projects with a geometry and a ``location`` other than "unplaced"."""
     geom = projects.geometry
     ok = geom.notna().to_numpy() & ~geom.is_empty.to_numpy()
     if "location" in projects:
         ok &= (projects["location"].astype(str) != "unplaced").to_numpy()
-    return _points(projects[ok])
+    return ok
 
 
 def money(value, currency, unit) -> str:

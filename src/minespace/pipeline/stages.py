@@ -266,10 +266,15 @@ def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
 
 def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> Region:
     """Rebuild the :class:`Region` from the load stage's outputs."""
+    import dataclasses
+
     from ..region import Region
 
     attribution: tuple[str, ...] = ()
-    projects = None
+    # the located projects and the institutions, when the load stage read them (and the
+    # Region has the field): the map draws them and the dossier lists them
+    extra = {k: loaded[k] for k in ("projects", "institutions")
+             if loaded.get(k) is not None and k in {f.name for f in dataclasses.fields(Region)}}
     if config.dataset == "kuzbass":
         from ..datasets import KUZBASS_ATTRIBUTION
 
@@ -277,7 +282,7 @@ def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> 
     return Region(name=config.name, boundary=loaded["boundary"], deposits=loaded["deposits"],
                   agglomerations=loaded["agglomerations"], corridors=loaded["corridors"],
                   facilities=loaded.get("facilities"), neighbours=loaded.get("neighbours"),
-                  projects=projects, attribution=attribution)
+                  attribution=attribution, **extra)
 
 
 # -- territories ---------------------------------------------------------------------------
