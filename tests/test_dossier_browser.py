@@ -338,3 +338,57 @@ def test_hostile_dossier_file_is_text(hostile_dossier):
         assert f"inj-{tag} onerror" in text, tag
     assert "{{ 7*7 }}" in text and "zzpwn" not in text
     assert title.startswith("Candidate clusters: ")
+
+
+# -- the new layers --------------------------------------------------------------------------
+
+def test_institution_plant_and_project_layers(tmp_path):
+    """A symbol per institution kind (distinct drawings), a diamond per plant, project
+    circles with area proportional to investment: radius 16 px x sqrt(investment / 10),
+    so 10 -> 16 px, 2.5 -> 8 px; unknown investment 4 px dashed; unplaced not drawn."""
+    region = ms.datasets.kuzbass()
+    dep = region.deposits
+    inst = gpd.GeoDataFrame(
+        {"name": ["U", "R", "T"], "kind": ["university", "research", "technopark"],
+         "field": ["mining", "coal", None]},
+        geometry=gpd.points_from_xy([86.08, 86.10, 86.12], [55.35, 55.36, 55.34], crs=4326),
+        index=pd.Index(["I1", "I2", "I3"], name="institution_id")).to_crs(region.crs)
+    proj = gpd.GeoDataFrame(
+        {"name": ["Big", "Small", "Unknown", "Lost"], "category": ["coal chemistry"] * 4,
+         "investment": [10.0, 2.5, np.nan, 7.0], "currency": ["RUB"] * 4,
+         "investment_unit": ["billion"] * 4, "jobs": [1200.0, np.nan, 5.0, 1.0],
+         "year": pd.array([2026, 2027, pd.NA, pd.NA], dtype="Int64"),
+         "location": ["deposit", "coordinates", "town", "unplaced"]},
+        geometry=[dep.geometry.iloc[0], dep.geometry.iloc[40], dep.geometry.iloc[80], None],
+        crs=region.crs, index=pd.Index(["P1", "P2", "P3", "P4"], name="project_id"))
+    m = ms.maps.cluster_map(with_layers(region, institutions=inst, projects=proj), tiles=False)
+    path = ms.maps.save_map(m, tmp_path / "layers.html")
+    n_plants = int(region.facilities["value_chain"].notna().sum())
+
+    def check(bp):
+        page = bp.page
+        page.wait_for_selector(".ms-legend")
+        syms = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.leaflet-marker-pane .ms-sym')).map(function (e) { return e.innerHTML; })""")
+        circles = page.evaluate(f"""() => {{ var m = ({_MAP_JS})(), out = [];
+            m.eachLayer(function (l) {{ if (l instanceof L.CircleMarker && l.getPopup()) {{
+              var p = l.getPopup().getContent(); if (typeof p === 'function') p = p(l);
+              out.push([l.getRadius(), l.options.dashArray, p]); }} }});
+            return out; }}""")
+        return syms, circles, page.locator(".ms-legend").inner_text(), bp.errors
+
+    syms, circles, legend, errors = ms.maps.open_map(path, check)
+    assert errors == []
+    assert len(syms) == 3 + n_plants
+    assert len(set(syms[-3:])) == 3           # three kinds, three different drawings
+    by_radius = sorted(circles, key=lambda c: -c[0])
+    assert [round(c[0], 1) for c in by_radius] == [16.0, 8.0, 4.0]
+    assert by_radius[2][1] == "3 3" and by_radius[0][1] is None   # unknown amount: dashed
+    big = by_radius[0][2]
+    assert "<b>Big</b>" in big and "10 billion RUB" in big and "1,200" in big
+    assert "2026" in big and "deposit" in big
+    assert not any("Lost" in c[2] for c in circles)                # unplaced: not drawn
+    for text in ("Institutions (by kind)", "university", "research", "technopark",
+                 "Processing plants (by value-chain input)", "thermal coal",
+                 "Announced projects (area = investment, billion RUB; placed only)"):
+        assert text in legend, text

@@ -349,6 +349,9 @@ def projects_layer(m, region: Region, *, max_radius: float = 16.0) -> str:
     # the investment as text with its unit and currency ("12.5 billion RUB")
     shown = proj.assign(investment=[money(v, c, u) for v, c, u in
                                     zip(inv, currency, units, strict=True)])
+    if "year" in shown:  # a year is a label, not a quantity: "2026", never "2,026"
+        year = pd.to_numeric(shown["year"], errors="coerce")
+        shown["year"] = year.map(lambda v: f"{v:.0f}", na_action="ignore").astype(object)
     order = np.argsort(-radius, kind="stable")   # large first: small ones stay clickable
     shown = shown.iloc[order]
     cols = ["category", "investment", "jobs", "year", "location", "deposit_id", "town"]
