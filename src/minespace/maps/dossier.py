@@ -413,7 +413,7 @@ def dossier_cards(candidates: gpd.GeoDataFrame, region: Region, *,
 
     Each card: ``id`` (str), ``rank``, ``title``, ``subtitle``, ``bars`` (``name``,
     ``value`` in [0, 1] or None, ``weight`` text, ``text``) and ``sections`` (``title``,
-    ``rows`` of ``[item, value text]``, ``empty`` text).
+    ``rows`` of ``[item, value text]``, ``empty`` text, ``text``: shown as paragraphs).
     """
     cards = []
     for key, built in _build(candidates, region, deposits=deposits, links=links, by=by):
@@ -447,7 +447,8 @@ def dossier_cards(candidates: gpd.GeoDataFrame, region: Region, *,
             sections.append({"title": _TITLES[sec],
                              "rows": [[token_label(i) if sec == "candidate" else str(i),
                                        _fmt(v)] for i, v in rows],
-                             "empty": _EMPTY.get(sec, "")})
+                             "empty": _EMPTY.get(sec, ""),
+                             "text": sec == "explanation"})   # paragraphs, not a table
         label = get.get("label", str(key))
         cards.append({"id": str(key), "rank": built["rank"],
                       "title": f"#{built['rank']} {label}", "subtitle": subtitle,
@@ -477,6 +478,7 @@ th {text-align: left; font-weight: 500; color: #444; padding: 1px 12px 1px 0;
   vertical-align: top; width: 38%;}
 td {padding: 1px 0; vertical-align: top;}
 .none {color: #777; font-style: italic; margin: 2px 0;}
+p.text {margin: 2px 0;}
 svg {-webkit-print-color-adjust: exact; print-color-adjust: exact;}
 @media print {
   body {margin: 0; max-width: none; font-size: 10.5pt;}
@@ -514,7 +516,9 @@ def _card_html(card: dict, i: int) -> str:
              f'<p class="sub">{e(card["subtitle"])}</p><h3>Score components</h3>{bars}']
     for sec in card["sections"]:
         parts.append(f"<h3>{e(sec['title'])}</h3>")
-        if sec["rows"]:
+        if sec["text"]:
+            parts.append("".join(f'<p class="text">{e(b)}</p>' for _, b in sec["rows"]))
+        elif sec["rows"]:
             parts.append("<table>" + "".join(f"<tr><th>{e(a)}</th><td>{e(b)}</td></tr>"
                                              for a, b in sec["rows"]) + "</table>")
         else:
@@ -608,6 +612,7 @@ CARD_CSS = """
   vertical-align: top; width: 40%;}
 .ms-dossier td {vertical-align: top;}
 .ms-dossier .ms-dnone {color: #777; font-style: italic; margin: 2px 0;}
+.ms-dossier .ms-dtext {margin: 2px 0;}
 .ms-panel li:focus {outline: 2px solid #2171b5;}
 @media (max-width: 1000px) {.ms-dossier {left: 10px;}}
 </style>
@@ -669,6 +674,7 @@ _CARD_JS = """
     c.sections.forEach(function (s) {
       el('h3', null, s.title, box);
       if (!s.rows.length) { el('p', 'ms-dnone', s.empty, box); return; }
+      if (s.text) { s.rows.forEach(function (r) { el('p', 'ms-dtext', r[1], box); }); return; }
       var t = el('table', null, null, box);
       s.rows.forEach(function (r) {
         var tr = el('tr', null, null, t); el('th', null, r[0], tr); el('td', null, r[1], tr);
