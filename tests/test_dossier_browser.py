@@ -390,5 +390,5 @@ def test_institution_plant_and_project_layers(tmp_path):
     assert not any("Lost" in c[2] for c in circles)                # unplaced: not drawn
     for text in ("Institutions (by kind)", "university", "research", "technopark",
                  "Processing plants (by value-chain input)", "thermal coal",
-                 "Announced projects (area = investment, billion RUB; placed only)"):
+                 "Announced projects, placed (area = investment)", "2.5 billion RUB"):
         assert text in legend, text

@@ -132,10 +132,11 @@ def cluster_map(
     white casing, unfilled so the choropleth below stays readable; popups with rank,
     score components and explanation; a side panel lists them by rank and zooms to one
     on click), corridors by kind (schematic geometry dashed), agglomerations (the
-    *label_top_n* largest in view labelled), facilities (rings by kind), deposits (dots
-    coloured by *deposits_by*, sized by *size_by*), processing plants (diamonds by
-    value-chain input), institutions (a symbol per kind) and placed investment projects
-    (circles, area proportional to the investment); see
+    *label_top_n* largest in view labelled), facilities (rings by kind; with *plants*,
+    those without a value chain), deposits (dots coloured by *deposits_by*, sized by
+    *size_by*), processing plants (diamonds by value-chain input), institutions (a
+    symbol per kind) and placed investment projects (circles, area proportional to the
+    investment); see
     :mod:`minespace.maps.innovation_layers`. Clicking a candidate's outline or its
     panel entry (or Enter on it) opens its dossier card
     (:func:`~minespace.maps.candidate_dossier`). Scale bar, full-screen button, title,
@@ -172,7 +173,9 @@ def cluster_map(
     institutions : bool
         Overlay ``region.institutions`` (a symbol per ``kind``), when the region has them.
     plants : bool
-        Overlay the processing plants: ``region.facilities`` with a ``value_chain``.
+        Draw the processing plants (``region.facilities`` with a ``value_chain``) as their
+        own layer, by value chain; the ``Facilities`` layer then holds the others. False:
+        every facility is a ring by kind.
     links : dict, optional
         ``{"plants": ..., "institutions": ...}`` link frames for the dossier cards (see
         :func:`~minespace.maps.candidate_dossier`).
@@ -244,7 +247,7 @@ def cluster_map(
     if candidates is not None and len(candidates):
         legend.append(_candidates(m, _with_towns(candidates, region.agglomerations)))
     drawn = _thin(region.deposits, max_deposits)
-    legend.extend(_region_layers(m, region, deposits_by, size_by, label_top_n, drawn))
+    legend.extend(_region_layers(m, region, deposits_by, size_by, label_top_n, drawn, plants))
     if plants:
         legend.append(plants_layer(m, region.facilities))
     if institutions:
@@ -561,7 +564,7 @@ def _categories(deposits: pd.DataFrame, by: str | Sequence[str]) -> tuple[pd.Ser
 
 
 def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by: str | None,
-                   label_top_n: int, dep: gpd.GeoDataFrame) -> list[str]:
+                   label_top_n: int, dep: gpd.GeoDataFrame, plants: bool = True) -> list[str]:
     legend = []
     corr = region.corridors
     if len(corr):
@@ -598,6 +601,9 @@ def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by:
             "Agglomerations", [(f"urban area ({label_top_n} largest in view named)",
                                 "#cab2d6")]), layer))
     fac = region.facilities
+    if plants and fac is not None and "value_chain" in fac:
+        # processing plants are drawn by value chain (their own layer): the rest here
+        fac = fac[fac["value_chain"].isna().to_numpy()]
     if fac is not None and len(fac):
         colours = category_colors(fac["kind"], cmap="Dark2")
         codes, palette = _codes(fac["kind"], colours)

@@ -5,8 +5,8 @@
   research institute, ...), drawn by minespace as inline SVG in Leaflet ``divIcon``
   markers: no icon font, no image file.
 - **Processing plants** (facilities with a ``value_chain``): a diamond coloured by the
-  plant's value-chain input, drawn over the facility's ring (the ``Facilities`` layer
-  keeps its rings by kind).
+  plant's value-chain input (their kind is in the popup); the ``Facilities`` layer keeps
+  its rings by kind for the other facilities.
 - **Projects** (``region.projects`` located by :func:`minespace.locate_projects`, or the
   older table linked by ``deposit_id``): circles whose *area* is proportional to the
   investment; unplaced projects are not drawn (the dossier reports them).
@@ -208,7 +208,8 @@ def institutions_layer(m, institutions: gpd.GeoDataFrame | None) -> str:
     layer = SymbolLayer(inst, codes=kinds.map(lookup).to_numpy(), symbols=symbols,
                         attributes=attribute_columns(inst, cols, title="name"),
                         tooltips=_names(inst), name="Institutions").add_to(m)
-    items = [(_label(k), s) for k, s in zip(order, symbols, strict=True)]
+    items = [(_label(k), svg_symbol(*INSTITUTION_SYMBOLS.get(k, _OTHER_SYMBOL), 12))
+             for k in order]
     return legend_section("<div><b>Institutions (by kind)</b>" + _symbol_items(items)
                           + "</div>", layer)
 
@@ -238,7 +239,7 @@ def plants_layer(m, facilities: gpd.GeoDataFrame | None) -> str:
     layer = SymbolLayer(plants, codes=chains.map(lookup).to_numpy(), symbols=symbols, size=14,
                         attributes=attribute_columns(plants, cols, title="name"),
                         tooltips=_names(plants), name="Processing plants").add_to(m)
-    items = [(_label(k), s) for k, s in zip(order, symbols, strict=True)]
+    items = [(_label(k), svg_symbol("diamond", colours[k], 12)) for k in order]
     return legend_section("<div><b>Processing plants (by value-chain input)</b>"
                           + _symbol_items(items) + "</div>", layer)
 
@@ -368,9 +369,8 @@ def projects_layer(m, region: Region, *, max_radius: float = 16.0) -> str:
         f'fill-opacity="0.25" stroke="{PROJECT_COLOR}" stroke-width="2"/></svg> '
         f"{html.escape(money(v, '', ''))}</span>"
         for v, r in ((v, max(max_radius * np.sqrt(v / top), 4.0)) for v in ref))
-    return legend_section(f"<div><b>Announced projects (area = investment, "
-                          f"{html.escape(unit or 'as given')}; placed only)</b>"
-                          f"<div>{circles}</div></div>", layer)
+    return legend_section("<div><b>Announced projects, placed (area = investment)</b>"
+                          f"<div>{circles} {html.escape(unit)}</div></div>", layer)
 
 
 class CircleLayer(_PayloadLayer):

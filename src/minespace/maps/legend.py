@@ -35,6 +35,8 @@ BOX_CSS = """
 .ms-legend .ms-items > div {white-space: nowrap; overflow: hidden; text-overflow: ellipsis;}
 .leaflet-control-layers-expanded {font: 12px/1.35 system-ui, sans-serif; padding: 4px 8px;}
 .leaflet-control-layers-expanded label {margin: 0;}
+.leaflet-control-layers-overlays:has(> label:nth-child(11)) {display: grid;
+  grid-template-columns: auto auto; column-gap: 10px;}
 .ms-panel {max-width: 330px; max-height: calc(100vh - 240px);}
 .ms-panel ol {margin: 4px 0 0 0; padding-left: 20px;}
 .ms-panel li {cursor: pointer; margin-bottom: 3px;}
