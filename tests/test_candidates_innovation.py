@@ -214,7 +214,7 @@ def test_links_and_explanation_name_the_raw_figures():
     assert "1 processing plant taking thermal coal (Belovo GRES)" in b["explanation"]
     assert "no processing plant" in c["explanation"]
     assert "no institution within 60 min" in c["explanation"]
-    assert "Investment 0.00: 0 projects, 0 bn RUB, 0 jobs." in b["explanation"]
+    assert "Investment 0.00: no located investment project." in b["explanation"]
     # thresholds named as given
     other = cl.candidate_clusters(_three_regions(), min_deposits=2, links=_links(),
                                   value_chain_min=30, knowledge_min=90)

@@ -186,9 +186,7 @@ def test_no_innovation_layers_build_goes_on(small_project):
     assert result.ran[-1] == "maps"
     table = result.read("innovation")
     assert list(table.columns) == ["geometry"] and table.index.name == "territory_id"
-    vc = result.read("value_chain")
-    assert (vc["value_chain_method"] == "unavailable").all()
-    assert not vc["value_chain_within"].any()
+    assert "value_chain" not in result.outputs       # no per-deposit table of NaN
     assert list(result.read("value_chain_links").reset_index().columns) == [
         "deposit_id", "facility_id", "facility_name", "value_chain", "time_min", "territory_id"]
     manifest = result.manifest["stages"]
@@ -225,3 +223,4 @@ def test_two_clean_builds_with_plants_are_identical(plant_project, tmp_path):
             "knowledge_links.parquet"} <= set(first)
     assert [k for k in first if first[k] != second.get(k)] == []
     assert isinstance(pd.read_parquet(out / "value_chain_links.parquet"), pd.DataFrame)
+

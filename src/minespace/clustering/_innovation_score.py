@@ -296,7 +296,9 @@ def explanations(table: pd.DataFrame, *, value_chain_min: float, knowledge_min: 
             n = table["projects"].fillna(0).astype(int) if "projects" in table else None
             proj = (n.astype(str) + np.where(n == 1, " project, ", " projects, ")
                     if n is not None else "")
-            texts += (" Investment " + s + ": " + proj
-                      + table["investment"].map(lambda v: _money(v, investment_unit))
-                      + ", " + table["project_jobs"].map("{:,.0f}".format) + " jobs.")
+            figures = (proj + table["investment"].map(lambda v: _money(v, investment_unit))
+                       + ", " + table["project_jobs"].map("{:,.0f}".format) + " jobs")
+            if n is not None:
+                figures = figures.where(n > 0, "no located investment project")
+            texts += " Investment " + s + ": " + figures + "."
     return texts

@@ -38,27 +38,21 @@ def _plants(loaded: dict) -> gpd.GeoDataFrame | None:
     return plants if len(plants) else None
 
 
-def _value_chain(config: Config, loaded: dict, territories, deposits, network
-                 ) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame, pd.DataFrame]:
-    """(territory columns or None, per-deposit table, links)."""
-    import numpy as np
+def _value_chain(config: Config, loaded: dict, territories, network
+                 ) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame | None, pd.DataFrame]:
+    """(territory columns, per-deposit table -- both None without plants --, links)."""
     import pandas as pd
 
+    from .. import territories as terr
     from ..value_chain import value_chain_access, value_chain_links, value_chain_summary
 
     plants = _plants(loaded)
-    keep = ["territory_id", "geometry"]
-    if plants is None:
-        per_deposit = deposits[keep].copy()
-        per_deposit["value_chain_facility_id"] = pd.Series(np.nan, index=deposits.index,
-                                                           dtype=object)
-        per_deposit["value_chain_time_min"] = np.nan
-        per_deposit["value_chain_within"] = False
-        per_deposit["value_chain_n_within"] = 0
-        per_deposit["value_chain_method"] = "unavailable"
+    if plants is None:   # no per-deposit table of NaN (a million rows at scale)
         links = pd.DataFrame({c: pd.Series(dtype=float if c == "time_min" else object)
                               for c in _PLANT_LINKS})
-        return None, per_deposit, links
+        return None, None, links
+    keep = ["territory_id", "geometry"]
+    deposits = terr.assign_deposits(territories, loaded["deposits"])
     ic, ac = config.innovation, config.accessibility
     kw = dict(corridors=network, threshold_min=ic.value_chain_min,
               fallback_speed_kmh=ic.fallback_speed_kmh, access_speed_kmh=ac.access_speed_kmh,
@@ -99,7 +93,7 @@ def _knowledge(config: Config, loaded: dict, territories, network, population
         line = _straight_minutes(territories, inst, ic.fallback_speed_kmh, "innovation")
         cost = cost.where(~gaps, line.to_numpy())
     for w in caught:
-        if not gaps.any() or "no destination" not in str(w.message):
+        if not gaps.any() or "reach any destination" not in str(w.message):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     kinds = ic.kind_weights or None
     access = knowledge_access(territories, inst, beta=ac.beta, decay=ac.decay, cost=cost,
@@ -140,7 +134,8 @@ def run_innovation(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     Outputs: ``innovation`` (territories with the columns of
     :func:`~minespace.value_chain_summary`, :func:`~minespace.knowledge_access` and
     :func:`~minespace.investment_totals` whose layers are present), ``value_chain``
-    (per deposit: the nearest matching plant, time, within), ``value_chain_links``
+    (per deposit: the nearest matching plant, time, within; only with plants),
+    ``value_chain_links``
     (deposit-plant pairs within ``value_chain_min``, with the deposit's
     ``territory_id``), ``knowledge_links`` (territory-institution pairs within
     ``knowledge_min``). The located projects are the load stage's ``projects`` output.
@@ -149,13 +144,11 @@ def run_innovation(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     import geopandas as gpd
 
     from .. import accessibility as acc
-    from .. import territories as terr
     from .stages import _input_raster
 
     loaded = inputs["load"]
     territories = inputs["territories"]["territories"]
     ac = config.accessibility
-    deposits = terr.assign_deposits(territories, loaded["deposits"])
     needs_network = _plants(loaded) is not None or (
         loaded.get("institutions") is not None and len(loaded["institutions"]))
     network = (acc.build_network(loaded["corridors"], speeds_kmh=ac.speeds or None,
@@ -164,7 +157,7 @@ def run_innovation(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     if loaded.get("institutions") is not None and len(loaded["institutions"]):
         population, _ = _input_raster(config, "population", territories.crs,
                                       tuple(territories.total_bounds))
-    vc, per_deposit, plant_links = _value_chain(config, loaded, territories, deposits, network)
+    vc, per_deposit, plant_links = _value_chain(config, loaded, territories, network)
     kn, inst_links = _knowledge(config, loaded, territories, network, population)
     inv, unplaced = _investment(loaded, territories)
     table = gpd.GeoDataFrame(territories[["geometry"]].copy())
@@ -180,6 +173,9 @@ def run_innovation(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
             table = table.join(part)
     if inv is not None:
         table.attrs["investment_unit"] = inv.attrs.get("investment_unit")
-    return {"innovation": table, "value_chain": per_deposit,
-            "value_chain_links": plant_links, "knowledge_links": inst_links,
-            "_manifest": {"absent": absent, "unplaced_projects": unplaced}}
+    out: dict[str, Any] = {"innovation": table, "value_chain_links": plant_links,
+                           "knowledge_links": inst_links,
+                           "_manifest": {"absent": absent, "unplaced_projects": unplaced}}
+    if per_deposit is not None:
+        out["value_chain"] = per_deposit
+    return out
