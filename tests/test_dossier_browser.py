@@ -11,12 +11,29 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from tests.test_maps_browser import _INJECTED_JS, _hostile_browser_check, hostile
 
 import minespace as ms
 from minespace.pipeline import build, load_config
 
 pytestmark = pytest.mark.browser
+
+
+def _maps_browser():
+    """The hostile strings and browser checks of test_maps_browser.py (loaded by path:
+    the tests folder is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "_ms_test_maps_browser", Path(__file__).with_name("test_maps_browser.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_mb = _maps_browser()
+hostile, _hostile_browser_check, _INJECTED_JS = (_mb.hostile, _mb._hostile_browser_check,
+                                                 _mb._INJECTED_JS)
 
 _MAP_JS = """() => { for (var k in window) { try { if (window[k] instanceof L.Map) {
   return window[k]; } } catch (e) {} } }"""
