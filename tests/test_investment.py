@@ -9,6 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import Point
 
+import minespace as ms
 from minespace.errors import CRSError, FeaturesDroppedWarning
 from minespace.investment import investment_totals
 
@@ -113,3 +114,21 @@ def test_bad_input(terr, projects):
         investment_totals(terr, projects.assign(investment=[1, -2, 0, 0, 0.0]))
     with pytest.raises(ValueError, match=r"no currency"):
         investment_totals(terr, projects.assign(currency=[None, "RUB", "RUB", "RUB", "RUB"]))
+
+
+def test_kuzbass_table1_projects():
+    """Table 1: P01 (7.5 bn RUB, 4,500 jobs) placed at deposit M0804, P11 (no figures) at
+    Belovo; the other ten are unplaced and not counted."""
+    region = ms.datasets.kuzbass()
+    projects = region.projects
+    if not isinstance(projects, gpd.GeoDataFrame):
+        pytest.skip("the Kuzbass projects are not located yet (ms.locate_projects)")
+    terr = ms.territories.hex_grid(region, cell_km=25)
+    out = investment_totals(terr, projects)
+    assert out["projects"].sum() == 2
+    assert out["investment"].sum() == pytest.approx(7.5)
+    assert out["project_jobs"].sum() == pytest.approx(4500.0)
+    assert out.attrs["investment_unit"] == "billion RUB"
+    mine = region.deposits.geometry.loc["M0804"]
+    cell = terr.index[shapely.contains(np.asarray(terr.geometry.array), mine)]
+    assert len(cell) == 1 and out.loc[cell[0], "investment"] == pytest.approx(7.5)

@@ -189,3 +189,28 @@ def test_kuzbass_kemerovo_sees_more_knowledge_than_tashtagol():
     km = shapely.distance(pts[list(aggl["name"]).index("Tashtagol")], kem) / 1000.0
     assert tash["knowledge_potential"] == pytest.approx(2.75 * np.exp(-0.05 * km * 1.5))
     assert tash["institutions_within"] == (3 if km * 1.5 <= 60 else 0)
+
+
+def test_kuzbass_institutions_against_double_loop():
+    """The bundled institutions (kind weights alone: sizes dropped) seen from the
+    agglomerations, straight line at 40 km/h, against a double loop written here."""
+    region = ms.datasets.kuzbass()
+    inst = getattr(region, "institutions", None)
+    if inst is None:
+        pytest.skip("the Kuzbass dataset has no institutions layer yet")
+    inst = inst.drop(columns=[c for c in ("size", "size_unit") if c in inst.columns])
+    aggl = region.agglomerations
+    out = knowledge_access(aggl, inst)
+    weight = {"university": 1.0, "research": 1.0, "technopark": 0.75,
+              "education_centre": 0.5, "incubator": 0.5, "economic_zone": 0.5,
+              "university_branch": 0.4}
+    a = shapely.point_on_surface(np.asarray(aggl.geometry.array))
+    b = np.asarray(inst.geometry.array)
+    for i in range(len(aggl)):
+        pot, within = 0.0, 0
+        for j in range(len(inst)):
+            minutes = shapely.distance(a[i], b[j]) / 1000.0 / 40.0 * 60.0
+            pot += weight[inst["kind"].iloc[j]] * np.exp(-0.05 * minutes)
+            within += minutes <= 60.0
+        assert out["knowledge_potential"].iloc[i] == pytest.approx(pot, rel=1e-12)
+        assert out["institutions_within"].iloc[i] == within
