@@ -488,21 +488,30 @@ def _aggregate_partition(part: gpd.GeoDataFrame, index: _TerritoryIndex, by: lis
     keep = (pos >= 0) & ~bad & ~no_label
     cols = {"_pos": pos[keep]}
     for c in by:
-        cols[c] = part[c].to_numpy()[keep]
+        # categorical: a partial table of a million rows carries codes, not a string per row
+        cols[c] = pd.Categorical(part[c].to_numpy()[keep])
     cols["count"] = np.ones(int(keep.sum()), np.int64)
     if weight is not None:
         cols[weight] = size[keep]
         cols[f"{weight}_sumsq"] = size[keep] ** 2
     frame = pd.DataFrame(cols)
-    return frame.groupby(["_pos", *by], sort=False, observed=True).sum(), stats
+    return _sum(frame, by), stats
 
 
-def _combine(results: list[tuple[pd.DataFrame, dict]]) -> tuple[pd.DataFrame, dict]:
+def _sum(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    return frame.groupby(["_pos", *by], sort=False, observed=True).sum().reset_index()
+
+
+def _combine(results: list[tuple[pd.DataFrame, dict]], by: list[str]
+             ) -> tuple[pd.DataFrame, dict]:
     """Sum partial tables; add the counts and keep the first example of each."""
     tables = [t for t, _ in results]
-    table = pd.concat(tables)
-    keys = list(table.index.names)
-    table = table.groupby(level=keys, sort=False, observed=True).sum()
+    for c in by:  # one set of categories, so that the concatenation stays categorical
+        cats = tables[0][c].cat.categories
+        for t in tables[1:]:
+            cats = cats.union(t[c].cat.categories)
+        tables = [t.assign(**{c: t[c].cat.set_categories(cats)}) for t in tables]
+    table = _sum(pd.concat(tables, ignore_index=True), by)
     stats = {}
     for key in results[0][1]:
         n = sum(r[1][key][0] for r in results)
@@ -583,24 +592,28 @@ def aggregate(territories: gpd.GeoDataFrame, deposits, *,
     labels = territories.index
     categories = labels if labels.is_unique else pd.Index(labels.unique())
     with get_client(scheduler) as client:
+        # the territories once per worker; every partition's task refers to the same copy
         shared = client.scatter(index, broadcast=True, hash=False)
-        layer = [dask.delayed(_aggregate_partition)(p, shared, cols, weight)
-                 for p in deposits.to_delayed()]
-        while len(layer) > 1:  # tree reduction
-            layer = [dask.delayed(_combine)(layer[i:i + TREE_WIDTH])
-                     for i in range(0, len(layer), TREE_WIDTH)]
-        table, stats = client.compute(layer[0]).result() if layer else _empty(cols, weight)
-        client.cancel(shared)
+        try:
+            layer = [dask.delayed(_aggregate_partition)(p, shared, cols, weight)
+                     for p in deposits.to_delayed()]
+            while len(layer) > 1:  # tree reduction
+                layer = [dask.delayed(_combine)(layer[i:i + TREE_WIDTH], cols)
+                         for i in range(0, len(layer), TREE_WIDTH)]
+            table, stats = client.compute(layer[0]).result() if layer else _empty(cols, weight)
+        finally:
+            client.cancel(shared)
     return _finish(table, stats, categories, cols, weight, missing)
 
 
 def _empty(cols, weight):
-    frame = pd.DataFrame({"_pos": np.empty(0, np.int64), **{c: [] for c in cols},
+    frame = pd.DataFrame({"_pos": np.empty(0, np.int64),
+                          **{c: pd.Categorical([]) for c in cols},
                           "count": np.empty(0, np.int64)})
     if weight is not None:
         frame[weight] = frame[f"{weight}_sumsq"] = np.empty(0)
     stats = {k: (0, None) for k in ("rows", "outside", "unknown", "no_label", "bad_weight")}
-    return frame.groupby(["_pos", *cols]).sum(), stats
+    return frame, stats
 
 
 def _finish(table, stats, categories, cols, weight, missing) -> pd.DataFrame:
@@ -627,7 +640,9 @@ def _finish(table, stats, categories, cols, weight, missing) -> pd.DataFrame:
     if n:
         raise ValueError(f"{n} deposit(s) carry a territory_id not in territories (e.g. "
                          f"deposit {example!r}); re-run assign_deposits")
-    out = table.reset_index().sort_values(["_pos", *cols], kind="stable")
+    out = table.sort_values(["_pos", *cols], kind="stable")
+    for c in cols:  # back to the values' own dtype
+        out[c] = out[c].astype(out[c].cat.categories.dtype)
     out.insert(0, "territory_id", categories[out.pop("_pos").to_numpy()])
     out["count"] = out["count"].astype(np.int64)
     return out.reset_index(drop=True)
