@@ -447,6 +447,16 @@ def layer_path_missing(config, raw):
 @case(2, "[clusters] weights", "every score weight is 0")
 def cluster_weights_all_zero(config, raw):
     _append(config, "[clusters]\nweights = { concentration = 0, coherence = 0, "
+            "agglomeration_access = 0, corridor_access = 0, diversification = 0, "
+            "value_chain = 0, knowledge = 0, investment = 0 }")
+
+
+@case(2, "[clusters] weights", "every weighted score component lacks its data",
+      "knowledge: no institutions")
+def cluster_weights_only_on_absent_layers(config, raw):
+    # the five mining components at 0: only the innovation ones weigh, and this project
+    # has no plants, institutions or projects
+    _append(config, "[clusters]\nweights = { concentration = 0, coherence = 0, "
             "agglomeration_access = 0, corridor_access = 0, diversification = 0 }")
 
 

@@ -88,3 +88,38 @@ def _innovation_matches(dry: DryRun) -> Iterable[Finding]:
             yield ConfigProblem(f"innovation.matches.{key}", list(feeds), allowed=inputs,
                                 message="no processing plant takes any of these inputs "
                                         f"(nor '{norm}'): the match never fires")
+
+
+#: What each innovation component needs among the input layers (the dry run's view).
+_LAYER_OF = {"value_chain": "facilities with a value_chain input",
+             "knowledge": "institutions", "investment": "projects"}
+
+
+def weights_without_data(weights: dict[str, float], missing: dict[str, str]
+                         ) -> ConfigProblem | None:
+    """The problem when every positively weighted component lacks its data (*missing*:
+    component -> why), else None. Shared by the dry run and the clusters stage."""
+    from ..clustering._weights import DEFAULT_WEIGHTS
+
+    merged = {**DEFAULT_WEIGHTS, **weights}
+    weighted = [c for c, w in merged.items() if w > 0]
+    if not weighted or any(c not in missing for c in weighted):
+        return None
+    why = "; ".join(f"{c}: {missing[c]}" for c in weighted)
+    return ConfigProblem("clusters.weights", weights or None, message=(
+        f"every weighted score component lacks its data ({why}): nothing could be scored; "
+        "give a weight > 0 to a component with data (concentration, coherence, ...) or add "
+        "the layer"), allowed=sorted(merged))
+
+
+@check("clusters")
+def _weights_have_data(dry: DryRun) -> Iterable[Finding]:
+    facilities = _present(dry, "facilities")
+    has = {"value_chain": facilities is not None and "value_chain" in facilities.columns
+           and facilities["value_chain"].notna().any(),
+           "knowledge": _present(dry, "institutions") is not None,
+           "investment": _present(dry, "projects") is not None}
+    missing = {c: f"no {_LAYER_OF[c]}" for c, ok in has.items() if not ok}
+    problem = weights_without_data(dry.config.clusters.weights, missing)
+    if problem is not None:
+        yield problem

@@ -491,6 +491,15 @@ def _clusters(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
     if "knowledge_potential" in table.columns:
         links["institutions"] = flat["knowledge_links"]
     ic = config.innovation
+    from ..clustering._innovation_score import unavailable
+    from ..clustering.candidates import _weights
+    from ._checks_innovation import weights_without_data
+
+    # normally found by the dry run; here also when no project could be placed
+    problem = weights_without_data(kc.weights, unavailable(table, _weights(kc.weights or None)))
+    if problem is not None:
+        raise ConfigError(problems=[problem],
+                          source=config.source.name if config.source else None)
     out = cl.find_candidates(inputs["concentration"]["concentration"],
                              inputs["accessibility"]["accessibility"],
                              n_regions=kc.n_regions, weights=kc.weights or None,
