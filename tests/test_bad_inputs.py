@@ -423,6 +423,64 @@ def corridor_kind_without_speed(config, raw):
                      crs=4326).to_file(raw / "lines.geojson")
 
 
+def _institutions(raw: Path, kinds: list[str], name: str = "inst.geojson") -> None:
+    gpd.GeoDataFrame({"id": [f"I{i}" for i in range(len(kinds))], "kind": kinds},
+                     geometry=[shapely.Point(86.1 + 0.05 * i, 55.05) for i in range(len(kinds))],
+                     crs=4326).to_file(raw / name)
+
+
+@case(3, "inst.geojson", "feature 1 (id 'I1')", "'fachhochschule'", "university_branch",
+      "[input.institutions] kinds = { fachhochschule =")
+def institution_kind_unknown(config, raw):
+    _institutions(raw, ["university", "Fachhochschule"])
+    _append(config, '[input.institutions]\npath = "raw/inst.geojson"')
+
+
+@case(3, "inst.geojson", "institutions layer has no features", "remove [input.institutions]")
+def institutions_layer_empty(config, raw):
+    gpd.GeoDataFrame({"kind": []}, geometry=[], crs=4326).to_file(raw / "inst.geojson")
+    _append(config, '[input.institutions]\npath = "raw/inst.geojson"')
+
+
+@case(2, "[input.institutions.kinds] Hochschule = \"college of magic\"",
+      "not an institution kind", "university_branch")
+def institutions_kinds_mapping_unknown_target(config, raw):
+    _institutions(raw, ["university"])
+    _append(config, '[input.institutions]\npath = "raw/inst.geojson"\n'
+            'kinds = { Hochschule = "college of magic" }')
+
+
+@case(3, "p.csv", "projects layer has no features", "remove [input.projects]")
+def projects_table_header_only(config, raw):
+    (raw / "p.csv").write_text("project,investment_bn_rub,deposit_id\n")
+    _append(config, '[input.projects]\npath = "raw/p.csv"')
+
+
+@case(3, "p.csv", "column 'investment'", "currency", "currency = \"RUB\"")
+def projects_investment_without_currency(config, raw):
+    (raw / "p.csv").write_text("project,investment,deposit_id\nA,3,M1\n")
+    _append(config, '[input.projects]\npath = "raw/p.csv"')
+
+
+@case(3, "p.csv", "line 3", "investment -2 is negative")
+def projects_investment_negative(config, raw):
+    (raw / "p.csv").write_text("project,investment_bn_rub,deposit_id\nA,3,M1\nB,-2,M2\n")
+    _append(config, '[input.projects]\npath = "raw/p.csv"')
+
+
+@case(2, "[input.projects] unit = \"lakh\"", "billion")
+def projects_unit_unknown(config, raw):
+    (raw / "p.csv").write_text("project,investment,deposit_id\nA,3,M1\n")
+    _append(config, '[input.projects]\npath = "raw/p.csv"\ncurrency = "INR"\nunit = "lakh"')
+
+
+@case(2, "[input.facilities.value_chains] cement = 3", "must be the kind's input")
+def facilities_value_chains_not_text(config, raw):
+    gpd.GeoDataFrame({"kind": ["cement"]}, geometry=[shapely.Point(86.1, 55.05)],
+                     crs=4326).to_file(raw / "fac.geojson")
+    _append(config, '[input.facilities]\npath = "raw/fac.geojson"\nvalue_chains = { cement = 3 }')
+
+
 @case(2, "[project] crs = \"EPSG:4326\"", "not a projected CRS in metres")
 def project_crs_geographic(config, raw):
     _replace(config, 'out_dir = "processed"', 'out_dir = "processed"\ncrs = 4326')

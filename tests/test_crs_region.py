@@ -77,7 +77,8 @@ def test_kuzbass_sample_matches_sources():
     assert len(k.deposits) == 141
     assert k.corridors["kind"].value_counts().to_dict() == {"rail": 27, "road_trunk": 3,
                                                             "road_primary": 3}
-    assert len(k.facilities) == 14
+    # + the 13 compiled processing plants (SOURCES.md: "All 34 points lie inside")
+    assert len(k.facilities) == 14 + 13
     city_pops = [547885, 532884, 210150, 101995, 101666, 98382, 81536, 76752, 76669, 47292,
                  45997, 43029, 40522, 28642, 27624, 25330, 24816, 23114, 21893, 8263]
     assert k.agglomerations["population"].sum() == sum(city_pops)

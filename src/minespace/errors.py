@@ -25,6 +25,7 @@ __all__ = [
     "MinespaceWarning",
     "PipelineError",
     "Problem",
+    "ProjectsUnplacedWarning",
     "ResourceError",
     "SizeWarning",
 ]
@@ -244,3 +245,8 @@ class CRSDistortionWarning(MinespaceWarning):
 
 class SizeWarning(MinespaceWarning):
     """A step is estimated to need much of the memory budget (see :mod:`minespace.limits`)."""
+
+
+class ProjectsUnplacedWarning(MinespaceWarning):
+    """Investment projects name a deposit id or town that was not found: they are kept
+    without a location (see :func:`minespace.locate_projects`)."""

@@ -21,15 +21,16 @@ __all__ = ["Region"]
 
 logger = logging.getLogger(__name__)
 
-_LAYERS = ("deposits", "agglomerations", "corridors", "facilities", "neighbours")
+_LAYERS = ("deposits", "agglomerations", "corridors", "facilities", "institutions",
+           "neighbours", "projects")
 #: Layers whose features must lie in the study area (others are dropped, with a warning).
-_INSIDE = ("deposits", "agglomerations", "facilities")
+_INSIDE = ("deposits", "agglomerations", "facilities", "institutions")
 #: Agglomerations outside the boundary but within this distance of it (km) stay, as
 #: destinations across the border: one hour at 100 km/h, the fastest default speed
 #: (``schema.DEFAULT_SPEEDS_KMH``) and the default cluster travel-time threshold.
 AGGLOMERATION_REACH_KM = 100.0
 #: Layers compared with each other and the boundary to catch swapped longitude/latitude.
-_SWAP_CHECKED = ("deposits", "agglomerations", "corridors", "facilities")
+_SWAP_CHECKED = ("deposits", "agglomerations", "corridors", "facilities", "institutions")
 #: Ids quoted in a warning about dropped features.
 _MAX_IDS = 20
 
@@ -49,13 +50,18 @@ class Region:
     deposits, agglomerations, corridors : GeoDataFrame
         Canonical layers (see :mod:`minespace.schema`).
     facilities : GeoDataFrame or None
-        Processing facilities, optional.
+        Processing facilities (with their ``value_chain`` input), optional.
     neighbours : GeoDataFrame or None
         Surrounding regions, drawn on maps for context only.
-    projects : DataFrame or None
-        Announced investment projects (a table; ``deposit_id`` links some to a mine).
+    projects : GeoDataFrame or None
+        Investment projects placed by :func:`minespace.locate_projects` (columns
+        ``location``, ``location_note``); unplaced projects are kept with an empty
+        geometry and summarised in ``projects.attrs["unplaced"]``. A plain table
+        given here is located against the deposits and agglomerations.
     attribution : tuple of str
         Data credits, shown on every map.
+    institutions : GeoDataFrame or None
+        Knowledge and innovation institutions (:func:`minespace.read_institutions`).
     """
 
     name: str
@@ -65,13 +71,29 @@ class Region:
     corridors: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame | None = None
     neighbours: gpd.GeoDataFrame | None = None
-    projects: pd.DataFrame | None = None
+    projects: gpd.GeoDataFrame | None = None
     attribution: tuple[str, ...] = field(default=())
+    institutions: gpd.GeoDataFrame | None = None
 
     def __post_init__(self) -> None:
         crs = self.boundary.crs
         if crs is None:
             raise CRSError("Region: the boundary has no CRS")
+        if self.projects is not None and not isinstance(self.projects, gpd.GeoDataFrame):
+            # a plain table (deposit_id / town columns): placed on this region's layers
+            from .io.locate import locate_projects
+
+            object.__setattr__(self, "projects", locate_projects(
+                self.projects, deposits=self.deposits, agglomerations=self.agglomerations))
+        elif (self.projects is not None and "location" in self.projects
+              and "unplaced" not in self.projects.attrs):
+            # located before, read back from a file (attrs are not written): summarise again
+            from .io.locate import unplaced_summary
+
+            projects = self.projects.copy()
+            projects.attrs["unplaced"] = unplaced_summary(
+                projects, (projects["location"] == "unplaced").to_numpy())
+            object.__setattr__(self, "projects", projects)
         for name in _LAYERS:
             layer = getattr(self, name)
             if layer is not None and layer.crs != crs:
@@ -96,6 +118,7 @@ class Region:
         facilities: gpd.GeoDataFrame | None = None,
         neighbours: gpd.GeoDataFrame | None = None,
         projects: pd.DataFrame | None = None,
+        institutions: gpd.GeoDataFrame | None = None,
         crs: object = "auto",
         name: str = "study area",
         attribution: tuple[str, ...] = (),
@@ -109,8 +132,15 @@ class Region:
         boundary : GeoDataFrame, optional
             Study-area polygon(s), dissolved into one. Default: the convex hull of
             deposits and agglomerations, buffered by 10 km.
-        facilities, neighbours, projects : optional
-            Extra layers.
+        facilities, neighbours, institutions : GeoDataFrame, optional
+            Extra layers, reprojected like the others (facilities and institutions
+            outside the boundary are dropped, as deposits are).
+        projects : GeoDataFrame or DataFrame, optional
+            From :func:`minespace.read_projects`, or a plain table with
+            ``deposit_id`` and/or ``town`` columns: placed with
+            :func:`minespace.locate_projects` on the region's deposits and
+            agglomerations (unplaced projects are kept, with a warning when a
+            deposit id or town is not found).
         crs : "auto" or CRS-like
             ``"auto"`` applies :func:`minespace.choose_metric_crs` to the boundary.
             A user CRS must be metric (projected, metres) and must not distort the
@@ -136,10 +166,13 @@ class Region:
         Warns
         -----
         FeaturesDroppedWarning
-            Deposits and facilities outside the boundary, and agglomerations more
-            than ``AGGLOMERATION_REACH_KM`` (100 km) outside it, are dropped, with one
-            warning per layer giving the count and the ids. Nearer agglomerations
-            stay as destinations (logged at INFO level).
+            Deposits, facilities and institutions outside the boundary, and
+            agglomerations more than ``AGGLOMERATION_REACH_KM`` (100 km) outside it,
+            are dropped, with one warning per layer giving the count and the ids.
+            Nearer agglomerations stay as destinations (logged at INFO level).
+        ProjectsUnplacedWarning
+            A project names a deposit id or town that is not in the region's layers
+            (:func:`minespace.locate_projects`); it is kept, unplaced.
 
         Examples
         --------
@@ -151,13 +184,17 @@ class Region:
         32645
         """
         layers = {"deposits": deposits, "agglomerations": agglomerations,
-                  "corridors": corridors, "facilities": facilities, "neighbours": neighbours}
+                  "corridors": corridors, "facilities": facilities,
+                  "institutions": institutions, "neighbours": neighbours}
         for key, layer in layers.items():
             if layer is not None and layer.crs is None:
                 raise CRSError(f"Region.from_layers: layer '{key}' has no CRS")
         if boundary is not None and boundary.crs is None:
             raise CRSError("Region.from_layers: the boundary has no CRS")
-        _check_coordinates({"boundary": boundary, **layers})
+        placed = projects if isinstance(projects, gpd.GeoDataFrame) else None
+        if placed is not None and placed.crs is None:
+            raise CRSError("Region.from_layers: layer 'projects' has no CRS")
+        _check_coordinates({"boundary": boundary, **layers, "projects": placed})
         _check_swapped(layers, boundary)
         if boundary is None:
             tmp_crs = choose_metric_crs(deposits)
@@ -178,6 +215,11 @@ class Region:
         check_distortion(target, boundary, func=f"Region.from_layers(crs={crs!r})")
         layers.update(_drop_outside(layers, boundary, target))
         moved = {k: (v.to_crs(target) if v is not None else None) for k, v in layers.items()}
+        if projects is not None:
+            from .io.locate import locate_projects
+
+            projects = locate_projects(projects, deposits=moved["deposits"],
+                                       agglomerations=moved["agglomerations"])
         return cls(name=name, boundary=boundary.to_crs(target), projects=projects,
                    attribution=tuple(attribution), **moved)
 
@@ -224,8 +266,14 @@ class Region:
                 detail = ", ".join(f"{k} {v}" for k, v in top.items())
             elif key == "agglomerations" and "population" in layer:
                 detail = f"population {layer['population'].sum():,.0f}"
-            elif key in ("corridors", "facilities") and "kind" in layer:
-                detail = ", ".join(f"{k} {v}" for k, v in layer["kind"].value_counts().items())
+            elif key in ("corridors", "facilities", "institutions") and "kind" in layer:
+                counts = layer["kind"].value_counts()
+                detail = ", ".join(f"{k} {v}" for k, v in counts.head(6).items())
+                if len(counts) > 6:
+                    detail += f", +{int(counts.iloc[6:].sum())} more"
+            elif key == "projects" and "location" in layer:
+                detail = ", ".join(f"{k} {v}" for k, v in
+                                   layer["location"].value_counts().items())
             rows.append((key, f"{len(layer):,}", detail))
         return rows
 
@@ -236,8 +284,6 @@ class Region:
                  f"  extent lon {b[0]:.2f}..{b[2]:.2f}, lat {b[1]:.2f}..{b[3]:.2f}"]
         for key, n, detail in self._summary_rows():
             lines.append(f"  {key:<15}{n:>7}  {detail}")
-        if self.projects is not None:
-            lines.append(f"  {'projects':<15}{len(self.projects):>7}  (table)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

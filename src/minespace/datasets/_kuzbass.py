@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,8 +10,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .._checks import SOURCE_ATTR
 from ..crs import choose_metric_crs
 from ..io.readers import read_agglomerations, read_corridors, read_deposits, read_facilities
+from ..io.readers_extra import read_institutions, read_projects
 from ..region import Region
 from ._files import KUZBASS_ATTRIBUTION, kuzbass_dir
 
@@ -57,9 +58,22 @@ def kuzbass(*, crs: object = "auto") -> Region:
       :func:`minespace.read_agglomerations` (2,000 people/km2).
     - ``corridors``: 27 rail lines (station-chained) and 6 roads (town-chained
       schematics: see ``geometry_quality``; do not measure road lengths on them).
-    - ``facilities``: the 14 power, steel and iron-ore facilities in the oblast.
-    - ``neighbours``: the surrounding regions; ``projects``: Table 1 of the
-      cluster's investment projects (``deposit_id`` set where linked to a mine).
+    - ``facilities``: the 14 power, steel and iron-ore facilities in the oblast
+      (Global Energy Monitor trackers) and the 13 processing plants compiled for the
+      innovation cluster (coke, chemicals, coal preparation, ferroalloys...: ids
+      ``K01``...), one layer of 27 with ``value_chain`` (the plants' own, else by
+      kind: power plants thermal coal, the steel plant coking coal and iron ore;
+      iron-ore mines none).
+    - ``institutions``: 20 universities, branches, research centres, technoparks,
+      an education centre and economic zones. The file has 21: ``I10`` (Kemerovo
+      Scientific Center SB RAS) is left out because, as ``SOURCES.md`` says, it
+      probably overlaps ``I09`` (the Federal Research Center of Coal and Coal
+      Chemistry, organised with it) and only one of the two should be counted.
+    - ``neighbours``: the surrounding regions.
+    - ``projects``: Table 1 of the cluster's 12 investment projects (billion RUB),
+      located with what is known: ``P01`` at its mine (deposit ``M0804``), ``P11``
+      in Belovo (its ``location_hint`` is exactly a town name, copied to ``town``);
+      the other 10 are kept unplaced, reported in ``projects.attrs["unplaced"]``.
 
     Parameters
     ----------
@@ -78,6 +92,12 @@ def kuzbass(*, crs: object = "auto") -> Region:
     (141, 19, 32645)
     >>> region.deposits["method"].value_counts().to_dict()
     {'open_pit': 83, 'underground': 58}
+    >>> len(region.facilities), len(region.institutions)
+    (27, 20)
+    >>> region.projects["location"].value_counts().to_dict()
+    {'unplaced': 10, 'deposit': 1, 'town': 1}
+    >>> region.projects.attrs["unplaced"]
+    {'count': 10, 'investment': 152.0, 'currency': 'RUB', 'unit': 'billion'}
     """
     return _load(str(crs))
 
@@ -103,22 +123,29 @@ def _cached(crs: str) -> Region:
     facilities = read_facilities(d / "facilities.geojson", kind="kind", capacity="capacity",
                                  status="status")
     facilities = facilities[facilities["in_region_derived"].astype(bool)].copy()
+    plants = read_facilities(d / "processing_plants.geojson", id="plant_id", kind="kind",
+                             value_chain="value_chain", status="status")
+    facilities = pd.concat([facilities, plants])
+    facilities.attrs[SOURCE_ATTR] = "facilities.geojson, processing_plants.geojson"
+    # I10 probably overlaps I09 (SOURCES.md: "count only one of them")
+    institutions = read_institutions(d / "institutions.geojson").drop(index="I10")
     neighbours = gpd.read_file(d / "neighbour_regions.geojson", engine="pyogrio")
     neighbours = neighbours[neighbours["iso_3166_2"] != "RU-KEM"].reset_index(drop=True)
     agglomerations = _agglomerations(d)
-    projects = pd.read_csv(d / "projects_table1.csv")
-    projects = projects.rename(columns={"gem_mine_id": "deposit_id"})
-    projects.index = pd.Index([f"P{i + 1:02d}" for i in range(len(projects))], name="project_id")
+    projects = read_projects(d / "projects_table1.csv")   # deposit_id from gem_mine_id
+    hint = projects["location_hint"]
+    projects["town"] = hint.where(hint.isin(list(CITY_NAMES_EN.values())), np.nan)
     return Region.from_layers(
         deposits=deposits, agglomerations=agglomerations, corridors=corridors,
         boundary=boundary, facilities=facilities, neighbours=neighbours, projects=projects,
-        crs=crs, name="Kuzbass (Kemerovo Oblast)", attribution=KUZBASS_ATTRIBUTION)
+        institutions=institutions, crs=crs, name="Kuzbass (Kemerovo Oblast)",
+        attribution=KUZBASS_ATTRIBUTION)
 
 
 def _load(crs: str) -> Region:
     region = _cached(crs)
     # hand out copies: the cached layers must never be changed by a caller
-    return replace(region.to_crs(region.crs), projects=region.projects.copy())
+    return region.to_crs(region.crs)
 
 
 def _agglomerations(d: Path) -> gpd.GeoDataFrame:

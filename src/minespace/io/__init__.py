@@ -9,6 +9,8 @@ _ATTRIBUTES = {
     "read_raster": ".raster", "reproject_raster": ".raster",
     "read_agglomerations": ".readers", "read_corridors": ".readers",
     "read_deposits": ".readers", "read_facilities": ".readers",
+    "read_institutions": ".readers_extra", "read_projects": ".readers_extra",
+    "locate_projects": ".locate",
     "atomic_path": ".write", "write_geopackage": ".write", "write_layer": ".write",
 }
 
@@ -19,10 +21,13 @@ __all__ = [
     "Raster",
     "atomic_path",
     "clip_raster",
+    "locate_projects",
     "read_agglomerations",
     "read_corridors",
     "read_deposits",
     "read_facilities",
+    "read_institutions",
+    "read_projects",
     "read_raster",
     "reproject_raster",
     "write_geopackage",

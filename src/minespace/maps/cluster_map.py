@@ -76,6 +76,10 @@ div.querySelectorAll('[data-ms-id]').forEach(function (li) {
 MAX_DEPOSITS = 100_000
 
 
+#: Facility kinds given their own colour in the map legend (the others share grey).
+FACILITY_KINDS_SHOWN = 5
+
+
 def category_colors(values, *, cmap: str | None = None) -> dict[str, str]:
     """A stable colour per category (matplotlib's tab10/tab20, in sorted order).
 
@@ -605,8 +609,14 @@ def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by:
         # processing plants are drawn by value chain (their own layer): the rest here
         fac = fac[fac["value_chain"].isna().to_numpy()]
     if fac is not None and len(fac):
-        colours = category_colors(fac["kind"], cmap="Dark2")
-        codes, palette = _codes(fac["kind"], colours)
+        # the most frequent kinds get a colour each (Dark2 has 8), the rest one grey entry:
+        # a legend that fits beside the layer control
+        kinds = fac["kind"].astype(object)
+        top = kinds.value_counts().index[:FACILITY_KINDS_SHOWN]
+        colours = category_colors(kinds[kinds.isin(top)], cmap="Dark2")
+        codes, palette = _codes(kinds, colours)
+        if not kinds.isin(top).all():
+            colours[f"other kinds ({int((~kinds.isin(top)).sum())})"] = palette[-1]
         layer = PointLayer(fac, codes=codes, palette=palette, radius=6, ring=True,
                            attributes=attribute_columns(fac, ["kind", "value_chain", "capacity",
                                                               "capacity_unit", "status",

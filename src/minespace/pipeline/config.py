@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,8 @@ __all__ = [
 ]
 
 DATASETS = ("kuzbass",)
-LAYER_ROLES = ("deposits", "agglomerations", "corridors", "facilities", "boundary")
+LAYER_ROLES = ("deposits", "agglomerations", "corridors", "facilities", "institutions",
+               "projects", "boundary")
 #: Optional raster inputs: population counts (population-weighted territory origins)
 #: and elevation in metres (slope penalty of the raster travel time).
 RASTER_ROLES = ("population", "elevation")
@@ -58,7 +60,13 @@ _LAYER_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "corridors": {**_COMMON_KEYS, "kind": (str,), "speed": (str,), "speeds": (dict,),
                   "on_invalid": (str,)},
     "facilities": {**_COMMON_KEYS, "kind": (str,), "capacity": (str,), "status": (str,),
-                   "lon": (str,), "lat": (str,)},
+                   "value_chain": (str,), "value_chains": (dict,), "lon": (str,),
+                   "lat": (str,)},
+    "institutions": {**_COMMON_KEYS, "kind": (str,), "kinds": (dict,), "field": (str,),
+                     "size": (str,), "size_unit": (str,), "lon": (str,), "lat": (str,)},
+    "projects": {**_COMMON_KEYS, "category": (str,), "investment": (str,),
+                 "currency": (str,), "unit": (str,), "jobs": (str,), "year": (str,),
+                 "deposit": (str,), "town": (str,), "lon": (str,), "lat": (str,)},
     "boundary": {"layer": (str, int), "encoding": (str,)},
 }
 
@@ -308,6 +316,30 @@ def _check_layer_options(sec: _Section, options: dict[str, Any]) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 sec.report(f"speeds.{key}", value, message="must be a speed in km/h > 0")
                 options.pop("speeds", None)
+    _check_innovation_options(sec, options)
+
+
+def _check_innovation_options(sec: _Section, options: dict[str, Any]) -> None:
+    """``value_chains``, ``kinds``, ``currency`` and ``unit`` of the innovation layers."""
+    from ..schema import INSTITUTION_KIND_ALIASES, INSTITUTION_KINDS, normalise_category
+
+    for key, value in dict(options.get("value_chains") or {}).items():
+        if not isinstance(value, str) or not value.strip(" ;,"):
+            sec.report(f"value_chains.{key}", value, message="must be the kind's input(s)",
+                       allowed='text such as "coking_coal" or "coking_coal;iron_ore"')
+            options.pop("value_chains", None)
+    for key, value in dict(options.get("kinds") or {}).items():
+        norm = normalise_category(value) if isinstance(value, str) else None
+        if INSTITUTION_KIND_ALIASES.get(norm, norm) not in INSTITUTION_KINDS:
+            sec.report(f"kinds.{key}", value, message="is not an institution kind",
+                       allowed=INSTITUTION_KINDS)
+            options.pop("kinds", None)
+    units = ("", "thousand", "million", "billion")
+    if "unit" in options and options["unit"] not in units:
+        sec.report("unit", options.pop("unit"), allowed=[f'"{u}"' for u in units])
+    if "currency" in options and not re.fullmatch(r"[A-Za-z]{3}", options["currency"]):
+        sec.report("currency", options.pop("currency"),
+                   allowed='an ISO 4217 code such as "RUB", "USD", "EUR"')
 
 
 def _raster(base: Path, role: str, data: Any, problems: list) -> RasterSource:

@@ -74,7 +74,8 @@ def file_sha256(path: Path) -> str:
 # -- load --------------------------------------------------------------------------------
 
 _READERS = {"deposits": "read_deposits", "agglomerations": "read_agglomerations",
-            "corridors": "read_corridors", "facilities": "read_facilities"}
+            "corridors": "read_corridors", "facilities": "read_facilities",
+            "institutions": "read_institutions", "projects": "read_projects"}
 
 
 def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, dict]]:
@@ -86,7 +87,7 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
     """
     import pandas as pd
 
-    from ..io import readers
+    from ..io import readers, readers_extra
     from ..io.readers import READ_INFO
 
     layers, info = {}, {}
@@ -96,9 +97,10 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
         empty = LayerError([Problem(
             src.path.name, None, None, f"the {role} layer has no features",
             f"check [input.{role}] path and layer (a filter may have removed every row)"
-            + (", or remove [input.facilities]" if role == "facilities" else ""))])
+            + (f", or remove [input.{role}]" if role in _OPTIONAL else ""))])
+        module = readers_extra if role in ("institutions", "projects") else readers
         try:
-            frame = getattr(readers, _READERS[role])(src.path, **src.options)
+            frame = getattr(module, _READERS[role])(src.path, **src.options)
         except LayerError:
             # an empty file often has no columns either: say it is empty, not what it lacks
             if _feature_count(src.path, src.options.get("layer")) == 0:
@@ -130,7 +132,10 @@ def _feature_count(path: Path, layer) -> int | None:
 
 #: canonical category columns summarised per layer (manifest, ``minespace validate``)
 _CATEGORY_COLUMNS = {"deposits": ("commodity", "status", "method"), "corridors": ("kind",),
-                     "facilities": ("kind", "status")}
+                     "facilities": ("kind", "value_chain", "status"),
+                     "institutions": ("kind",), "projects": ("category",)}
+#: layers a build can do without (an empty file of these is still reported)
+_OPTIONAL = ("facilities", "institutions", "projects")
 
 
 def load_region(config: Config) -> Region:
@@ -265,16 +270,11 @@ def _load(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
 
 
 def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> Region:
-    """Rebuild the :class:`Region` from the load stage's outputs."""
-    import dataclasses
-
+    """Rebuild the :class:`Region` from the load stage's outputs (the institutions and
+    the located projects, unplaced rows included, when the load stage read them)."""
     from ..region import Region
 
     attribution: tuple[str, ...] = ()
-    # the located projects and the institutions, when the load stage read them (and the
-    # Region has the field): the map draws them and the dossier lists them
-    extra = {k: loaded[k] for k in ("projects", "institutions")
-             if loaded.get(k) is not None and k in {f.name for f in dataclasses.fields(Region)}}
     if config.dataset == "kuzbass":
         from ..datasets import KUZBASS_ATTRIBUTION
 
@@ -282,7 +282,8 @@ def region_from_outputs(config: Config, loaded: dict[str, gpd.GeoDataFrame]) -> 
     return Region(name=config.name, boundary=loaded["boundary"], deposits=loaded["deposits"],
                   agglomerations=loaded["agglomerations"], corridors=loaded["corridors"],
                   facilities=loaded.get("facilities"), neighbours=loaded.get("neighbours"),
-                  attribution=attribution, **extra)
+                  institutions=loaded.get("institutions"), projects=loaded.get("projects"),
+                  attribution=attribution)
 
 
 # -- territories ---------------------------------------------------------------------------
