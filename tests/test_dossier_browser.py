@@ -385,6 +385,9 @@ def test_institution_plant_and_project_layers(tmp_path):
     def check(bp):
         page = bp.page
         page.wait_for_selector(".ms-legend")
+        # the institutions layer starts switched off (the default legend must fit)
+        page.locator(".leaflet-control-layers-overlays label",
+                     has_text="Institutions").locator("input").check()
         syms = page.evaluate("""() => Array.from(document.querySelectorAll(
             '.leaflet-marker-pane .ms-sym')).map(function (e) { return e.innerHTML; })""")
         circles = page.evaluate(f"""() => {{ var m = ({_MAP_JS})(), out = [];

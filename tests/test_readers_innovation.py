@@ -477,11 +477,12 @@ def test_region_from_layers_institutions_and_plain_projects_table():
     assert region.projects.crs == region.crs
     assert "institutions" in region.layers and "projects" in region.layers
     assert "institutions" in repr(region) and "deposit 1, town 1" in repr(region)
-    # a plain table given to Region(...) is located the same way
+    assert "location" not in table                       # the table is not modified
+    # a plain table given to Region(...) directly is kept as it is (no CRS to check)
     direct = ms.Region(name="x", boundary=k.boundary, deposits=k.deposits,
                        agglomerations=k.agglomerations, corridors=k.corridors, projects=table)
-    assert direct.projects["location"].tolist() == ["deposit", "town"]
-    assert "location" not in table                       # the table is not modified
+    assert direct.projects is table and "projects" not in direct.layers
+    assert direct.to_crs(4326).projects is table and "(table)" in repr(direct)
 
 
 def test_region_refuses_swapped_institutions():

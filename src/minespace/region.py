@@ -55,9 +55,10 @@ class Region:
         Surrounding regions, drawn on maps for context only.
     projects : GeoDataFrame or None
         Investment projects placed by :func:`minespace.locate_projects` (columns
-        ``location``, ``location_note``); unplaced projects are kept with an empty
-        geometry and summarised in ``projects.attrs["unplaced"]``. A plain table
-        given here is located against the deposits and agglomerations.
+        ``location``, ``location_note``; :meth:`from_layers` places them); unplaced
+        projects are kept with an empty geometry and summarised in
+        ``projects.attrs["unplaced"]``. A plain table given to ``Region(...)`` directly
+        is kept as it is (the maps place it by its ``deposit_id``).
     attribution : tuple of str
         Data credits, shown on every map.
     institutions : GeoDataFrame or None
@@ -79,14 +80,8 @@ class Region:
         crs = self.boundary.crs
         if crs is None:
             raise CRSError("Region: the boundary has no CRS")
-        if self.projects is not None and not isinstance(self.projects, gpd.GeoDataFrame):
-            # a plain table (deposit_id / town columns): placed on this region's layers
-            from .io.locate import locate_projects
-
-            object.__setattr__(self, "projects", locate_projects(
-                self.projects, deposits=self.deposits, agglomerations=self.agglomerations))
-        elif (self.projects is not None and "location" in self.projects
-              and "unplaced" not in self.projects.attrs):
+        if (isinstance(self.projects, gpd.GeoDataFrame) and "location" in self.projects
+                and "unplaced" not in self.projects.attrs):
             # located before, read back from a file (attrs are not written): summarise again
             from .io.locate import unplaced_summary
 
@@ -96,7 +91,7 @@ class Region:
             object.__setattr__(self, "projects", projects)
         for name in _LAYERS:
             layer = getattr(self, name)
-            if layer is not None and layer.crs != crs:
+            if isinstance(layer, gpd.GeoDataFrame) and layer.crs != crs:
                 raise CRSError(
                     f"Region: layer '{name}' is in {layer.crs.to_string() if layer.crs else None}"
                     f" but the boundary is in {crs.to_string()}; build the region with "
@@ -238,7 +233,8 @@ class Region:
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """All non-empty vector layers by role, boundary included."""
         out = {"boundary": self.boundary}
-        out.update({k: getattr(self, k) for k in _LAYERS if getattr(self, k) is not None})
+        out.update({k: getattr(self, k) for k in _LAYERS
+                    if isinstance(getattr(self, k), gpd.GeoDataFrame)})
         return out
 
     def to_crs(self, crs: object) -> Region:
@@ -250,8 +246,8 @@ class Region:
         target = pyproj.CRS.from_user_input(crs)
         if target.is_projected:
             check_distortion(target, self.boundary, func=f"Region.to_crs({crs!r})")
-        moved = {k: (getattr(self, k).to_crs(target) if getattr(self, k) is not None else None)
-                 for k in _LAYERS}
+        moved = {k: (v.to_crs(target) if isinstance(v, gpd.GeoDataFrame) else v)
+                 for k, v in ((k, getattr(self, k)) for k in _LAYERS)}
         return replace(self, boundary=self.boundary.to_crs(target), **moved)
 
     # -- display ---------------------------------------------------------------------
@@ -284,6 +280,8 @@ class Region:
                  f"  extent lon {b[0]:.2f}..{b[2]:.2f}, lat {b[1]:.2f}..{b[3]:.2f}"]
         for key, n, detail in self._summary_rows():
             lines.append(f"  {key:<15}{n:>7}  {detail}")
+        if self.projects is not None and "projects" not in self.layers:
+            lines.append(f"  {'projects':<15}{len(self.projects):>7}  (table)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -76,10 +76,6 @@ div.querySelectorAll('[data-ms-id]').forEach(function (li) {
 MAX_DEPOSITS = 100_000
 
 
-#: Facility kinds given their own colour in the map legend (the others share grey).
-FACILITY_KINDS_SHOWN = 5
-
-
 def category_colors(values, *, cmap: str | None = None) -> dict[str, str]:
     """A stable colour per category (matplotlib's tab10/tab20, in sorted order).
 
@@ -226,7 +222,8 @@ def cluster_map(
     >>> m = ms.maps.cluster_map(ms.datasets.kuzbass(), tiles=False)
     >>> [c.layer_name for c in m._children.values() if getattr(c, "control", False)]
     ['Neighbouring regions', 'Study area', 'Transport corridors', 'Agglomerations',
-     'Facilities', 'Deposits by commodity', 'Processing plants', 'Announced projects']
+     'Facilities', 'Deposits by commodity', 'Processing plants', 'Institutions',
+     'Announced projects']
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, not {scheme!r}")
@@ -255,7 +252,10 @@ def cluster_map(
     if plants:
         legend.append(plants_layer(m, region.facilities))
     if institutions:
-        legend.append(institutions_layer(m, getattr(region, "institutions", None)))
+        # off at first: with the Kuzbass institutions on, the default legend no longer
+        # fits a 900-pixel window
+        legend.append(institutions_layer(m, getattr(region, "institutions", None),
+                                         show=False))
     if projects:
         legend.append(projects_layer(m, region))
     if dossier and candidates is not None and len(candidates):
@@ -609,14 +609,8 @@ def _region_layers(m, region: Region, deposits_by: str | Sequence[str], size_by:
         # processing plants are drawn by value chain (their own layer): the rest here
         fac = fac[fac["value_chain"].isna().to_numpy()]
     if fac is not None and len(fac):
-        # the most frequent kinds get a colour each (Dark2 has 8), the rest one grey entry:
-        # a legend that fits beside the layer control
-        kinds = fac["kind"].astype(object)
-        top = kinds.value_counts().index[:FACILITY_KINDS_SHOWN]
-        colours = category_colors(kinds[kinds.isin(top)], cmap="Dark2")
-        codes, palette = _codes(kinds, colours)
-        if not kinds.isin(top).all():
-            colours[f"other kinds ({int((~kinds.isin(top)).sum())})"] = palette[-1]
+        colours = category_colors(fac["kind"], cmap="Dark2")
+        codes, palette = _codes(fac["kind"], colours)
         layer = PointLayer(fac, codes=codes, palette=palette, radius=6, ring=True,
                            attributes=attribute_columns(fac, ["kind", "value_chain", "capacity",
                                                               "capacity_unit", "status",

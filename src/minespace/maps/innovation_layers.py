@@ -190,8 +190,9 @@ def _symbol_items(items: Sequence[tuple[str, str]]) -> str:
     return f"<div{cls}>{rows}</div>"
 
 
-def institutions_layer(m, institutions: gpd.GeoDataFrame | None) -> str:
-    """Add the institutions layer (symbol per ``kind``); return its legend section."""
+def institutions_layer(m, institutions: gpd.GeoDataFrame | None, *, show: bool = True) -> str:
+    """Add the institutions layer (symbol per ``kind``; on the map at first when *show*);
+    return its legend section."""
     if institutions is None or not len(institutions):
         return ""
     inst = _points(institutions)
@@ -207,7 +208,7 @@ def institutions_layer(m, institutions: gpd.GeoDataFrame | None) -> str:
     cols = ["kind", "field", "size", "size_unit"]
     layer = SymbolLayer(inst, codes=kinds.map(lookup).to_numpy(), symbols=symbols,
                         attributes=attribute_columns(inst, cols, title="name"),
-                        tooltips=_names(inst), name="Institutions").add_to(m)
+                        tooltips=_names(inst), name="Institutions", show=show).add_to(m)
     items = [(_label(k), svg_symbol(*INSTITUTION_SYMBOLS.get(k, _OTHER_SYMBOL), 12))
              for k in order]
     return legend_section("<div><b>Institutions (by kind)</b>" + _symbol_items(items)

@@ -2,7 +2,8 @@
 
 The legend lists a section per layer and shows only the sections of the layers that
 are on (switching a layer in the layer control shows or hides its section), so the
-default map's legend fits a 900-pixel-high window; it can also be folded away.
+default map's legend fits a 900-pixel-high window; it can also be folded away. It never
+covers the layer control above it: with more layers on than fit, it scrolls.
 """
 
 from __future__ import annotations
@@ -59,14 +60,25 @@ BOX_CSS = """
 # show the legend section of each layer only while the layer is on the map; section
 # attributes hold folium's generated variable names (never user text)
 LEGEND_JS = """
+function msLegendFit() {
+  // the legend never covers the layer control above it: it scrolls instead
+  var ctl = map.getContainer().querySelector('.leaflet-control-layers');
+  if (!ctl || !div.parentNode) { return; }
+  div.style.maxHeight = '';
+  var c = ctl.getBoundingClientRect(), d = div.getBoundingClientRect();
+  if (c.right <= d.left || c.left >= d.right || c.bottom <= d.top) { return; }
+  div.style.maxHeight = Math.max(d.bottom - c.bottom - 4, 40) + 'px';
+}
 function msLegendUpdate() {
   div.querySelectorAll('[data-ms-layer]').forEach(function (sec) {
     var layer = window[sec.getAttribute('data-ms-layer')];
     sec.style.display = (!layer || map.hasLayer(layer)) ? '' : 'none';
   });
+  msLegendFit();
 }
 map.on('overlayadd overlayremove layeradd layerremove', msLegendUpdate);
-map.whenReady(msLegendUpdate);
+map.on('resize', msLegendFit);
+map.whenReady(function () { setTimeout(msLegendUpdate, 0); });
 """
 
 
