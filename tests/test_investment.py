@@ -121,8 +121,7 @@ def test_kuzbass_table1_projects():
     Belovo; the other ten are unplaced and not counted."""
     region = ms.datasets.kuzbass()
     projects = region.projects
-    if not isinstance(projects, gpd.GeoDataFrame):
-        pytest.skip("the Kuzbass projects are not located yet (ms.locate_projects)")
+    assert projects.attrs["unplaced"]["count"] == 10
     terr = ms.territories.hex_grid(region, cell_km=25)
     out = investment_totals(terr, projects)
     assert out["projects"].sum() == 2
