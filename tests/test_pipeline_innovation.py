@@ -224,3 +224,90 @@ def test_two_clean_builds_with_plants_are_identical(plant_project, tmp_path):
     assert [k for k in first if first[k] != second.get(k)] == []
     assert isinstance(pd.read_parquet(out / "value_chain_links.parquet"), pd.DataFrame)
 
+
+INNOVATION_LAYERS = PLANTS + """
+[input.institutions]
+path = "raw/institutions.geojson"
+
+[input.projects]
+path = "raw/projects.csv"
+deposit = "deposit"
+town = "town"
+"""
+
+
+def _institutions_and_projects(folder):
+    gpd.GeoDataFrame({"institution_id": ["I1", "I2"],
+                      "name": ["Alpha University", "Beta branch"],
+                      "kind": ["university", "branch"]},
+                     geometry=[shapely.Point(86.065, 55.06), shapely.Point(86.26, 55.01)],
+                     crs=4326).to_file(folder / "raw" / "institutions.geojson")
+    pd.DataFrame({"project_id": ["P1", "P2", "P3"],
+                  "name": ["Coke battery", "Technopark", "Lost project"],
+                  "investment_bn_rub": [15.0, 2.5, 7.0], "jobs": [1000, 200, 50],
+                  "deposit": ["M0", None, "M99"], "town": [None, "Alpha", None]}
+                 ).to_csv(folder / "raw" / "projects.csv", index=False)
+
+
+def test_innovation_stage_with_every_layer(small_project):
+    project = small_project(extra=INNOVATION_LAYERS)
+    _plants(project.parent)
+    _institutions_and_projects(project.parent)
+    # a road island in the south-east corner: the territories joining the network there
+    # reach no institution over it (their times come from the straight-line fallback)
+    lines = gpd.read_file(project.parent / "raw" / "lines.geojson")
+    island = gpd.GeoDataFrame({"class": ["road_primary"]}, geometry=[shapely.LineString(
+        [(86.36, 54.985), (86.395, 54.99)])], crs=4326)
+    pd.concat([lines, island]).to_file(project.parent / "raw" / "lines.geojson")
+    result = build(load_config(project))
+    stages = result.manifest["stages"]
+    # accessibility reports the island's territories unreachable; innovation fills the gap
+    assert any("reach any destination" in w for w in stages["accessibility"]["warnings"])
+    assert not any("reach any destination" in w for w in stages["innovation"]["warnings"])
+    # P3 names a deposit that does not exist: kept unplaced, warned at load, recorded
+    assert any("M99" in w for w in stages["load"]["warnings"])
+    assert stages["innovation"]["absent"] == {}
+    assert stages["innovation"]["unplaced_projects"] == {
+        "count": 1, "investment": 7.0, "currency": "RUB", "unit": "billion"}
+    assert stages["clusters"]["unavailable"] == {}
+    assert not any("ComponentUnavailable" in w for w in stages["clusters"]["warnings"])
+    table = result.read("innovation")
+    # placed: P1 at deposit M0, P2 in the town Alpha; 15 + 2.5 bn RUB, 1000 + 200 jobs
+    assert table["projects"].sum() == 2
+    assert table["investment"].sum() == pytest.approx(17.5)
+    assert table["project_jobs"].sum() == pytest.approx(1200)
+    assert (table["knowledge_potential"] > 0).all()
+    links = result.read("knowledge_links").reset_index()
+    assert set(links["institution_id"]) <= {"I1", "I2"} and len(links)
+    cand = result.read("candidates")
+    assert cand[["score__value_chain", "score__knowledge", "score__investment"]
+                ].notna().all().all()
+    text = " ".join(cand["explanation"])
+    assert " bn RUB" in text and "university" in text
+    assert cand["institutions_within"].max() >= 1
+
+
+def test_only_investment_weighted_and_no_project_placed(small_project):
+    """The dry run sees a projects layer; only the stage finds that none can be placed:
+    with investment the only weighted component, a ConfigError (exit 2) naming the key."""
+    project = small_project(extra=INNOVATION_LAYERS + """
+[clusters.weights]
+concentration = 0
+coherence = 0
+agglomeration_access = 0
+corridor_access = 0
+diversification = 0
+value_chain = 0
+knowledge = 0
+investment = 1
+""")
+    _plants(project.parent)
+    _institutions_and_projects(project.parent)
+    pd.DataFrame({"project_id": ["P3"], "name": ["Lost project"], "investment_bn_rub": [7.0],
+                  "jobs": [50], "deposit": ["M99"], "town": [None]}
+                 ).to_csv(project.parent / "raw" / "projects.csv", index=False)
+    with pytest.raises(ms.ConfigError) as err:
+        build(load_config(project))
+    assert err.value.problems[0].key == "clusters.weights"
+    assert "investment: no 'investment'" in str(err.value)
+    assert "needs located investment projects" in str(err.value)
