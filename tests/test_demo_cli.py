@@ -33,6 +33,10 @@ def test_demo_prints_paths(tmp_path):
     expected = tmp_path / "maps" / "kuzbass_kemerovo_oblast_overview.html"
     # the stable path users keep, not the build generation it currently links to
     assert f"map:    {expected.absolute()}" in result.output
+    # the printable candidate dossier beside it (issue 15), also a stable path
+    dossier = tmp_path / "maps" / "candidates_dossier.html"
+    assert f"dossier: {dossier.absolute()}" in result.output
+    assert dossier.is_file() and "<svg" in dossier.read_text(encoding="utf-8")
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

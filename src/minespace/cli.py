@@ -100,6 +100,8 @@ def _report(result, quiet: bool) -> None:
         click.echo(f"layers: {result.outputs['geopackage'].absolute()}")
     if result.map_path is not None:
         click.echo(f"map:    {result.map_path.absolute()}")
+    if "candidates_dossier" in result.outputs:
+        click.echo(f"dossier: {result.outputs['candidates_dossier'].absolute()}")
 
 
 def _load(config_path: Path):
