@@ -335,3 +335,30 @@ def test_kuzbass_coking_coal_near_novokuznetsk_reaches_a_plant():
     # the nearest matching plant is at most as far as the steel plant
     assert (out["value_chain_time_min"].to_numpy()[near] <= km[near] / 40 * 60 + 1e-9).all()
     assert (out["value_chain_n_within"].to_numpy()[near] >= 1).all()
+
+
+def test_access_and_links_in_one_matrix_equal_the_two_calls():
+    """The pipeline's one-matrix path gives exactly what the two public calls give, and
+    routes the deposits once (travel_time_matrix called once, not twice)."""
+    from unittest import mock
+
+    from minespace import accessibility
+    from minespace.value_chain import _access_and_links
+
+    rng = np.random.default_rng(11)
+    *_, corridors = _grid_network(rng)
+    dxy = rng.uniform(500, 19_500, (10, 2))
+    pxy = rng.uniform(500, 19_500, (3, 2))
+    com = ["coking_coal", "thermal_coal"] * 5
+    chains = ["coking_coal", "thermal_coal", "coal_chemicals"]
+    deposits = _deposits([(f"d{i}", com[i], tuple(p)) for i, p in enumerate(dxy)])
+    plants = _plants([(f"p{j}", chains[j], "operating", tuple(p)) for j, p in enumerate(pxy)])
+    kw = dict(corridors=build_network(corridors), threshold_min=25.0, access_speed_kmh=25.0)
+    spy = mock.patch.object(accessibility, "travel_time_matrix",
+                            wraps=accessibility.travel_time_matrix)
+    with spy as calls:
+        access, links = _access_and_links(deposits, plants, **kw)
+    assert calls.call_count == 1
+    pd.testing.assert_frame_equal(access, value_chain_access(deposits, plants, **kw))
+    pd.testing.assert_frame_equal(links, value_chain_links(deposits, plants, **kw))
+    assert len(links) == int(access["value_chain_n_within"].sum()) > 0

@@ -303,6 +303,12 @@ def value_chain_access(
         deposits, facilities, corridors=corridors, threshold_min=threshold_min,
         fallback_speed_kmh=fallback_speed_kmh, access_speed_kmh=access_speed_kmh,
         matches=matches, commodity=commodity, statuses=statuses, func=_FUNC)
+    return _access(deposits, plants, times, method, threshold_min)
+
+
+def _access(deposits: gpd.GeoDataFrame, plants: gpd.GeoDataFrame, times: np.ndarray,
+            method: str, threshold_min: float) -> gpd.GeoDataFrame:
+    """:func:`value_chain_access`'s columns from the matched deposits x plants *times*."""
     n = len(deposits)
     best = times.argmin(axis=1) if times.shape[1] else np.zeros(n, np.int64)
     t = times[np.arange(n), best] if times.shape[1] else np.full(n, np.inf)
@@ -373,6 +379,29 @@ def value_chain_links(
         deposits, facilities, corridors=corridors, threshold_min=threshold_min,
         fallback_speed_kmh=fallback_speed_kmh, access_speed_kmh=access_speed_kmh,
         matches=matches, commodity=commodity, statuses=statuses, func="value_chain_links")
+    return _links(deposits, plants, times, threshold_min)
+
+
+def _access_and_links(deposits: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, *,
+                      corridors=None, threshold_min: float = 45.0,
+                      fallback_speed_kmh: float = 40.0, access_speed_kmh: float = 20.0,
+                      matches: Mapping[str, Iterable[str]] | None = None,
+                      commodity: str = "commodity", statuses: Sequence[str] | None = None
+                      ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """:func:`value_chain_access` and :func:`value_chain_links` from one travel-time
+    matrix (the pipeline's innovation stage needs both; calling the two routes every
+    deposit twice). Arguments are those of :func:`value_chain_access`."""
+    plants, times, _, method = _times(
+        deposits, facilities, corridors=corridors, threshold_min=threshold_min,
+        fallback_speed_kmh=fallback_speed_kmh, access_speed_kmh=access_speed_kmh,
+        matches=matches, commodity=commodity, statuses=statuses, func=_FUNC)
+    return (_access(deposits, plants, times, method, threshold_min),
+            _links(deposits, plants, times, threshold_min))
+
+
+def _links(deposits: gpd.GeoDataFrame, plants: gpd.GeoDataFrame, times: np.ndarray,
+           threshold_min: float) -> pd.DataFrame:
+    """:func:`value_chain_links`' rows from the matched deposits x plants *times*."""
     i, j = np.nonzero(times <= threshold_min)
     t = times[i, j]
     order = np.lexsort((j, t, i))

@@ -44,7 +44,7 @@ def _value_chain(config: Config, loaded: dict, territories, network
     import pandas as pd
 
     from .. import territories as terr
-    from ..value_chain import value_chain_access, value_chain_links, value_chain_summary
+    from ..value_chain import _access_and_links, value_chain_summary
 
     plants = _plants(loaded)
     if plants is None:   # no per-deposit table of NaN (a million rows at scale)
@@ -57,8 +57,7 @@ def _value_chain(config: Config, loaded: dict, territories, network
     kw = dict(corridors=network, threshold_min=ic.value_chain_min,
               fallback_speed_kmh=ic.fallback_speed_kmh, access_speed_kmh=ac.access_speed_kmh,
               matches=ic.matches or None)
-    access = value_chain_access(deposits, plants, **kw)
-    links = value_chain_links(deposits, plants, **kw)
+    access, links = _access_and_links(deposits, plants, **kw)   # one travel-time matrix
     links["territory_id"] = links["deposit_id"].map(deposits["territory_id"]).astype(object)
     summary = value_chain_summary(territories, access, weight=config.concentration.weight)
     cols = [c for c in ("value_chain_deposits", "value_chain_total", "value_chain_weight",
