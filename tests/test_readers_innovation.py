@@ -493,3 +493,18 @@ def test_region_refuses_swapped_institutions():
     with pytest.raises(ms.LayerError, match=r"institutions lie at .* swapped"):
         ms.Region.from_layers(deposits=k.deposits, agglomerations=k.agglomerations,
                               corridors=k.corridors, boundary=k.boundary, institutions=swapped)
+
+
+def test_validate_summary_marks_only_the_layers_own_id_as_index(tmp_path):
+    """`minespace validate` printed a project's deposit link as "deposit -> deposit_id
+    (index)"; the index of a projects layer is project_id."""
+    from minespace.io.readers import READ_INFO
+    from minespace.pipeline.stages import describe_layers
+
+    path = tmp_path / "projects.csv"
+    path.write_text("code,project,investment_bn_rub,mine\nX1,Coke oven,2.5,M1\n",
+                    encoding="utf-8")
+    projects = ms.read_projects(path, id="code", deposit="mine")
+    text = describe_layers({"projects": projects.attrs[READ_INFO]})
+    assert "code -> project_id (index)" in text
+    assert "mine -> deposit_id" in text and "deposit_id (index)" not in text

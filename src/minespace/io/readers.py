@@ -95,7 +95,8 @@ def _assemble(mapper: Mapper, ids: pd.Series, columns: dict[str, pd.Series],
     info = getattr(mapper.loaded, "info", {"rows_read": len(frame), "where": None})
     result.attrs[READ_INFO] = {"layer": mapper.schema.layer, "source": mapper.loaded.source,
                                **info, "rows_kept": len(result),
-                               "columns": dict(mapper.mapping)}
+                               "columns": dict(mapper.mapping),
+                               "index": mapper.schema.id_column}
     return result
 
 

@@ -160,6 +160,15 @@ def describe_layers(info: dict[str, dict]) -> str:
     deposits: mines.csv, 6 rows, kept 4 (where status == 'a')
       columns: mine_id -> deposit_id (index), mineral -> commodity
       commodity: coal 3, iron 1
+
+    A reader's record names its index column; a link such as a project's
+    ``deposit_id`` is then not marked as the index:
+
+    >>> print(describe_layers({"projects": {
+    ...     "source": "projects.csv", "rows_read": 3, "rows_kept": 3, "index": "project_id",
+    ...     "columns": {"name": "project", "deposit_id": "mine"}}}))
+    projects: projects.csv, 3 rows
+      columns: project -> name, mine -> deposit_id
     """
     lines = []
     for role, rec in info.items():
@@ -171,7 +180,12 @@ def describe_layers(info: dict[str, dict]) -> str:
         lines.append(head)
         cols = rec.get("columns", {})
         if cols:
-            shown = [f"{src} -> {canonical}" + (" (index)" if canonical.endswith("_id") else "")
+            # the layer's own id column is the index; other *_id columns (a project's
+            # deposit_id) are links, not the index
+            index = rec.get("index")
+            shown = [f"{src} -> {canonical}"
+                     + (" (index)" if canonical == index
+                        or (index is None and canonical.endswith("_id")) else "")
                      for canonical, src in cols.items()]
             lines.append("  columns: " + ", ".join(shown))
         for col, counts in rec.get("categories", {}).items():
