@@ -258,3 +258,17 @@ def test_write_dossier_is_self_contained_escaped_and_deterministic(region, candi
     cards = dossier_cards(cands, evil)
     unavailable = sum(b["value"] is None for c in cards for b in c["bars"])
     assert text.count('stroke-dasharray="3 2"') == unavailable
+
+
+def test_candidate_investment_names_its_unit(region, candidates):
+    """The candidate's investment sum is in the placed projects' unit and currency (the
+    card said "investment 0" with no unit); without a single unit it stays plain."""
+    c = candidates.copy()
+    c["investment"] = [12.5, 2.0]                 # by hand: P1 in A, P2 in B
+    d = ms.maps.candidate_dossier(c, region)
+    assert ["investment (billion RUB)", 12.5] in _rows(d["R7"], "candidate")
+    assert ["investment (billion RUB)", 2.0] in _rows(d["R3"], "candidate")
+    mixed = region.projects.copy()
+    mixed.loc["P2", "currency"] = "EUR"
+    d = ms.maps.candidate_dossier(c, dataclasses.replace(region, projects=mixed))
+    assert ["investment", 12.5] in _rows(d["R7"], "candidate")

@@ -138,6 +138,7 @@ def _build(candidates, region, *, deposits, links, by) -> list[tuple[object, dic
     unavailable = dict(candidates.attrs.get("unavailable") or {})
     comps = list(dict.fromkeys([*COMPONENTS, *(str(c)[len("score__"):] for c in cands.columns
                                                if str(c).startswith("score__"))]))
+    names = {"investment": _investment_item(placed_projects(projects))}
     out = []
     for pos, key in enumerate(cands.index):
         row = cands.iloc[pos]
@@ -147,7 +148,7 @@ def _build(candidates, region, *, deposits, links, by) -> list[tuple[object, dic
         rows.append(("candidate", "id", str(key)))
         for col in ("label", "score", *_FIGURES):
             if col in cands and _present(row[col]) and str(row[col]).strip():
-                rows.append(("candidate", col, _value(row[col])))
+                rows.append(("candidate", names.get(col, col), _value(row[col])))
         for col, item in (("members", "territories"), ("places", "places"),
                           ("towns", "towns")):
             if col in cands and _present(row[col]) and str(row[col]).strip():
@@ -185,6 +186,19 @@ def _present(v) -> bool:
     if isinstance(v, (list, tuple, np.ndarray)):
         return len(v) > 0
     return not pd.isna(v)
+
+
+def _investment_item(placed: gpd.GeoDataFrame | None) -> str:
+    """``"investment (billion RUB)"``: the candidates' investment sums are in the unit and
+    currency of the placed projects (:func:`minespace.investment_totals` refuses a mix);
+    plain ``"investment"`` when they do not say one."""
+    if placed is None or not {"currency", "investment_unit"} <= set(placed.columns):
+        return "investment"
+    counted = placed[pd.to_numeric(placed.get("investment"), errors="coerce").notna()]
+    units = {" ".join(str(x) for x in pair if isinstance(x, str) and x.strip())
+             for pair in zip(counted["investment_unit"], counted["currency"], strict=True)}
+    units.discard("")
+    return f"investment ({units.pop()})" if len(units) == 1 else "investment"
 
 
 def _value(v):
