@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import layer_source, require_columns, require_geodataframe
+from ._pairs import pairs_within
 from .errors import LayerError, Problem
 from .schema import normalise_category
 
@@ -323,18 +324,6 @@ def knowledge_links(origins: gpd.GeoDataFrame, institutions: gpd.GeoDataFrame,
     func = "knowledge_links"
     c = _cost_minutes(origins, institutions, cost, fallback_speed_kmh, threshold_min, func)
     require_columns(institutions, ["kind"], "institutions")
-    values = c.to_numpy(dtype=float)
-    i, j = np.nonzero(values <= threshold_min)
-    t = values[i, j]
-    order = np.lexsort((j, t, i))
-    i, j, t = i[order], j[order], t[order]
-    names = (institutions["name"].to_numpy(dtype=object)[j] if "name" in institutions.columns
-             else np.full(len(j), np.nan, dtype=object))
-    return pd.DataFrame({
-        "territory_id": pd.Series(np.asarray(origins.index, dtype=object)[i], dtype="object"),
-        "institution_id": pd.Series(np.asarray(institutions.index, dtype=object)[j],
-                                    dtype="object"),
-        "institution_name": pd.Series(names, dtype="object"),
-        "kind": pd.Series(institutions["kind"].to_numpy(dtype=object)[j], dtype="object"),
-        "time_min": t.astype(float),
-    })
+    return pairs_within(c.to_numpy(dtype=float), threshold_min, origins.index, institutions,
+                        origin_id="territory_id", destination_id="institution_id",
+                        name="institution_name", extra="kind")

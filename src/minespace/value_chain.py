@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import layer_source, require_columns, require_geodataframe
+from ._pairs import pairs_within
 from .errors import LayerError, MinespaceWarning, Problem
 from .schema import normalise_category
 
@@ -402,20 +403,9 @@ def _access_and_links(deposits: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, 
 def _links(deposits: gpd.GeoDataFrame, plants: gpd.GeoDataFrame, times: np.ndarray,
            threshold_min: float) -> pd.DataFrame:
     """:func:`value_chain_links`' rows from the matched deposits x plants *times*."""
-    i, j = np.nonzero(times <= threshold_min)
-    t = times[i, j]
-    order = np.lexsort((j, t, i))
-    i, j, t = i[order], j[order], t[order]
-    names = (plants["name"].to_numpy(dtype=object)[j] if "name" in plants.columns
-             else np.full(len(j), np.nan, dtype=object))
-    return pd.DataFrame({
-        "deposit_id": pd.Series(np.asarray(deposits.index, dtype=object)[i], dtype="object"),
-        "facility_id": pd.Series(np.asarray(plants.index, dtype=object)[j], dtype="object"),
-        "facility_name": pd.Series(names, dtype="object"),
-        "value_chain": pd.Series(plants["value_chain"].to_numpy(dtype=object)[j],
-                                 dtype="object"),
-        "time_min": t.astype(float),
-    })
+    return pairs_within(times, threshold_min, deposits.index, plants, origin_id="deposit_id",
+                        destination_id="facility_id", name="facility_name",
+                        extra="value_chain")
 
 
 def value_chain_summary(territories: gpd.GeoDataFrame, deposits: pd.DataFrame, *,
