@@ -166,3 +166,15 @@ def small_project_module(tmp_path_factory):
     """:func:`small_project` in a folder shared by the tests of one module (for expensive
     set-ups such as the kill harness's reference builds)."""
     return functools.partial(_write_small_project, tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real Dask cluster for the engine="dask" tests: a LocalCluster of two worker
+    processes (1 GiB each), started once per test process."""
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("dask_geopandas")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", memory_limit="1GiB") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        yield client

@@ -34,11 +34,8 @@ SPLIT = 25_000.0                # files split along x every 25 km (a multiple of
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", memory_limit="1GiB") as cluster, \
-            distributed.Client(cluster) as cl:
-        yield cl
+def client(dask_client):
+    return dask_client
 
 
 def _deposits(n: int = 6000, seed: int = 0) -> gpd.GeoDataFrame:
@@ -436,3 +433,52 @@ def test_no_scheduler_starts_a_local_cluster_and_logs_the_dashboard(tmp_path):
     assert run.stdout.strip().splitlines()[-1] == "[1.0, 1.0]"   # one deposit per square
     assert "started a Dask LocalCluster" in run.stderr
     assert "dashboard: http://" in run.stderr
+
+
+# --------------------------------------------------------------------------- shared helpers
+def _square(values):
+    return [v * v for v in values]
+
+
+def _add(partials):
+    return sum(partials)
+
+
+def _fail_on_three(values):
+    if 3 in values:
+        raise LayerError([Problem("part-3.parquet", "row 3", "deposit_id", "id is empty",
+                                  "give every deposit a unique id")])
+    return sum(values)
+
+
+def test_tree_reduce_combines_every_partition_and_counts_them(client, capsys):
+    import dask
+
+    chunks = [list(range(i * 5, i * 5 + 5)) for i in range(20)]   # 0..99 in 20 partitions
+    parts = [dask.delayed(sum)(dask.delayed(_square)(c)) for c in chunks]
+    total = scale.tree_reduce(client, parts, _add, desc="squares", progress=True, width=3)
+    assert total == sum(v * v for v in range(100))                 # 328350, by hand formula
+    assert total == 99 * 100 * 199 // 6
+    err = capsys.readouterr().err
+    assert "squares:" in err and "/20.0 [" in err and "partition/s" in err  # of 20 partitions
+    assert scale.tree_reduce(client, [], _add, desc="nothing") is None
+
+
+def test_tree_reduce_raises_the_partition_s_own_error(client):
+    import dask
+
+    parts = [dask.delayed(_fail_on_three)([i]) for i in range(6)]
+    with pytest.raises(LayerError, match=r"part-3\.parquet"):
+        scale.tree_reduce(client, parts, _add, desc="fails", progress=False)
+
+
+def test_to_dask_keeps_rows_and_order():
+    frame = _deposits(600).set_index("deposit_id")
+    lazy = scale.to_dask(frame, partition_size=80)
+    assert lazy.npartitions == 8                                    # ceil(600 / 80)
+    pd.testing.assert_frame_equal(pd.DataFrame(lazy.compute()), pd.DataFrame(frame),
+                                  check_dtype=False, check_index_type=False)  # dask: str NA
+    assert scale.to_dask(lazy) is lazy
+    assert scale.to_dask(frame, npartitions=3).npartitions == 3
+    with pytest.raises(TypeError, match="GeoDataFrame"):
+        scale.to_dask(pd.DataFrame({"a": [1]}))
