@@ -482,3 +482,18 @@ def test_to_dask_keeps_rows_and_order():
     assert scale.to_dask(frame, npartitions=3).npartitions == 3
     with pytest.raises(TypeError, match="GeoDataFrame"):
         scale.to_dask(pd.DataFrame({"a": [1]}))
+
+
+def test_the_dashboard_link_serves_a_page(client):
+    """The link printed when a cluster starts must open: the extra installs bokeh."""
+    import urllib.request
+
+    link = client.dashboard_link
+    assert link.startswith("http://")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    with opener.open(link, timeout=30) as page:
+        body = page.read().decode("utf-8", "replace")
+    assert page.status == 200
+    # without bokeh the same URL answers 200 with "Dask needs bokeh>=3.1.0 for the dashboard"
+    assert "Dask needs bokeh" not in body
+    assert "<title>Dask Diagnostic UI</title>" in body
