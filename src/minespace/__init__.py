@@ -45,7 +45,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _SUBMODULES = ("accessibility", "clustering", "colocation", "concentration", "datasets", "density",
                "hotspots", "investment", "io", "knowledge", "limits", "maps", "pipeline",
-               "scale", "territories", "value_chain")
+               "scale", "territories", "value_chain", "zonal")
 _ATTRIBUTES = {
     "check_distortion": ".crs", "choose_metric_crs": ".crs", "distortion": ".crs",
     "is_metric": ".crs", "to_map_crs": ".crs",
@@ -117,4 +117,5 @@ __all__ = [
     "value_chain_access",
     "value_chain_links",
     "value_chain_summary",
+    "zonal",
 ]

@@ -21,8 +21,6 @@ import numpy as np
 import pyproj
 import rasterio
 import rasterio.features
-import shapely
-from affine import Affine
 from rasterio.transform import from_origin
 
 from .. import limits
@@ -360,26 +358,32 @@ def write_geotiff(raster: Raster, path: str | os.PathLike) -> Path:
 
 def _zonal(values: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and min of finite *values* per label 0..n-1 (label −1 ignored); NaN if none."""
-    ok = (labels >= 0) & np.isfinite(values)
-    lab, val = labels[ok], values[ok]
-    count = np.bincount(lab, minlength=n)
-    total = np.bincount(lab, weights=val, minlength=n)
-    mean = np.divide(total, count, out=np.full(n, np.nan), where=count > 0)
-    low = np.full(n, np.inf)
-    np.minimum.at(low, lab, val)
-    low[count == 0] = np.nan
-    return mean, low
+    from ..zonal import _finish, _reduce_labels
+
+    part = _reduce_labels(np.asarray(values, float), np.asarray(labels, np.int64), n)
+    out = _finish({"pos": np.arange(n), **part}, n)
+    return out["mean"], out["min"]
 
 
-def zonal_travel_time(territories: gpd.GeoDataFrame, travel_time: Raster) -> gpd.GeoDataFrame:
+def zonal_travel_time(territories: gpd.GeoDataFrame, travel_time: Raster | str | os.PathLike,
+                      *, engine: str = "pandas", scheduler=None,
+                      progress: bool | None = None) -> gpd.GeoDataFrame:
     """Mean and minimum raster travel time within each territory.
 
     Parameters
     ----------
     territories : GeoDataFrame
         Polygons in the raster's CRS (non-overlapping: a cell counts for one).
-    travel_time : Raster
-        Minutes, e.g. from :func:`travel_time_raster`.
+    travel_time : Raster or path
+        Minutes, e.g. from :func:`travel_time_raster`, or a GeoTIFF of them (e.g.
+        written by :func:`write_geotiff`).
+    engine : {"pandas", "dask"}
+        ``"dask"``: by blocks on a Dask cluster, a file read by windows on the
+        workers (:func:`minespace.zonal.zonal_stats`, ``docs/scale.md``).
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"``: where to compute.
+    progress : bool, optional
+        A bar counting the raster blocks done.
 
     Returns
     -------
@@ -387,10 +391,18 @@ def zonal_travel_time(territories: gpd.GeoDataFrame, travel_time: Raster) -> gpd
         A copy of *territories* with ``travel_time_mean_min`` and
         ``travel_time_min_min`` (NaN when no reachable cell falls in it).
 
+    Raises
+    ------
+    CRSError
+        If the territories are not in the raster's (metric) CRS.
+    ValueError
+        For missing or empty territory geometries, or an unknown engine.
+
     Notes
     -----
     A cell belongs to a territory when its centre is inside; a territory smaller
-    than a cell takes the cell under its representative point.
+    than a cell takes the cell under its representative point. Computed by
+    :func:`minespace.zonal.zonal_stats` (``stats=("mean", "min")``).
 
     Examples
     --------
@@ -404,29 +416,20 @@ def zonal_travel_time(territories: gpd.GeoDataFrame, travel_time: Raster) -> gpd
     >>> bool((out["travel_time_min_min"] <= out["travel_time_mean_min"]).all())
     True
     """
+    from ..zonal import zonal_stats
+
     check_layers("zonal_travel_time", territories=territories)
-    if not pyproj.CRS(territories.crs).equals(pyproj.CRS(travel_time.crs)):
-        raise CRSError("zonal_travel_time: territories and raster are in different CRS; "
-                       "reproject the territories")
-    n = len(territories)
-    shape = travel_time.shape
-    geoms = np.asarray(territories.geometry.array)
-    labels = rasterio.features.rasterize(
-        zip(geoms, range(n), strict=True), out_shape=shape, transform=travel_time.transform,
-        fill=-1, dtype="int32") if n else np.full(shape, -1, np.int32)
-    values = np.ma.filled(np.ma.asarray(travel_time.data, dtype=float), np.nan)
-    mean, low = _zonal(values.ravel(), labels.ravel().astype(np.int64), n)
-    empty = np.bincount(labels[labels >= 0], minlength=n) == 0
-    if empty.any():  # tiny polygons: the cell under a point on their surface
-        pts = shapely.point_on_surface(geoms[empty])
-        inv = ~Affine(*travel_time.transform[:6])
-        col, row = inv * (shapely.get_x(pts), shapely.get_y(pts))
-        row, col = np.floor(row).astype(int), np.floor(col).astype(int)
-        inside = (row >= 0) & (row < shape[0]) & (col >= 0) & (col < shape[1])
-        v = np.full(len(pts), np.nan)
-        v[inside] = values[row[inside], col[inside]]
-        mean[empty], low[empty] = v, v
+    if engine not in ("pandas", "dask"):
+        raise ValueError(f"zonal_travel_time: engine must be 'pandas' or 'dask', got "
+                         f"{engine!r}")
+    try:
+        stats = zonal_stats(territories, travel_time, stats=("mean", "min"),
+                            prefix="travel_time_", engine=engine, scheduler=scheduler,
+                            progress=progress)
+    except CRSError as exc:
+        raise CRSError(f"zonal_travel_time: {str(exc).removeprefix('zonal_stats: ')}"
+                       ) from None
     out = territories.copy()
-    out["travel_time_mean_min"] = mean
-    out["travel_time_min_min"] = low
+    out["travel_time_mean_min"] = stats["travel_time_mean"].to_numpy()
+    out["travel_time_min_min"] = stats["travel_time_min"].to_numpy()
     return out
