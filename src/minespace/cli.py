@@ -114,18 +114,60 @@ CONFIG_ARG = click.argument("config", type=click.Path(path_type=Path),
                             default=Path("minespace.toml"), required=False)
 
 
+def _engine_options(func):
+    """``--engine`` and ``--scheduler`` (over the config's ``[engine]``)."""
+    func = click.option("--scheduler", metavar="ADDRESS", default=None,
+                        help="Run the distributable steps on this Dask scheduler "
+                        "(tcp://host:8786), or 'local' for a LocalCluster sized to the "
+                        "machine; implies --engine dask.")(func)
+    return click.option("--engine", type=click.Choice(["pandas", "dask"]), default=None,
+                        help="Engine of the distributable steps (default: [engine] kind "
+                        "of the config, else pandas); results are the same.")(func)
+
+
+def _engine(base, engine: str | None, scheduler: str | None):
+    """The ``[engine]`` of a build: *base* (an ``EngineConfig``) under ``--engine`` and
+    ``--scheduler``."""
+    import dataclasses
+
+    if scheduler is not None:
+        if engine == "pandas":
+            raise ConfigError("--scheduler", scheduler, message="a Dask scheduler needs "
+                              "--engine dask (or leave --engine out)")
+        if scheduler != "local" and not ("://" in scheduler and scheduler.split("://")[1]):
+            raise ConfigError("--scheduler", scheduler, message="not a scheduler address",
+                              allowed='"local" or an address such as tcp://host:8786')
+        # workers size a LocalCluster only
+        return dataclasses.replace(base, kind="dask", scheduler=scheduler,
+                                   workers=base.workers if scheduler == "local" else None)
+    return base if engine is None else dataclasses.replace(base, kind=engine)
+
+
+def _with_engine(config, engine: str | None, scheduler: str | None):
+    """*config* with ``--engine``/``--scheduler`` over its ``[engine]`` section."""
+    import dataclasses
+
+    return dataclasses.replace(config, engine=_engine(config.engine, engine, scheduler))
+
+
 @cli.command()
 @CONFIG_ARG
 @click.option("--force", is_flag=True, help="Rerun every stage.")
 @click.option("--only", metavar="STAGE", help="Run only this stage "
               "(load, territories, concentration, accessibility, clusters, maps).")
+@_engine_options
 @click.pass_context
-def build(ctx: click.Context, config: Path, force: bool, only: str | None) -> None:
-    """Regenerate the processed layers described by CONFIG (default: minespace.toml)."""
+def build(ctx: click.Context, config: Path, force: bool, only: str | None,
+          engine: str | None, scheduler: str | None) -> None:
+    """Regenerate the processed layers described by CONFIG (default: minespace.toml).
+
+    With Dask (--engine dask, --scheduler or [engine] in the config) the dashboard link
+    of a cluster the build starts is printed on stderr (not with -q)."""
     from .pipeline import build as run_build
 
     try:
-        result = run_build(_load(config), force=force, only=only,
+        result = run_build(_with_engine(_load(config), engine, scheduler), force=force,
+                           only=only,
                            progress=_progress_bar(ctx.obj["quiet"]))
     except Exception as exc:
         _fail(exc, ctx.obj["verbose"])
@@ -187,13 +229,17 @@ def map_(ctx: click.Context, config: Path) -> None:
 @click.option("--tiles/--no-tiles", default=True, show_default=True,
               help="Add the online OpenStreetMap basemap to the map (optional decoration).")
 @click.option("--force", is_flag=True, help="Rerun every stage.")
+@_engine_options
 @click.pass_context
-def demo(ctx: click.Context, out_dir: Path, tiles: bool, force: bool) -> None:
+def demo(ctx: click.Context, out_dir: Path, tiles: bool, force: bool, engine: str | None,
+         scheduler: str | None) -> None:
     """Build the bundled Kuzbass sample and print where its map is."""
     from .demo import run_demo
+    from .pipeline._config_engine import EngineConfig
 
     try:
-        result = run_demo(out_dir, tiles=tiles, force=force)
+        result = run_demo(out_dir, tiles=tiles, force=force,
+                          engine=_engine(EngineConfig(), engine, scheduler))
     except Exception as exc:
         _fail(exc, ctx.obj["verbose"])
     _report(result, ctx.obj["quiet"])

@@ -231,6 +231,55 @@ def _add(territories: gpd.GeoDataFrame, columns: pd.DataFrame) -> gpd.GeoDataFra
     return out
 
 
+def _check_engine(engine: str) -> None:
+    if engine not in ("pandas", "dask"):
+        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
+
+
+def _reduced(territories: gpd.GeoDataFrame, deposits, by, weight: str | None, missing: str,
+             scheduler) -> pd.DataFrame:
+    """The Dask engine's reduced table (:func:`minespace.scale.aggregate`); an in-memory
+    GeoDataFrame is partitioned first (:func:`minespace.scale.to_dask`)."""
+    from .scale import aggregate, to_dask
+
+    if isinstance(deposits, gpd.GeoDataFrame):
+        deposits = to_dask(deposits)
+    return aggregate(territories, deposits, by=by, weight=weight, missing=missing,
+                     scheduler=scheduler)
+
+
+def _table_concentration(territories: gpd.GeoDataFrame, table: pd.DataFrame, by,
+                         weight: str | None, reference: str = "total") -> pd.DataFrame:
+    """:func:`concentration` from the reduced table of :func:`minespace.scale.aggregate`
+    (one row per territory x category with ``count`` and ``{weight}_sumsq``): the plant
+    Herfindahl of a category is Σ sumsq / (Σ weight)² over its rows (Σ count / (Σ count)²
+    = 1/n without a weight) and ``n_deposits`` is Σ count, so both are the deposits',
+    not the table rows'."""
+    frame = _prepare(territories, table, by, weight or "count", "raise")
+    counts = table.loc[frame.index, "count"].astype(np.int64)
+    squares = (table.loc[frame.index, f"{weight}_sumsq"].astype(float) if weight
+               else counts.astype(float))
+    labels = frame["label"]
+    total = frame["size"].groupby(labels, sort=False).sum()
+    plant_h = squares.groupby(labels, sort=False).sum() / total.where(total > 0) ** 2
+    return _concentration_of(territories, frame, reference, plant_h,
+                             counts.groupby(labels).sum())
+
+
+def _concentration_of(territories, frame: pd.DataFrame, reference: str, plant_h: pd.Series,
+                      n_deposits: pd.Series) -> pd.DataFrame:
+    mat = _matrix(frame, territories.index)
+    if reference == "total":
+        ref = mat.sum(axis=1)
+    else:
+        ref = territories["area_km2"] if "area_km2" in territories else \
+            territories.geometry.area / 1e6
+    table = _concentration_table(mat, ref, plant_h)
+    table.insert(0, "n_deposits", n_deposits.reindex(table.index).fillna(0).astype(int)
+                 .to_numpy())
+    return table
+
+
 # --------------------------------------------------------------------------- public
 def totals(territories: gpd.GeoDataFrame, deposits, *,
            by: str | Sequence[str] | None = None, weight: str | None = None,
@@ -253,7 +302,8 @@ def totals(territories: gpd.GeoDataFrame, deposits, *,
         those deposits out with one :class:`FeaturesDroppedWarning`.
     engine : {"pandas", "dask"}
         ``"dask"`` (``pip install "minespace[dask]"``): *deposits* may be a
-        dask-geopandas GeoDataFrame or a path to partitioned GeoParquet; they
+        dask-geopandas GeoDataFrame, a path to partitioned GeoParquet or an in-memory
+        GeoDataFrame (split by :func:`minespace.scale.to_dask`); they
         are assigned and summed partition by partition on a cluster
         (:func:`minespace.scale.aggregate`), with the same result (floats up
         to summation order). See ``docs/scale.md``.
@@ -285,17 +335,13 @@ def totals(territories: gpd.GeoDataFrame, deposits, *,
     >>> int(out["count"].sum()), int(out["count__open_pit"].sum())
     (141, 83)
     """
+    _check_engine(engine)
     if engine == "dask":
-        from .scale import aggregate
-
-        table = aggregate(territories, deposits, by=by, weight=weight, missing=missing,
-                          scheduler=scheduler)
+        table = _reduced(territories, deposits, by, weight, missing, scheduler)
         # the reduced table is a deposits frame with one row per territory x category:
         # summing its "count" (or weight) column gives the same columns and names
         out = totals(territories, table, by=by, weight=weight or "count")
         return out
-    if engine != "pandas":
-        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
     frame = _prepare(territories, deposits, by, weight, missing)
     mat = _matrix(frame, territories.index)
     m = _measure(weight)
@@ -311,13 +357,20 @@ def totals(territories: gpd.GeoDataFrame, deposits, *,
 
 def location_quotient(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
                       by: str | Sequence[str], weight: str | None = None,
-                      missing: str = "raise") -> gpd.GeoDataFrame:
+                      missing: str = "raise", engine: str = "pandas",
+                      scheduler=None) -> gpd.GeoDataFrame:
     """Location quotient of each territory × category.
 
     Parameters
     ----------
     territories, deposits, by, weight, missing
         As in :func:`totals`.
+    engine : {"pandas", "dask"}
+        ``"dask"``: as in :func:`totals` (the metric is computed in memory from the
+        reduced table of :func:`minespace.scale.aggregate`; same result, floats up to
+        summation order).
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"``, as in :func:`totals`.
 
     Returns
     -------
@@ -342,6 +395,10 @@ def location_quotient(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame,
     >>> bool(out["lq__open_pit"].max() == 141 / 83)   # all-open-pit territory
     True
     """
+    _check_engine(engine)
+    if engine == "dask":
+        table = _reduced(territories, deposits, by, weight, missing, scheduler)
+        return location_quotient(territories, table, by=by, weight=weight or "count")
     frame = _prepare(territories, deposits, by, weight, missing)
     lq = _lq(_matrix(frame, territories.index))
     lq.columns = [f"lq__{c}" for c in lq.columns]
@@ -350,13 +407,20 @@ def location_quotient(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame,
 
 def specialization(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
                    by: str | Sequence[str], weight: str | None = None,
-                   missing: str = "raise") -> gpd.GeoDataFrame:
+                   missing: str = "raise", engine: str = "pandas",
+                   scheduler=None) -> gpd.GeoDataFrame:
     """Specialization of each territory's mix: Krugman index and HHI.
 
     Parameters
     ----------
     territories, deposits, by, weight, missing
         As in :func:`totals`.
+    engine : {"pandas", "dask"}
+        ``"dask"``: as in :func:`totals` (the metric is computed in memory from the
+        reduced table of :func:`minespace.scale.aggregate`; same result, floats up to
+        summation order).
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"``, as in :func:`totals`.
 
     Returns
     -------
@@ -384,6 +448,10 @@ def specialization(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
     >>> bool(out["hhi"].dropna().between(0.25, 1).all())
     True
     """
+    _check_engine(engine)
+    if engine == "dask":
+        table = _reduced(territories, deposits, by, weight, missing, scheduler)
+        return specialization(territories, table, by=by, weight=weight or "count")
     frame = _prepare(territories, deposits, by, weight, missing)
     mat = _matrix(frame, territories.index)
     cols = pd.concat([_krugman(mat), _hhi(mat)], axis=1)
@@ -392,7 +460,8 @@ def specialization(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
 
 def concentration(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
                   by: str | Sequence[str], weight: str | None = None,
-                  reference: str = "total", missing: str = "raise") -> pd.DataFrame:
+                  reference: str = "total", missing: str = "raise", engine: str = "pandas",
+                  scheduler=None) -> pd.DataFrame:
     """Concentration of each category across territories.
 
     Parameters
@@ -403,6 +472,15 @@ def concentration(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
         Reference distribution x_j: each territory's share of all activity
         (E_j/E, the classical choice) or of the total area (a "dartboard" on
         land).
+    engine : {"pandas", "dask"}
+        ``"dask"``: as in :func:`totals` (the metric is computed in memory from the
+        reduced table of :func:`minespace.scale.aggregate`; same result, floats up to
+        summation order).
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"``, as in :func:`totals`.
+        ``n_deposits`` and ``plant_hhi`` (hence ``ellison_glaeser``) are exact with
+        Dask too: they come from the reduced table's ``count`` and
+        ``{weight}_sumsq`` (sum of squared weights), not from its rows.
 
     Returns
     -------
@@ -437,15 +515,11 @@ def concentration(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
     """
     if reference not in ("total", "area"):
         raise ValueError(f"reference must be 'total' or 'area', got {reference!r}")
+    _check_engine(engine)
+    if engine == "dask":
+        table = _reduced(territories, deposits, by, weight, missing, scheduler)
+        return _table_concentration(territories, table, by, weight, reference)
     frame = _prepare(territories, deposits, by, weight, missing)
-    mat = _matrix(frame, territories.index)
-    if reference == "total":
-        ref = mat.sum(axis=1)
-    else:
-        ref = territories["area_km2"] if "area_km2" in territories else \
-            territories.geometry.area / 1e6
     plant_h = _plant_herfindahl(frame["label"].to_numpy(), frame["size"].to_numpy())
-    table = _concentration_table(mat, ref, plant_h)
-    table.insert(0, "n_deposits", frame.groupby("label").size().reindex(table.index)
-                 .fillna(0).astype(int).to_numpy())
-    return table
+    return _concentration_of(territories, frame, reference, plant_h,
+                             frame.groupby("label").size())

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from .pipeline import BuildResult, build, kuzbass_config
+from .pipeline._config_engine import EngineConfig
 
 __all__ = ["run_demo"]
 
 
 def run_demo(out_dir: str | os.PathLike = "data/processed", *, tiles: bool = True,
-             force: bool = False) -> BuildResult:
-    """Build the bundled Kuzbass sample into *out_dir* (see :func:`minespace.pipeline.build`)."""
-    return build(kuzbass_config(out_dir, tiles=tiles), force=force)
+             force: bool = False, engine: EngineConfig | None = None) -> BuildResult:
+    """Build the bundled Kuzbass sample into *out_dir* (see :func:`minespace.pipeline.build`);
+    *engine* as the ``[engine]`` section of a config (default: pandas)."""
+    config = kuzbass_config(out_dir, tiles=tiles)
+    if engine is not None:
+        config = dataclasses.replace(config, engine=engine)
+    return build(config, force=force)

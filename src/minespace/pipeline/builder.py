@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, CRSError, LayerError, MinespaceError, PipelineError
+from ._engine import engine_session
 from ._store import (
     STAGING_PREFIX,
     build_lock,
@@ -273,7 +274,9 @@ def build(
     run_checks(config)  # the dry run's config checks (as `minespace validate`)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with build_lock(out_dir, timeout=lock_timeout):
+    with build_lock(out_dir, timeout=lock_timeout), engine_session(config.engine):
+        # [engine]: one Dask client for the whole build, opened when a stage first needs
+        # it (never by a no-op build) and closed here
         cleanup(out_dir, _paths(read_manifest(out_dir)))  # what killed builds left
         return _build(config, out_dir, force=force, only=only, progress=progress)
 
@@ -381,6 +384,7 @@ def _build(config: Config, out_dir: Path, *, force: bool, only: str | None,
             outputs, notes = _run_stage(stage, config, inputs, staging)
             seconds = time.perf_counter() - t0
             extra = outputs.pop("_manifest", {})   # e.g. how raster inputs were used
+            extra.setdefault("engine", "pandas")   # which engine produced the outputs
             written = {}
             for name, value in outputs.items():
                 path, rows = _write_output(name, value, staging)

@@ -334,6 +334,14 @@ def n_regions_problem(config: Config, n_territories: int, how: str = "") -> Conf
 # -- config checks ------------------------------------------------------------------------
 
 @check("build", needs="config")
+def _engine_installed(dry: DryRun) -> Iterable[Finding]:
+    # found when parsing [engine] too; here for an engine set after parsing (--engine)
+    from ._config_engine import engine_problems
+
+    yield from engine_problems(dry.config.engine)
+
+
+@check("build", needs="config")
 def _out_dir_usable(dry: DryRun) -> Iterable[Finding]:
     out = dry.config.out_dir
     for parent in (out, *out.parents):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ConfigProblem
+from ._config_engine import EngineConfig, parse_engine
 from ._config_innovation import InnovationConfig, parse_innovation
 
 if sys.version_info >= (3, 11):
@@ -30,6 +31,7 @@ __all__ = [
     "AccessibilityConfig",
     "ConcentrationConfig",
     "Config",
+    "EngineConfig",
     "InnovationConfig",
     "LayerSource",
     "MapsConfig",
@@ -159,6 +161,7 @@ class Config:
     clusters: ClustersConfig = ClustersConfig()
     innovation: InnovationConfig = field(default_factory=InnovationConfig)
     maps: MapsConfig = MapsConfig()
+    engine: EngineConfig = field(default_factory=EngineConfig)   # never fingerprinted
     source: Path | None = None
     max_memory_gb: float | None = None   # memory budget of the size checks (limits)
 
@@ -394,7 +397,8 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
         return _Section(data.get(name, {}), name, problems)
 
     _Section(data, "", problems).finish(("project", "input", "territories", "concentration",
-                                         "accessibility", "innovation", "clusters", "maps"))
+                                         "accessibility", "innovation", "clusters", "maps",
+                                         "engine"))
 
     project = section("project")
     name = project.get("name", (str,), "minespace project")
@@ -542,6 +546,7 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                                                    "equalinterval", "fisherjenks")),
                       deposits_by=deposits_by)
     maps_sec.finish()
+    engine = parse_engine(section("engine"))
 
     if problems:
         raise ConfigError(problems=problems, source=source.name if source else None)
@@ -553,7 +558,7 @@ def parse_config(data: dict, *, base: Path, source: Path | None = None) -> Confi
                                                     hotspot_band_km=band,
                                                     alpha=float(alpha)),
                   accessibility=accessibility, clusters=clusters, innovation=innovation,
-                  maps=maps, source=source,
+                  maps=maps, engine=engine, source=source,
                   max_memory_gb=None if max_memory_gb is None else float(max_memory_gb))
 
 

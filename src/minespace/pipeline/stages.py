@@ -330,44 +330,9 @@ def _territories(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
 # -- concentration -----------------------------------------------------------------------
 
 def _concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, Any]:
-    from .. import concentration as con
-    from .. import density, hotspots
-    from .. import territories as terr
+    from ._concentration_stage import run_concentration
 
-    deposits = inputs["load"]["deposits"]
-    territories = inputs["territories"]["territories"]
-    cc = config.concentration
-    by = list(cc.by) if len(cc.by) > 1 else cc.by[0]
-    deposits = terr.assign_deposits(territories, deposits)
-    inside = deposits[deposits["territory_id"].notna()]
-    if cc.weight is not None:
-        inside = inside[inside[cc.weight].notna()]
-    # deposit counts always (clustering uses them), weighted totals on top when asked
-    out = con.totals(territories, deposits[deposits["territory_id"].notna()], by=by)
-    if cc.weight is not None:
-        out = con.totals(out, inside, by=by, weight=cc.weight)
-    out = con.location_quotient(out, inside, by=by, weight=cc.weight)
-    out = con.specialization(out, inside, by=by, weight=cc.weight)
-    table = con.concentration(territories, inside, by=by, weight=cc.weight)
-    measure = cc.weight if cc.weight is not None else "count"
-    # Gi* over a distance band (default three cell widths for generated grids): with
-    # sparse deposits, first-order contiguity has too little power once FDR is applied
-    # (Kuzbass, 15 km hexagons, permutations="auto": queen 2 hot spots, 45 km band 48)
-    band = cc.hotspot_band_km or (3 * config.territories.cell_km
-                                  if config.territories.kind != "polygons" else None)
-    w = (terr.distance_band(out, distance_km=band, max_memory_gb=config.max_memory_gb)
-         if band else None)
-    out = hotspots.getis_ord(out, measure, w=w, permutations=cc.permutations,
-                             alpha=cc.alpha, random_state=cc.random_state)
-    inference = {"statistic": "Gi*", "column": measure,
-                 "weights": f"distance band {band:g} km" if band else "queen contiguity",
-                 **out.attrs["inference"]["getis_ord"]}
-    grid = density.kernel_density(inside, weight=cc.weight, mask=inputs["load"]["boundary"],
-                                  max_memory_gb=config.max_memory_gb)
-    (workdir / "rasters").mkdir(parents=True, exist_ok=True)
-    raster = grid.to_geotiff(workdir / "rasters" / "deposit_density.tif")
-    return {"concentration": out, "commodity_concentration": table, "density_raster": raster,
-            "_manifest": {"inference": inference}}
+    return run_concentration(config, inputs, workdir)
 
 
 # -- accessibility -----------------------------------------------------------------------
@@ -470,8 +435,13 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     used = {role: record for role, record in
             (("population", pop_record), ("elevation", elevation_record)) if record}
     # "_manifest": kept in the stage's manifest record (how each raster was used)
+    from ._concentration_stage import engine_record
+
+    # the steps with a Dask engine to come (issue 14) run on pandas here for now
+    steps = dict.fromkeys(("corridor distances", "agglomeration distances",
+                           "zonal travel time"), "pandas")
     return {"accessibility": out, "travel_time_raster": path,
-            **({"_manifest": {"rasters": used}} if used else {})}
+            "_manifest": {**({"rasters": used} if used else {}), **engine_record(steps)}}
 
 
 # -- innovation --------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Where the build's distributable steps run (``[engine]``), and its one Dask client.
+
+A build opens an :func:`engine_session`; a stage asks :func:`current` for it. With
+``kind = "dask"`` the session connects to (or starts) a cluster the first time a stage
+asks for its client, and closes it when the build ends: a build whose stages are all up
+to date never imports Dask nor starts a cluster. This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from ._config_engine import EngineConfig
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+    from .config import Config
+
+__all__ = ["EngineSession", "aggregate_deposits", "current", "engine_session"]
+
+log = logging.getLogger(__name__)
+
+#: by-column marking the deposits that have a weight (the counts include the others)
+_WEIGHTED = "_minespace_has_weight"
+
+
+class EngineSession:
+    """The engine of one build and, with Dask, its client (opened on first use)."""
+
+    def __init__(self, engine: EngineConfig):
+        self.engine = engine
+        self._stack = contextlib.ExitStack()
+        self._client = None
+
+    @property
+    def kind(self) -> str:
+        return self.engine.kind
+
+    def client(self):
+        """The build's ``distributed.Client`` (connected or started on the first call)."""
+        if self._client is None:
+            self._client = self._open()
+        return self._client
+
+    def _open(self):
+        from ..scale._client import _import_dask, get_client
+
+        _, _, distributed = _import_dask()
+        scheduler = self.engine.scheduler
+        if scheduler is None:
+            try:   # a client the session already runs (a notebook's)
+                client = distributed.get_client()
+                log.info("Dask: using the running client (%s); dashboard: %s",
+                         client.scheduler.address, client.dashboard_link)
+                return client
+            except ValueError:
+                scheduler = "local"
+        if scheduler == "local":
+            sizes = {"n_workers": self.engine.workers} if self.engine.workers else {}
+            cluster = self._stack.enter_context(distributed.LocalCluster(
+                processes=True, dashboard_address=":0", **sizes))
+            client = self._stack.enter_context(distributed.Client(cluster,
+                                                                  set_as_default=False))
+            # the one line the command line prints when a cluster starts (INFO: not with -q)
+            log.info("Dask: started a LocalCluster of %d workers; dashboard: %s",
+                     len(cluster.workers), client.dashboard_link)
+            return client
+        return self._stack.enter_context(get_client(scheduler))
+
+    def close(self) -> None:
+        self._client = None
+        self._stack.close()
+
+
+_SESSION: ContextVar[EngineSession | None] = ContextVar("minespace_engine", default=None)
+
+
+@contextlib.contextmanager
+def engine_session(engine: EngineConfig) -> Iterator[EngineSession]:
+    """The engine session of a build (its client, if any, is closed on exit)."""
+    session = EngineSession(engine)
+    token = _SESSION.set(session)
+    try:
+        yield session
+    finally:
+        _SESSION.reset(token)
+        session.close()
+
+
+def current() -> EngineSession:
+    """The running build's session (a pandas one outside any build)."""
+    session = _SESSION.get()
+    return session if session is not None else EngineSession(EngineConfig())
+
+
+def aggregate_deposits(config: Config, territories: gpd.GeoDataFrame,
+                       deposits: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The concentration stage's deposits, assigned and reduced on Dask in one pass.
+
+    Returns the reduced tables (:func:`minespace.scale.aggregate`) of the deposits in a
+    territory (``count`` per territory and category) and of those with a weight
+    (``count``, ``{weight}``, ``{weight}_sumsq``; the same table without a weight), as
+    the pandas stage counts every deposit and weighs those with a weight.
+    """
+    from ..scale import aggregate, to_dask
+
+    session = current()
+    cc = config.concentration
+    by, weight = list(cc.by), cc.weight
+    frame = deposits[[*by, *([weight] if weight else []), deposits.geometry.name]]
+    if weight is not None:   # one pass: rows without a weight count, with weight 0
+        frame = frame.assign(**{_WEIGHTED: frame[weight].notna().to_numpy(),
+                                weight: frame[weight].fillna(0.0)})
+    lazy = to_dask(frame, npartitions=session.engine.npartitions,
+                   partition_size=session.engine.partition_size)
+    table = aggregate(territories, lazy, by=[*by, *([_WEIGHTED] if weight else [])],
+                      weight=weight, scheduler=session.client())
+    if weight is None:
+        return table, table
+    counts = (table.groupby(["territory_id", *by], sort=False)["count"].sum()
+              .reset_index())
+    weighted = table[table[_WEIGHTED].astype(bool)].drop(columns=_WEIGHTED)
+    return counts, weighted.reset_index(drop=True)
