@@ -353,13 +353,23 @@ def _nearest(points: np.ndarray, targets: np.ndarray, grid: _PointGrid | None = 
     return idx, dist
 
 
+def _check_engine(engine: str) -> None:
+    if engine != "pandas":
+        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
+
+
 def corridor_distances(
     origins: gpd.GeoDataFrame,
     corridors: gpd.GeoDataFrame,
     *,
     kinds: Sequence[str] | None = None,
     population: Raster | None = None,
-) -> gpd.GeoDataFrame:
+    engine: str = "pandas",
+    scheduler=None,
+    npartitions: int | None = None,
+    partition_size: int | None = None,
+    progress: bool | None = None,
+):
     """Straight-line distance from each origin to the nearest corridor of each kind.
 
     Parameters
@@ -376,12 +386,32 @@ def corridor_distances(
     population : Raster, optional
         Population counts in the same CRS: polygon origins then start from their
         population-weighted point (see
-        :func:`~minespace.accessibility.population_weighted_points`).
+        :func:`~minespace.accessibility.population_weighted_points`). With
+        ``engine="dask"``: in-memory polygons get these points on the client, from
+        the whole layer; Dask origins must then be points (polygons raise
+        ``ValueError`` when computed).
+    engine : {"pandas", "dask"}
+        ``"dask"`` (``pip install "minespace[dask]"``) computes the origins partition
+        by partition on a Dask cluster; the targets are sent to each worker once and
+        indexed once per worker. In-memory *origins* give the same GeoDataFrame as
+        ``"pandas"`` (same columns, dtypes, index, order and values); a
+        dask-geopandas *origins* gives a lazy dask-geopandas frame with the same
+        columns (compute it with your scheduler). See ``docs/scale.md``.
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"`` and in-memory origins: the running client, else a new
+        ``LocalCluster`` (``None``), a scheduler address, or a client
+        (:func:`minespace.scale.get_client`).
+    npartitions, partition_size : int, optional
+        With ``engine="dask"``: how in-memory origins are split
+        (:func:`minespace.scale.to_dask`; default 500,000 rows per partition).
+    progress : bool or None
+        With ``engine="dask"`` and in-memory origins: a bar counting the partitions
+        done (``None``: the caller's scope, e.g. the command line's).
 
     Returns
     -------
     GeoDataFrame
-        A copy of *origins* with added columns ``dist_<kind>_km`` for each kind,
+        A copy of *origins* with added columns ``dist_<kind>_km for each kind,
         ``dist_corridor_km`` (any kind) and ``nearest_corridor_id`` (index value of
         the nearest corridor of any kind).
 
@@ -392,12 +422,21 @@ def corridor_distances(
         differ.
     KeyError
         If *corridors* has no ``kind`` column.
+    ValueError
+        For an unknown *engine*; with ``engine="dask"``, Dask polygon origins with
+        *population* (when computed).
+    ImportError
+        With ``engine="dask"`` when the extra is not installed (names the command).
 
     Notes
     -----
     d_i,k = min over corridors c of kind k of ‖p_i − c‖ / 1000, with p_i the
-    origin point, computed with a shapely ``STRtree`` nearest query (vectorised,
-    exact: the distance to the line, not to its vertices).
+    origin point, computed exactly (the distance to the line, not to its
+    vertices): the points are binned on a grid when the lines have few segments for
+    the number of points, else a KD-tree over short sub-segments is searched; ties go
+    to the first corridor in row order. The Dask engine makes the same choice from
+    the number of origins of the whole call when the origins are in memory (Dask
+    origins: per partition, which can change the last bits of a distance).
 
     Examples
     --------
@@ -410,6 +449,13 @@ def corridor_distances(
     >>> bool((out["dist_corridor_km"] <= out["dist_rail_km"]).all())
     True
     """
+    if engine == "dask":
+        from ..scale._distance import corridor_distances_dask
+
+        return corridor_distances_dask(origins, corridors, kinds=kinds, population=population,
+                                       scheduler=scheduler, npartitions=npartitions,
+                                       partition_size=partition_size, progress=progress)
+    _check_engine(engine)
     check_layers("corridor_distances", origins=origins, corridors=corridors)
     require_columns(corridors, ["kind"], "corridors")
     points = origin_points(origins, population, func="corridor_distances")
@@ -452,7 +498,12 @@ def agglomeration_distances(
     agglomerations: gpd.GeoDataFrame,
     *,
     population: Raster | None = None,
-) -> gpd.GeoDataFrame:
+    engine: str = "pandas",
+    scheduler=None,
+    npartitions: int | None = None,
+    partition_size: int | None = None,
+    progress: bool | None = None,
+):
     """Straight-line distance from each origin to the nearest agglomeration.
 
     Two distances are given: to the agglomeration's edge (0 inside it) and to its
@@ -469,6 +520,23 @@ def agglomeration_distances(
         Population counts in the same CRS, for the origins' points (as in
         :func:`corridor_distances`); the agglomerations' centres stay
         representative points.
+    engine : {"pandas", "dask"}
+        ``"dask"`` (``pip install "minespace[dask]"``) computes the origins partition
+        by partition on a Dask cluster; the agglomerations are sent to each worker once and
+        indexed once per worker. In-memory *origins* give the same GeoDataFrame as
+        ``"pandas"`` (same columns, dtypes, index, order and values); a
+        dask-geopandas *origins* gives a lazy dask-geopandas frame with the same
+        columns (compute it with your scheduler). See ``docs/scale.md``.
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"`` and in-memory origins: the running client, else a new
+        ``LocalCluster`` (``None``), a scheduler address, or a client
+        (:func:`minespace.scale.get_client`).
+    npartitions, partition_size : int, optional
+        With ``engine="dask"``: how in-memory origins are split
+        (:func:`minespace.scale.to_dask`; default 500,000 rows per partition).
+    progress : bool or None
+        With ``engine="dask"`` and in-memory origins: a bar counting the partitions
+        done (``None``: the caller's scope, e.g. the command line's).
 
     Returns
     -------
@@ -483,6 +551,11 @@ def agglomeration_distances(
     CRSError
         If a layer is not in a metric CRS, or the CRS (population raster included)
         differ.
+    ValueError
+        For an unknown *engine*; with ``engine="dask"``, Dask polygon origins with
+        *population* (when computed).
+    ImportError
+        With ``engine="dask"`` when the extra is not installed (names the command).
 
     Notes
     -----
@@ -501,6 +574,13 @@ def agglomeration_distances(
     >>> out["nearest_agglomeration_id"].isin(region.agglomerations.index).all()
     np.True_
     """
+    if engine == "dask":
+        from ..scale._distance import agglomeration_distances_dask
+
+        return agglomeration_distances_dask(
+            origins, agglomerations, population=population, scheduler=scheduler,
+            npartitions=npartitions, partition_size=partition_size, progress=progress)
+    _check_engine(engine)
     check_layers("agglomeration_distances", origins=origins, agglomerations=agglomerations)
     points = origin_points(origins, population, func="agglomeration_distances")
     ids = agglomerations.index.to_numpy()
