@@ -523,6 +523,26 @@ def config_key_typo(config, raw):
     _append(config, "[clusters]\nn_region = 4")
 
 
+@case(2, "[engine] npartition", "did you mean \"npartitions\"")
+def engine_key_typo(config, raw):
+    _append(config, '[engine]\nkind = "dask"\nnpartition = 4')
+
+
+@case(2, "[engine] npartitions", "npartitions or partition_size, not both")
+def engine_both_partitionings(config, raw):
+    _append(config, '[engine]\nkind = "dask"\nnpartitions = 4\npartition_size = 1000')
+
+
+@case(2, "[engine] kind", "spark", "pandas", "dask")
+def engine_unknown_kind(config, raw):
+    _append(config, '[engine]\nkind = "spark"')
+
+
+@case(2, "[engine] scheduler", "8786", "tcp://scheduler-host:8786")
+def engine_scheduler_not_an_address(config, raw):
+    _append(config, '[engine]\nscheduler = "scheduler-host:8786"')
+
+
 def test_the_tables_are_large_enough():
     assert len(CASES) >= 40
     assert sum(c.code == 3 for c in CASES) >= 20

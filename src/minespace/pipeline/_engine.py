@@ -48,6 +48,13 @@ class EngineSession:
             self._client = self._open()
         return self._client
 
+    def kwargs(self) -> dict:
+        """Keyword arguments routing a public function to this engine (``engine=``,
+        ``scheduler=`` the build's client with Dask; none with pandas)."""
+        if self.kind != "dask":
+            return {}
+        return {"engine": "dask", "scheduler": self.client()}
+
     def _open(self):
         from ..scale._client import _import_dask, get_client
 
@@ -68,8 +75,9 @@ class EngineSession:
             client = self._stack.enter_context(distributed.Client(cluster,
                                                                   set_as_default=False))
             # the one line the command line prints when a cluster starts (INFO: not with -q)
-            log.info("Dask: started a LocalCluster of %d workers; dashboard: %s",
-                     len(cluster.workers), client.dashboard_link)
+            n = len(cluster.workers)
+            log.info("Dask: started a LocalCluster (%d worker%s); dashboard: %s", n,
+                     "s" * (n != 1), client.dashboard_link)
             return client
         return self._stack.enter_context(get_client(scheduler))
 

@@ -429,17 +429,19 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
                                     speeds_kmh=ac.speeds or None, elevation=elevation,
                                     max_memory_gb=config.max_memory_gb)
     minutes = clip_raster(acc.travel_time_raster(friction, aggl), loaded["boundary"])
-    out = acc.zonal_travel_time(out, minutes)
+    from ._concentration_stage import engine_record
+    from ._engine import current
+
+    dask = current().kwargs()   # {} with pandas: the steps with a Dask engine route to it
+    out = acc.zonal_travel_time(out, minutes, **dask)
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
     path = acc.write_geotiff(minutes, workdir / "rasters" / "travel_time_min.tif")
     used = {role: record for role, record in
             (("population", pop_record), ("elevation", elevation_record)) if record}
     # "_manifest": kept in the stage's manifest record (how each raster was used)
-    from ._concentration_stage import engine_record
-
-    # the steps with a Dask engine to come (issue 14) run on pandas here for now
-    steps = dict.fromkeys(("corridor distances", "agglomeration distances",
-                           "zonal travel time"), "pandas")
+    # corridor and agglomeration distances: pandas until their Dask engine lands
+    steps = {"corridor distances": "pandas", "agglomeration distances": "pandas",
+             "zonal travel time": dask.get("engine", "pandas")}
     return {"accessibility": out, "travel_time_raster": path,
             "_manifest": {**({"rasters": used} if used else {}), **engine_record(steps)}}
 
