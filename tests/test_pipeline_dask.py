@@ -228,7 +228,9 @@ def test_manifest_says_which_engine_ran_each_step(kuzbass_builds):
     assert stages["concentration"]["engine_steps"] == {
         "assign and aggregate deposits": "dask", "kernel density": "pandas"}
     assert stages["accessibility"]["engine"] == "dask"
-    assert stages["accessibility"]["engine_steps"]["zonal travel time"] == "dask"
+    assert stages["accessibility"]["engine_steps"] == {
+        "corridor distances": "dask", "agglomeration distances": "dask",
+        "zonal travel time": "dask"}
     for name in ("load", "territories", "innovation", "clusters", "maps"):
         assert stages[name]["engine"] == "pandas"
     assert {rec["engine"] for rec in by_pandas.manifest["stages"].values()} == {"pandas"}

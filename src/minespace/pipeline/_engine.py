@@ -55,6 +55,15 @@ class EngineSession:
             return {}
         return {"engine": "dask", "scheduler": self.client()}
 
+    def partitioning(self) -> dict:
+        """``npartitions=``/``partition_size=`` for an in-memory layer handed to Dask
+        (only those set, and only with Dask)."""
+        if self.kind != "dask":
+            return {}
+        return {k: v for k, v in (("npartitions", self.engine.npartitions),
+                                  ("partition_size", self.engine.partition_size))
+                if v is not None}
+
     def _open(self):
         from ..scale._client import _import_dask, get_client
 

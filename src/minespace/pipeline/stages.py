@@ -411,8 +411,13 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
     pop, pop_record = _input_raster(config, "population", territories.crs,
                                     tuple(territories.total_bounds))
     network = acc.build_network(corridors, speeds_kmh=ac.speeds or None, snap_m=ac.snap_m)
-    out = acc.corridor_distances(territories, corridors, population=pop)
-    out = acc.agglomeration_distances(out, aggl, population=pop)
+    from ._engine import current
+
+    session = current()
+    dask = session.kwargs()   # {} with pandas: the steps with a Dask engine route to it
+    split = session.partitioning()
+    out = acc.corridor_distances(territories, corridors, population=pop, **dask, **split)
+    out = acc.agglomeration_distances(out, aggl, population=pop, **dask, **split)
     out = acc.network_travel_time(out, aggl, network, access_speed_kmh=ac.access_speed_kmh,
                                   population=pop)
     cost = acc.travel_time_matrix(territories, aggl, network,
@@ -430,18 +435,15 @@ def _accessibility(config: Config, inputs: dict, workdir: Path) -> dict[str, Any
                                     max_memory_gb=config.max_memory_gb)
     minutes = clip_raster(acc.travel_time_raster(friction, aggl), loaded["boundary"])
     from ._concentration_stage import engine_record
-    from ._engine import current
 
-    dask = current().kwargs()   # {} with pandas: the steps with a Dask engine route to it
     out = acc.zonal_travel_time(out, minutes, **dask)
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
     path = acc.write_geotiff(minutes, workdir / "rasters" / "travel_time_min.tif")
     used = {role: record for role, record in
             (("population", pop_record), ("elevation", elevation_record)) if record}
     # "_manifest": kept in the stage's manifest record (how each raster was used)
-    # corridor and agglomeration distances: pandas until their Dask engine lands
-    steps = {"corridor distances": "pandas", "agglomeration distances": "pandas",
-             "zonal travel time": dask.get("engine", "pandas")}
+    steps = dict.fromkeys(("corridor distances", "agglomeration distances",
+                           "zonal travel time"), dask.get("engine", "pandas"))
     return {"accessibility": out, "travel_time_raster": path,
             "_manifest": {**({"rasters": used} if used else {}), **engine_record(steps)}}
 
