@@ -192,7 +192,7 @@ def test_lazy_origins_with_population(client):
     expected = acc.corridor_distances(lazy.compute(scheduler=client), corridors,
                                       population=population)
     pd.testing.assert_frame_equal(got.compute(scheduler=client), expected,
-                                  check_exact=False, rtol=1e-9)
+                                  check_exact=True)
     polygons = dask_geopandas.from_geopandas(_squares(3), npartitions=2)
     result = acc.agglomeration_distances(polygons, _agglomerations(), population=population,
                                          engine="dask")
@@ -205,6 +205,30 @@ def test_empty_origins(client):
     expected = acc.corridor_distances(deposits, _corridors())
     got = acc.corridor_distances(deposits, _corridors(), engine="dask", scheduler=client)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_both_searches_give_the_same_bits():
+    """The grid pruning (taken for many points, few segments) and the segment KD-tree
+    (otherwise) give bit-identical distances, the same closest points and the same
+    ties: a partition may take the other search than the whole layer would."""
+    from minespace.accessibility.distance import _PointGrid, _SegmentIndex
+
+    rng = np.random.default_rng(5)
+    lines = np.asarray(list(shapely.linestrings(rng.uniform(0, 1e5, (20, 6, 2))))
+                       + [shapely.LineString([(-3e4, -1e4), (-3e4, 1.1e5)]),
+                          shapely.LineString([(-1e4, 1.1e5), (-1e4, -1e4)])], dtype=object)
+    # the last 50 points are 10 km from both verticals, further from the other lines
+    xy = np.vstack([rng.uniform(-2e4, 1.2e5, (3000, 2)) + 5e5,
+                    np.c_[np.full(50, -2e4), rng.uniform(0, 1e5, 50)] + 5e5])
+    lines = shapely.transform(lines, lambda c: c + 5e5)
+    a, b, owner = _segments(lines)
+    by_grid = _PointGrid(xy, 200).nearest(a, b, owner)
+    for k in (1, 8):
+        by_tree = _SegmentIndex(lines).query(xy, k=k, on_segments=True)
+        for g, t in zip(by_grid, by_tree, strict=True):
+            np.testing.assert_array_equal(t, g)
+    assert (by_grid[0][-50:] == 20).all()      # the tie goes to the first line
+    assert (by_grid[1][-50:] == 1e4).all()
 
 
 # --------------------------------------------------------------------------- lazy
@@ -228,10 +252,10 @@ def test_lazy_origins_equal_pandas_on_the_same_rows(client):
     expected = acc.corridor_distances(rows, corridors)
     # the meta is right: same columns and dtypes as the computed frame
     pd.testing.assert_series_equal(result.dtypes, expected.dtypes)
-    got = result.compute(scheduler=client)
-    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
-    pd.testing.assert_series_equal(got["nearest_corridor_id"],
-                                   expected["nearest_corridor_id"])
+    # exact: a partition of about 500 points takes the segment KD-tree where the whole
+    # layer takes the grid, and both searches give the same bits
+    pd.testing.assert_frame_equal(result.compute(scheduler=client), expected,
+                                  check_exact=True)
 
 
 def test_lazy_agglomeration_distances(client):

@@ -130,11 +130,18 @@ class _SegmentIndex:
             total = float(seg_len.sum())
             median = float(np.median(seg_len)) if len(seg_len) else 0.0
             piece = max(0.25 * median, total / max_pieces, 1e-6)
-        a, b, owner, s0 = _split_segments(a, b, owner, piece, s0)
+        # the whole two-point segments, packed as _PointGrid.nearest computes them
+        sdx, sdy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+        slen2 = sdx * sdx + sdy * sdy
+        sinv = np.divide(1.0, slen2, out=np.zeros_like(slen2), where=slen2 > 0)
+        self.seg_packed = np.column_stack([a[:, 0], a[:, 1], sdx, sdy, sinv])
+        self.seg_owner = owner
+        a, b, seg, s0 = _split_segments(a, b, np.arange(len(a)), piece, s0)
         if len(a) > 4096:   # pieces in Z order: nearby candidates sit nearby in memory
             order = _zorder(0.5 * (a + b))
-            a, b, owner, s0 = a[order], b[order], owner[order], s0[order]
-        self.a, self.b, self.owner, self.s0 = a, b, owner, s0
+            a, b, seg, s0 = a[order], b[order], seg[order], s0[order]
+        self.a, self.b, self.seg, self.s0 = a, b, seg, s0
+        self.owner = owner[seg]
         self.ax, self.ay = self.a[:, 0], self.a[:, 1]
         self.dx, self.dy = self.b[:, 0] - self.ax, self.b[:, 1] - self.ay
         len2 = self.dx ** 2 + self.dy ** 2
@@ -142,18 +149,30 @@ class _SegmentIndex:
         self.inv = np.divide(1.0, len2, out=np.zeros_like(len2), where=len2 > 0)
         self.half = 0.5 * float(self.length.max()) if len(self.a) else 0.0
         self.packed = np.column_stack([self.ax, self.ay, self.dx, self.dy, self.inv])
-        self.tree = cKDTree(0.5 * (self.a + self.b), balanced_tree=False, compact_nodes=False)
+        mid = 0.5 * (self.a + self.b)
+        # margin for the rounding of the KD-tree's distances in the settling test
+        self.tol = 1e-10 * max(1.0, float(np.abs(mid).max()) if len(mid) else 1.0)
+        self.tree = cKDTree(mid, balanced_tree=False, compact_nodes=False)
 
     def query(self, xy: np.ndarray, *, k: int = 8, budget: int = 8_000_000,
-              along: bool = False) -> tuple[np.ndarray, ...]:
+              along: bool = False, on_segments: bool = False) -> tuple[np.ndarray, ...]:
         """(line position, distance, closest point (n, 2)) for points *xy* (n, 2).
 
         With *along*, a fourth array gives the closest point's distance from the
         start of its line part (CRS units). Unsettled points are retried with 4× more
         candidates until settled (at worst every piece); *budget* caps the
         candidates held in memory at once.
+
+        With *on_segments*, the candidates' distances and closest points are
+        computed on their whole two-point segments rather than on the pieces, by
+        the arithmetic of :meth:`_PointGrid.nearest`: both searches then give the
+        same bits and the same ties (so the choice between them, which depends on
+        the number of points in a call, does not change a result).
         """
+        if along and on_segments:
+            raise ValueError("along and on_segments cannot be combined")
         n, m = len(xy), len(self.a)
+        packed = self.seg_packed if on_segments else self.packed
         line = np.zeros(n, np.int64)
         dist = np.full(n, np.inf)
         proj = np.zeros((n, 2))
@@ -169,7 +188,8 @@ class _SegmentIndex:
                 rows = todo[lo:lo + step]
                 mid_d, cand = self.tree.query(xy[rows], k=kk, workers=-1)
                 mid_d, cand = mid_d.reshape(len(rows), kk), cand.reshape(len(rows), kk)
-                sd = self.packed[cand]         # one gather of (ax, ay, dx, dy, 1/L²)
+                # one gather of (ax, ay, dx, dy, 1/L²), of the pieces or their segments
+                sd = packed[self.seg[cand]] if on_segments else packed[cand]
                 ex = xy[rows, 0:1] - sd[..., 0]
                 ey = xy[rows, 1:2] - sd[..., 1]
                 dx, dy = sd[..., 2], sd[..., 3]
@@ -189,11 +209,17 @@ class _SegmentIndex:
                     pick[tied] = own.argmin(axis=1)
                 c, tp = cand[r, pick], t[r, pick]
                 line[rows], dist[rows] = self.owner[c], best
-                proj[rows, 0] = self.ax[c] + tp * self.dx[c]
-                proj[rows, 1] = self.ay[c] + tp * self.dy[c]
+                if on_segments:
+                    sc = self.seg[c]
+                    proj[rows, 0] = packed[sc, 0] + tp * packed[sc, 2]
+                    proj[rows, 1] = packed[sc, 1] + tp * packed[sc, 3]
+                else:
+                    proj[rows, 0] = self.ax[c] + tp * self.dx[c]
+                    proj[rows, 1] = self.ay[c] + tp * self.dy[c]
                 if along:
                     pos[rows] = self.s0[c] + tp * self.length[c]
-                settled = (mid_d[:, -1] >= best + self.half) | (kk >= m)
+                # every piece within best + half (so every tied segment) is a candidate
+                settled = (mid_d[:, -1] > best + self.half + self.tol) | (kk >= m)
                 unsure.append(rows[~settled])
             todo = np.concatenate(unsure)
             kk = min(4 * kk, m)
@@ -318,13 +344,13 @@ def _nearest_line(xy: np.ndarray, lines: np.ndarray, grid: _PointGrid | None = N
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearest line to each point: grid pruning (:class:`_PointGrid`) when the lines
     have few segments for the number of points, else :class:`_SegmentIndex`.
-    Both are exact, ties to the lowest line position."""
+    Both are exact and give the same bits (ties to the lowest line position)."""
     a, b, owner = _segments(lines)
     if _grid_ok(len(xy), len(a)):
         if grid is None:
             grid = _PointGrid(xy, _grid_cells(len(xy), len(a)))
         return grid.nearest(a, b, owner)
-    return _SegmentIndex(lines).query(xy)
+    return _SegmentIndex(lines).query(xy, on_segments=True)
 
 
 def _nearest(points: np.ndarray, targets: np.ndarray, grid: _PointGrid | None = None

@@ -122,7 +122,7 @@ class _SharedTargets:
                     grids["grid"] = _PointGrid(xy, _grid_cells(n, len(a)))
                 line, d, _ = grids["grid"].nearest(a, b, owner)
             else:
-                line, d, _ = self.segment_index(name).query(xy)
+                line, d, _ = self.segment_index(name).query(xy, on_segments=True)
             return line, d
         (src, tgt), d = self.tree(name).query_nearest(points, all_matches=True,
                                                       return_distance=True)
