@@ -214,9 +214,9 @@ def test_both_searches_give_the_same_bits():
     from minespace.accessibility.distance import _PointGrid, _SegmentIndex
 
     rng = np.random.default_rng(5)
-    lines = np.asarray(list(shapely.linestrings(rng.uniform(0, 1e5, (20, 6, 2))))
-                       + [shapely.LineString([(-3e4, -1e4), (-3e4, 1.1e5)]),
-                          shapely.LineString([(-1e4, 1.1e5), (-1e4, -1e4)])], dtype=object)
+    lines = np.asarray([*shapely.linestrings(rng.uniform(0, 1e5, (20, 6, 2))),
+                        shapely.LineString([(-3e4, -1e4), (-3e4, 1.1e5)]),
+                        shapely.LineString([(-1e4, 1.1e5), (-1e4, -1e4)])], dtype=object)
     # the last 50 points are 10 km from both verticals, further from the other lines
     xy = np.vstack([rng.uniform(-2e4, 1.2e5, (3000, 2)) + 5e5,
                     np.c_[np.full(50, -2e4), rng.uniform(0, 1e5, 50)] + 5e5])
