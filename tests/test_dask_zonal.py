@@ -141,6 +141,23 @@ def test_hand_worked_sums_on_a_tiny_raster(tmp_path, block_cells, in_memory):
         assert out.loc[name, "count"] == 0 and out.loc[name].iloc[1:].isna().all()
 
 
+@pytest.mark.parametrize("block_cells", [1, 1000])
+def test_overlapping_territories_give_a_cell_to_the_later_row(tmp_path, block_cells):
+    values = np.arange(1, 13, dtype="float32").reshape(3, 4)
+    path = _write(tmp_path / "tiny.tif", values, tiled=False,
+                  transform=from_origin(0, 3000, 2000, 1000))
+    first = shapely.box(0, 0, 4000, 3000)        # columns 0-1, all rows
+    second = shapely.box(2500, 0, 8000, 2000)     # columns 1-3, rows 1-2
+    terr = gpd.GeoDataFrame(geometry=[first, second], index=["first", "second"], crs=CRS)
+    out = zonal.zonal_stats(terr, path, stats=("count", "sum"), block_cells=block_cells)
+    # cells (1, 1) = 6 and (2, 1) = 10 lie in both and count for "second" only
+    assert out.loc["first"].tolist() == [4, 1 + 2 + 5 + 9]
+    assert out.loc["second"].tolist() == [6, 6 + 7 + 8 + 10 + 11 + 12]
+    swapped = zonal.zonal_stats(terr.iloc[::-1], path, stats=("count", "sum"),
+                                block_cells=block_cells)
+    assert swapped.loc["first"].tolist() == [6, 1 + 2 + 5 + 6 + 9 + 10]
+
+
 def test_windows_follow_the_tiles():
     assert zonal._windows((5, 7), 3, None) == [(0, 3, 0, 3), (0, 3, 3, 6), (0, 3, 6, 7),
                                                (3, 5, 0, 3), (3, 5, 3, 6), (3, 5, 6, 7)]
@@ -278,7 +295,10 @@ def test_empty_territories_and_missing_geometry(files):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["tiled", "striped"])
 def test_dask_equals_pandas_on_geotiff(client, files, kind):
-    terr = _territories()
+    # plus a polygon overlapping the big one and some hexagons (later row wins)
+    over = shapely.box(X0 + 40_000, Y0 - 30_000, X0 + 75_000, Y0 - 12_000)
+    terr = pd.concat([_territories(), gpd.GeoDataFrame(geometry=[over], index=["over"],
+                                                       crs=CRS)])
     for block_cells in (16, 40):
         expected = zonal.zonal_stats(terr, files[kind], block_cells=10**6)
         got = zonal.zonal_stats(terr, files[kind], engine="dask", scheduler=client,

@@ -150,10 +150,12 @@ class _ZonalIndex:
         self._tree = None
 
     def __getstate__(self):
-        return {"geoms": self.geoms, "token": self.token}
+        # WKB in one array: (de)serialised in one vectorised call, not one per polygon
+        return {"wkb": shapely.to_wkb(self.geoms), "token": self.token}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.geoms = shapely.from_wkb(state["wkb"])
+        self.token = state["token"]
         self._init_cache()
 
     def __dask_tokenize__(self):
