@@ -61,8 +61,8 @@ def _write(path, values, *, tiled: bool, transform=None, nodata=NODATA):
 def _territories() -> gpd.GeoDataFrame:
     """Hexagons (coordinates off the cell grid) over the west, a large irregular
     polygon spanning many blocks in the east, a polygon smaller than a cell, one in a
-    nodata patch, one off the raster and a multipolygon; nothing in the south-east
-    corner (blocks meeting no territory). Non-overlapping."""
+    nodata patch, one off the raster, a multipolygon and a polygon with a hole; nothing
+    in the south-east corner (blocks meeting no territory). Non-overlapping."""
     left, top = X0, Y0
     boundary = gpd.GeoSeries([shapely.box(left + 3_300, top - 40_000, left + 55_000,
                                           top - 1_234)], crs=CRS)
@@ -81,9 +81,11 @@ def _territories() -> gpd.GeoDataFrame:
                                               top - 58_000),
                                   shapely.box(left + 76_000, top - 62_000, left + 80_000,
                                               top - 58_000)])
+    donut = shapely.box(left + 5_000, top - 60_000, left + 25_000, top - 45_000).difference(
+        shapely.box(left + 10_000, top - 57_000, left + 20_000, top - 48_000))
     others = gpd.GeoDataFrame(
-        geometry=[big, hole, tiny, tiny_edge, off, multi],
-        index=["big", "hole", "tiny", "tiny_edge", "off", "multi"], crs=CRS)
+        geometry=[big, hole, tiny, tiny_edge, off, multi, donut],
+        index=["big", "hole", "tiny", "tiny_edge", "off", "multi", "donut"], crs=CRS)
     return pd.concat([hexes, others])
 
 

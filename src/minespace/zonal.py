@@ -81,8 +81,11 @@ def _read_window(path: str, band: int, window: tuple[int, int, int, int] | None 
     win = None if window is None else Window(window[2], window[0], window[3] - window[2],
                                              window[1] - window[0])
     with rasterio.open(path) as src:
-        data = src.read(band, window=win, masked=True)
-    return _as_float(data)
+        # straight into float64 (no copy in the file's type), then GDAL's mask (nodata,
+        # internal masks) as NaN: what ``read(masked=True)`` masks
+        values = src.read(band, window=win, out_dtype="float64")
+        values[src.read_masks(band, window=win) == 0] = np.nan
+    return values
 
 
 def _as_float(data) -> np.ndarray:
@@ -203,6 +206,23 @@ def _reduce_labels(values: np.ndarray, local: np.ndarray, k: int
             "min": low, "max": high}
 
 
+def _shapes(geoms: np.ndarray) -> list:
+    """GeoJSON-like mappings of *geoms* for rasterio, polygons built from coordinate
+    arrays in a few vectorised calls (shapely's ``__geo_interface__`` builds Python
+    tuples point by point: most of the time of a block of small hexagons)."""
+    out = np.empty(len(geoms), dtype=object)
+    poly = shapely.get_type_id(geoms) == 3
+    if poly.any():
+        rings, ring_of = shapely.get_rings(geoms[poly], return_index=True)
+        coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+        ring_list = np.split(coords, np.flatnonzero(np.diff(coord_of)) + 1)
+        cuts = np.searchsorted(ring_of, np.arange(int(poly.sum()) + 1)).tolist()
+        out[poly] = [{"type": "Polygon", "coordinates": ring_list[a:b]}
+                     for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    out[~poly] = [g.__geo_interface__ for g in geoms[~poly]]   # multipolygons
+    return list(out)
+
+
 def _block_partial(values: np.ndarray, transform: Affine, window, index: _ZonalIndex
                    ) -> dict[str, np.ndarray]:
     """The partial result of one block of *values* at *window* of the raster grid.
@@ -218,7 +238,7 @@ def _block_partial(values: np.ndarray, transform: Affine, window, index: _ZonalI
     cand = index.candidates(box)
     if not cand.size:
         return _empty_partial()
-    local = rasterize(zip(index.geoms[cand], range(cand.size), strict=True),
+    local = rasterize(zip(_shapes(index.geoms[cand]), range(cand.size), strict=True),
                       out_shape=(r1 - r0, c1 - c0),
                       transform=_window_transform(transform, r0, c0), fill=-1,
                       dtype="int32")
