@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import geopandas as gpd
@@ -218,7 +219,7 @@ def _shapes(geoms: np.ndarray) -> list:
         ring_list = np.split(coords, np.flatnonzero(np.diff(coord_of)) + 1)
         cuts = np.searchsorted(ring_of, np.arange(int(poly.sum()) + 1)).tolist()
         out[poly] = [{"type": "Polygon", "coordinates": ring_list[a:b]}
-                     for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+                     for a, b in pairwise(cuts)]
     out[~poly] = [g.__geo_interface__ for g in geoms[~poly]]   # multipolygons
     return list(out)
 
