@@ -33,7 +33,7 @@ from . import limits
 from ._checks import require_columns, require_geodataframe, require_metric_crs
 
 __all__ = ["ClarkEvansResult", "DensityGrid", "bandwidth_rule", "clark_evans",
-           "estimate_kernel_density", "kernel_density", "ripley"]
+           "estimate_kernel_density", "kernel_density", "kernel_density_geotiff", "ripley"]
 
 _MAX_CELLS = 64_000_000
 
@@ -68,11 +68,21 @@ def _rule(xy: np.ndarray, w: np.ndarray) -> float:
     """Spatial Silverman rule (metres), see :func:`bandwidth_rule`."""
     n = w.sum()
     if len(xy) < 2 or n <= 0:
-        raise ValueError("the bandwidth rule needs at least two deposits with positive weight")
+        _rule_from(len(xy), n, 0.0, 0.0)  # raises
     centre = (xy * w[:, None]).sum(axis=0) / n
     d2 = ((xy - centre) ** 2).sum(axis=1)
     sd = math.sqrt((w * d2).sum() / n)
     dm = float(np.median(np.sqrt(d2)))
+    return _rule_from(len(xy), n, sd, dm)
+
+
+def _rule_from(count: int, n: float, sd: float, dm: float) -> float:
+    """The rule from its ingredients: points, Σ weights, standard and median distance (m).
+
+    Shared with the Dask engine, which computes the ingredients by reductions.
+    """
+    if count < 2 or n <= 0:
+        raise ValueError("the bandwidth rule needs at least two deposits with positive weight")
     spread = min(sd, math.sqrt(1.0 / math.log(2.0)) * dm)
     if spread <= 0:
         spread = max(sd, dm)
@@ -106,20 +116,21 @@ def bandwidth_rule(deposits: gpd.GeoDataFrame, *, weight: str | None = None) -> 
 
 def _kernel_table(kernel: str, h: float, cell: float) -> np.ndarray:
     """Kernel K(d/h)/h² (per m²) sampled at node offsets within its support."""
-    reach = h if kernel == "quartic" else 5.0 * h
-    r = math.ceil(reach / cell)
+    r = math.ceil(_reach(kernel, h) / cell)
     off = np.arange(-r, r + 1) * cell
     u2 = (off[:, None] ** 2 + off[None, :] ** 2) / (h * h)
     if kernel == "quartic":
         k = np.where(u2 < 1.0, 3.0 / math.pi * (1.0 - u2) ** 2, 0.0)
     else:
-        k = np.where(u2 <= 25.0, np.exp(-0.5 * u2) / (2.0 * math.pi), 0.0)
+        # nodes on the truncation circle (the default cell h/20 puts some there) are kept
+        # whatever the last bit of h: the tiled engine's h may differ by an ulp
+        k = np.where(u2 <= 25.0 * (1.0 + 1e-12), np.exp(-0.5 * u2) / (2.0 * math.pi), 0.0)
     return k / (h * h)
 
 
-def _linear_bin(xy: np.ndarray, w: np.ndarray, x0: float, y0: float, cell: float,
-                shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear split of the weights onto nodes (row i ↔ y0 + i·cell, col j ↔ x0 + j·cell)."""
+def _bin_nodes(xy: np.ndarray, w: np.ndarray, x0: float, y0: float, cell: float,
+               shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat node indices and weight shares of the bilinear split (4 per point)."""
     ny, nx = shape
     fx = (xy[:, 0] - x0) / cell
     fy = (xy[:, 1] - y0) / cell
@@ -130,23 +141,32 @@ def _linear_bin(xy: np.ndarray, w: np.ndarray, x0: float, y0: float, cell: float
     base = iy * nx + jx
     idx = np.concatenate([base, base + 1, base + nx, base + nx + 1])
     frac = np.concatenate([(1 - ty) * (1 - tx), (1 - ty) * tx, ty * (1 - tx), ty * tx])
-    grid = np.bincount(idx, weights=np.tile(w, 4) * frac, minlength=ny * nx)
-    return grid.reshape(ny, nx)
+    return idx, np.tile(w, 4) * frac
 
 
-def _convolve_same(grid: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def _linear_bin(xy: np.ndarray, w: np.ndarray, x0: float, y0: float, cell: float,
+                shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear split of the weights onto nodes (row i ↔ y0 + i·cell, col j ↔ x0 + j·cell)."""
+    ny, nx = shape
+    idx, share = _bin_nodes(xy, w, x0, y0, cell, shape)
+    return np.bincount(idx, weights=share, minlength=ny * nx).reshape(ny, nx)
+
+
+def _convolve_same(grid: np.ndarray, kernel: np.ndarray, workers: int = -1) -> np.ndarray:
     """``scipy.signal.fftconvolve(grid, kernel, mode="same")`` (odd kernel), threaded."""
     import scipy.fft as sfft
 
     ky, kx = kernel.shape
     shape = (sfft.next_fast_len(grid.shape[0] + ky - 1, real=True),
              sfft.next_fast_len(grid.shape[1] + kx - 1, real=True))
-    # single precision: round-off ~1e-7 of the peak, far below the binning error
-    spec = sfft.rfft2(grid.astype(np.float32), shape, workers=-1)
-    spec *= sfft.rfft2(kernel.astype(np.float32), shape, workers=-1)
-    full = sfft.irfft2(spec, shape, workers=-1)
+    # double precision: round-off ~1e-15 of the peak, so that the tiled computation of
+    # kernel_density_geotiff (other FFT sizes) agrees with the whole grid to ~1e-12
+    spec = sfft.rfft2(np.asarray(grid, dtype=np.float64), shape, workers=workers)
+    spec *= sfft.rfft2(np.asarray(kernel, dtype=np.float64), shape, workers=workers)
+    full = sfft.irfft2(spec, shape, workers=workers)
+    del spec
     oy, ox = (ky - 1) // 2, (kx - 1) // 2
-    return full[oy:oy + grid.shape[0], ox:ox + grid.shape[1]].astype(np.float64)
+    return full[oy:oy + grid.shape[0], ox:ox + grid.shape[1]]
 
 
 @dataclass(frozen=True)
@@ -219,28 +239,53 @@ def _grid(deposits, bandwidth_km, cell_km, kernel, weight, bounds):
     """Points, weights, bandwidth, cell (m) and grid (origin, shape) of a density grid."""
     require_geodataframe(deposits, "deposits")
     require_metric_crs(deposits, "density.kernel_density")
-    if kernel not in ("quartic", "gaussian"):
-        raise ValueError(f"kernel must be 'quartic' or 'gaussian', got {kernel!r}")
+    _check_kernel(kernel)
     xy, w = _xy_weights(deposits, weight)
     if len(xy) == 0:
         raise ValueError("deposits has no point geometry")
-    h = _rule(xy, w) if bandwidth_km is None else float(bandwidth_km) * 1000.0
+    h = _rule(xy, w) if bandwidth_km is None else _bandwidth_m(bandwidth_km)
+    cell, minx, miny, nx, ny = _grid_from(h, cell_km, kernel, bounds, xy.min(axis=0),
+                                          xy.max(axis=0))
+    return xy, w, h, cell, minx, miny, nx, ny
+
+
+def _check_kernel(kernel) -> None:
+    if kernel not in ("quartic", "gaussian"):
+        raise ValueError(f"kernel must be 'quartic' or 'gaussian', got {kernel!r}")
+
+
+def _bandwidth_m(bandwidth_km) -> float:
+    h = float(bandwidth_km) * 1000.0
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"bandwidth_km must be positive, got {bandwidth_km!r}")
+    return h
+
+
+def _reach(kernel: str, h: float) -> float:
+    """Distance beyond which the kernel is zero (quartic h, truncated Gaussian 5h)."""
+    return h if kernel == "quartic" else 5.0 * h
+
+
+def _grid_from(h: float, cell_km, kernel: str, bounds, lo, hi):
+    """Cell (m), origin and shape of the grid; *lo*/*hi* the points' (x, y) minima/maxima.
+
+    Shared with the Dask engine (which reduces the extremes over partitions), so both
+    engines lay out the same grid.
+    """
     cell = h / 20.0 if cell_km is None else float(cell_km) * 1000.0
     if not (np.isfinite(cell) and cell > 0):
         raise ValueError(f"cell_km must be positive, got {cell_km!r}")
-    reach = h if kernel == "quartic" else 5.0 * h
+    reach = _reach(kernel, h)
     if bounds is None:
-        minx, miny = xy.min(axis=0) - reach - cell
-        maxx, maxy = xy.max(axis=0) + reach + cell
+        minx, miny = np.asarray(lo, dtype=float) - reach - cell
+        maxx, maxy = np.asarray(hi, dtype=float) + reach + cell
         # align on multiples of the cell size
         minx, miny = math.floor(minx / cell) * cell, math.floor(miny / cell) * cell
     else:
         minx, miny, maxx, maxy = map(float, bounds)
     nx = max(2, math.ceil((maxx - minx) / cell))
     ny = max(2, math.ceil((maxy - miny) / cell))
-    return xy, w, h, cell, minx, miny, nx, ny
+    return cell, float(minx), float(miny), nx, ny
 
 
 def _estimate(nx: int, ny: int, cell: float) -> limits.Estimate:
@@ -346,18 +391,145 @@ def kernel_density(deposits: gpd.GeoDataFrame, *, bandwidth_km: float | None = N
 
     transform = from_origin(minx, miny + ny * cell, cell, cell)
     if mask is not None:
-        from rasterio.features import geometry_mask
-
-        geoms = mask.geometry if isinstance(mask, gpd.GeoDataFrame) else mask
-        if geoms.crs != deposits.crs:
-            from .errors import CRSError
-
-            raise CRSError("density.kernel_density: mask and deposits are in different CRS")
-        outside = geometry_mask(list(geoms.values), out_shape=values.shape,
-                                transform=transform)
-        values[outside] = np.nan
+        geoms = _mask_geoms(mask, deposits.crs, "density.kernel_density")
+        values[_outside(geoms, values.shape, transform)] = np.nan
     return DensityGrid(values=values, transform=transform, crs=deposits.crs,
                        bandwidth_km=h / 1000.0, cell_km=cell / 1000.0, kernel=kernel)
+
+
+def _mask_geoms(mask, crs, func: str) -> np.ndarray:
+    """The mask's polygons (missing and empty ones left out), checked to be in *crs*."""
+    if not isinstance(mask, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise TypeError(f"{func}: mask must be a GeoDataFrame or GeoSeries, got "
+                        f"{type(mask).__name__}")
+    geoms = mask.geometry if isinstance(mask, gpd.GeoDataFrame) else mask
+    if geoms.crs != crs:
+        from .errors import CRSError
+
+        raise CRSError(f"{func}: mask and deposits are in different CRS; reproject the "
+                       "mask, e.g. mask.to_crs(deposits.crs)")
+    geoms = np.asarray(geoms.values, dtype=object)
+    return geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+
+
+def _outside(geoms: np.ndarray, shape: tuple[int, int], transform) -> np.ndarray:
+    """True for the cells whose centre is outside every polygon (GDAL's rasterize rule)."""
+    if not len(geoms):
+        return np.ones(shape, dtype=bool)
+    from rasterio.features import geometry_mask
+
+    return geometry_mask(list(geoms), out_shape=shape, transform=transform)
+
+
+def kernel_density_geotiff(deposits, path: str | os.PathLike, *,
+                           bandwidth_km: float | None = None, cell_km: float | None = None,
+                           kernel: str = "quartic", weight: str | None = None,
+                           bounds: tuple[float, float, float, float] | None = None,
+                           mask: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+                           engine: str = "pandas", scheduler=None, tile_cells: int = 2048,
+                           progress: bool | None = None, dtype: str = "float32",
+                           npartitions: int | None = None) -> Path:
+    """Kernel density written as a tiled, deflate-compressed GeoTIFF (a COG).
+
+    The same surface as :func:`kernel_density` (same defaults for the bandwidth,
+    cell and extent), written tile by tile. With ``engine="dask"`` it is computed
+    on a Dask cluster by overlapping tiles, so the grid never has to fit in one
+    process: the points are binned per partition, and each output tile of
+    *tile_cells* × *tile_cells* cells gathers the bins of the tile plus a halo of
+    the kernel's reach, convolves them by FFT and is cropped (see
+    ``docs/scale.md``). Values equal the whole-grid computation's to ~1e-12 of
+    the peak.
+
+    Parameters
+    ----------
+    deposits : GeoDataFrame, dask_geopandas.GeoDataFrame or path
+        Points in a metric CRS; with ``engine="dask"`` also a dask-geopandas
+        frame or a GeoParquet file/directory (read by
+        :func:`minespace.scale.read_deposits_parquet`, without the Hilbert sort).
+    path : str or Path
+        The GeoTIFF to write (replaced atomically: written under a temporary
+        name in the same folder, then renamed).
+    bandwidth_km, cell_km, kernel, weight, bounds, mask
+        As in :func:`kernel_density`. With ``engine="dask"`` the default
+        bandwidth (:func:`bandwidth_rule`) is computed by reductions over the
+        partitions (an exact distributed median: a few passes over the points,
+        which are kept on the workers meanwhile).
+    engine : {"pandas", "dask"}
+        ``"pandas"``: :func:`kernel_density` in memory (its size check and
+        64-million-cell limit apply), then written. ``"dask"``: by tiles on the
+        cluster; the grid may be larger than any one machine's memory.
+    scheduler : None, str or distributed.Client
+        With ``engine="dask"``: see :func:`minespace.scale.get_client`.
+    tile_cells : int, default 2048
+        Side of the computed (and written) tiles in cells.
+    progress : bool, optional
+        Progress bar of the tiles (``None``: the caller's scope decides).
+    dtype : {"float32", "float64"}, default "float32"
+        Cell type of the file (float64 keeps every digit of the computation).
+    npartitions : int, optional
+        Partitions of an in-memory *deposits* with ``engine="dask"``
+        (default: :data:`minespace.scale.PARTITION_ROWS` rows each).
+
+    Returns
+    -------
+    Path
+        *path*: one band of density per km² (``nodata`` −9999 where *mask*
+        leaves cells out), tiled 512 × 512, deflate with the floating-point
+        predictor, average overviews; a Cloud Optimized GeoTIFF when GDAL has
+        the COG driver (GDAL ≥ 3.1), else a tiled GeoTIFF with overviews. Tags
+        ``units``, ``kernel``, ``bandwidth_km`` as :meth:`DensityGrid.to_geotiff`.
+
+    Raises
+    ------
+    ResourceError
+        ``engine="pandas"``: the grid exceeds the memory budget;
+        ``engine="dask"``: one tile plus its halo would not fit in half a
+        worker's memory limit (use a smaller ``tile_cells``).
+    ValueError, CRSError
+        As :func:`kernel_density`; unknown *engine* or *dtype*.
+
+    Examples
+    --------
+    >>> import tempfile, rasterio
+    >>> import minespace as ms
+    >>> from minespace import density
+    >>> folder = tempfile.mkdtemp()
+    >>> path = density.kernel_density_geotiff(ms.datasets.kuzbass().deposits,
+    ...                                       f"{folder}/density.tif", bandwidth_km=15,
+    ...                                       cell_km=1, tile_cells=128)
+    >>> with rasterio.open(path) as src:
+    ...     print(src.shape, src.profile["compress"], src.profile["tiled"])
+    (299, 205) deflate True
+    """
+    if engine not in ("pandas", "dask"):
+        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if isinstance(tile_cells, bool) or not isinstance(tile_cells, (int, np.integer)) \
+            or tile_cells < 1:
+        raise ValueError(f"tile_cells must be a positive integer, got {tile_cells!r}")
+    if engine == "dask":
+        from .scale._density import kernel_density_geotiff_dask
+
+        return kernel_density_geotiff_dask(
+            deposits, path, bandwidth_km=bandwidth_km, cell_km=cell_km, kernel=kernel,
+            weight=weight, bounds=bounds, mask=mask, scheduler=scheduler,
+            tile_cells=int(tile_cells), progress=progress, dtype=dtype,
+            npartitions=npartitions)
+    from ._tiled import write_tiles
+
+    grid = kernel_density(deposits, bandwidth_km=bandwidth_km, cell_km=cell_km,
+                          kernel=kernel, weight=weight, bounds=bounds, mask=mask)
+    rows, cols = grid.values.shape
+    t = int(tile_cells)
+    tiles = ((r, c, grid.values[r:r + t, c:c + t])
+             for r in range(0, rows, t) for c in range(0, cols, t))
+    return write_tiles(path, tiles, shape=(rows, cols), transform=grid.transform,
+                       crs=grid.crs, dtype=dtype, tags=_tags(grid.kernel, grid.bandwidth_km))
+
+
+def _tags(kernel: str, bandwidth_km: float) -> dict:
+    return {"units": "per km2", "kernel": kernel, "bandwidth_km": f"{bandwidth_km:.6g}"}
 
 
 # --------------------------------------------------------------------------- point pattern
