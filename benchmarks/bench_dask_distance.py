@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dask import BOX, CRS, _peak_gb, generate  # noqa: E402
+from bench_dask import BOX, CRS, _peak_gb, generate
 
 KINDS = np.array(["rail", "road_trunk", "road_primary"])
 

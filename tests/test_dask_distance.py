@@ -231,6 +231,27 @@ def test_both_searches_give_the_same_bits():
     assert (by_grid[1][-50:] == 1e4).all()
 
 
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_no_targets_at_all(client, engine):
+    """No corridor, no agglomeration: NaN distances and no id (the pandas engine
+    raised IndexError before)."""
+    deposits = _deposits(n=40)
+    none = gpd.GeoDataFrame({"kind": pd.Series([], dtype=object)}, geometry=[], crs=CRS)
+    options = {"engine": engine, **({"scheduler": client} if engine == "dask" else {})}
+    out = acc.corridor_distances(deposits, none, kinds=["rail"], **options)
+    assert out["dist_rail_km"].isna().all() and out["dist_corridor_km"].isna().all()
+    assert out["nearest_corridor_id"].isna().all()
+    out = acc.agglomeration_distances(deposits, none, **options)
+    assert out["dist_agglomeration_km"].isna().all()
+    assert out["nearest_agglomeration_centre_id"].isna().all()
+    if engine == "dask":
+        origins = dask_geopandas.from_geopandas(deposits, npartitions=2)
+        lazy = acc.agglomeration_distances(origins, none, engine="dask")
+        pd.testing.assert_frame_equal(
+            lazy.compute(scheduler=client),
+            acc.agglomeration_distances(origins.compute(scheduler=client), none))
+
+
 # --------------------------------------------------------------------------- lazy
 def _spatial(client, deposits: gpd.GeoDataFrame, npartitions: int):
     """Dask origins in strips of x (compact partitions, which every corridor crosses),

@@ -379,6 +379,46 @@ def _nearest(points: np.ndarray, targets: np.ndarray, grid: _PointGrid | None = 
     return idx, dist
 
 
+# --------------------------------------------------------------------------- results
+def _ids_or_none(idx: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Target ids at positions *idx*, None where -1 (no target at all)."""
+    return np.where(idx >= 0, ids[np.maximum(idx, 0)], None) if len(ids) else \
+        np.full(len(idx), None, dtype=object)
+
+
+def _corridor_frame(origins: gpd.GeoDataFrame, arrays: dict[str, np.ndarray],
+                    kinds: Sequence[str], ids: np.ndarray, id_dtype=None) -> gpd.GeoDataFrame:
+    """The pandas engine's result from the gathered arrays (same columns and dtypes)."""
+    n = len(origins)
+    columns: dict[str, np.ndarray] = {}
+    for k in kinds:
+        columns[f"dist_{k}_km"] = arrays.get(f"kind:{k}", np.full(n, np.nan)) / 1000.0
+    idx = arrays["idx"]
+    columns["dist_corridor_km"] = np.where(idx >= 0, arrays["best_d"], np.nan) / 1000.0
+    columns["nearest_corridor_id"] = _ids_or_none(idx, ids)
+    out = origins.copy()
+    for name, values in columns.items():
+        out[name] = values
+    if id_dtype is not None:  # a lazy partition: one dtype in every partition
+        out["nearest_corridor_id"] = out["nearest_corridor_id"].astype(id_dtype)
+    return out
+
+
+def _agglomeration_frame(origins: gpd.GeoDataFrame, arrays: dict[str, np.ndarray],
+                         ids: np.ndarray, id_dtype=None) -> gpd.GeoDataFrame:
+    out = origins.copy()
+    out["dist_agglomeration_km"] = arrays["edge_d"] / 1000.0
+    out["nearest_agglomeration_id"] = pd.Series(_ids_or_none(arrays["edge_idx"], ids),
+                                                index=out.index)
+    out["dist_agglomeration_centre_km"] = arrays["centre_d"] / 1000.0
+    out["nearest_agglomeration_centre_id"] = pd.Series(
+        _ids_or_none(arrays["centre_idx"], ids), index=out.index)
+    if id_dtype is not None:
+        for c in ("nearest_agglomeration_id", "nearest_agglomeration_centre_id"):
+            out[c] = out[c].astype(id_dtype)
+    return out
+
+
 def _check_engine(engine: str) -> None:
     if engine != "pandas":
         raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
@@ -507,16 +547,9 @@ def corridor_distances(
         better = (d < best_d) | ((d == best_d) & (of_kind[i] < idx))
         best_d = np.where(better, d, best_d)
         idx = np.where(better, of_kind[i], idx)
-    columns: dict[str, np.ndarray] = {}
-    for k in kinds:
-        columns[f"dist_{k}_km"] = by_kind.get(k, np.full(len(points), np.nan)) / 1000.0
-    columns["dist_corridor_km"] = np.where(idx >= 0, best_d, np.nan) / 1000.0
-    ids = corridors.index.to_numpy()
-    columns["nearest_corridor_id"] = np.where(idx >= 0, ids[np.maximum(idx, 0)], None)
-    out = origins.copy()
-    for name, values in columns.items():
-        out[name] = values
-    return out
+    arrays = {f"kind:{k}": d for k, d in by_kind.items()}
+    arrays["best_d"], arrays["idx"] = best_d, idx
+    return _corridor_frame(origins, arrays, kinds, corridors.index.to_numpy())
 
 
 def agglomeration_distances(
@@ -612,11 +645,6 @@ def agglomeration_distances(
     ids = agglomerations.index.to_numpy()
     edge_idx, edge_d = _nearest(points, np.asarray(agglomerations.geometry.array))
     centre_idx, centre_d = _nearest(points, representative_points(agglomerations))
-    out = origins.copy()
-    out["dist_agglomeration_km"] = edge_d / 1000.0
-    out["nearest_agglomeration_id"] = pd.Series(
-        np.where(edge_idx >= 0, ids[np.maximum(edge_idx, 0)], None), index=out.index)
-    out["dist_agglomeration_centre_km"] = centre_d / 1000.0
-    out["nearest_agglomeration_centre_id"] = pd.Series(
-        np.where(centre_idx >= 0, ids[np.maximum(centre_idx, 0)], None), index=out.index)
-    return out
+    return _agglomeration_frame(origins, {"edge_idx": edge_idx, "edge_d": edge_d,
+                                          "centre_idx": centre_idx, "centre_d": centre_d},
+                                ids)

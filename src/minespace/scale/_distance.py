@@ -37,6 +37,8 @@ from ..accessibility._common import (
     representative_points,
 )
 from ..accessibility.distance import (
+    _agglomeration_frame,
+    _corridor_frame,
     _grid_cells,
     _grid_ok,
     _PointGrid,
@@ -194,44 +196,6 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- results
-def _ids_or_none(idx: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    return np.where(idx >= 0, ids[np.maximum(idx, 0)], None) if len(ids) else \
-        np.full(len(idx), None, dtype=object)
-
-
-def _corridor_frame(origins: gpd.GeoDataFrame, arrays: dict[str, np.ndarray],
-                    kinds: Sequence[str], ids: np.ndarray, id_dtype=None) -> gpd.GeoDataFrame:
-    """The pandas engine's result from the gathered arrays (same columns and dtypes)."""
-    n = len(origins)
-    columns: dict[str, np.ndarray] = {}
-    for k in kinds:
-        columns[f"dist_{k}_km"] = arrays.get(f"kind:{k}", np.full(n, np.nan)) / 1000.0
-    idx = arrays["idx"]
-    columns["dist_corridor_km"] = np.where(idx >= 0, arrays["best_d"], np.nan) / 1000.0
-    columns["nearest_corridor_id"] = _ids_or_none(idx, ids)
-    out = origins.copy()
-    for name, values in columns.items():
-        out[name] = values
-    if id_dtype is not None:  # a lazy partition: one dtype in every partition
-        out["nearest_corridor_id"] = out["nearest_corridor_id"].astype(id_dtype)
-    return out
-
-
-def _agglomeration_frame(origins: gpd.GeoDataFrame, arrays: dict[str, np.ndarray],
-                         ids: np.ndarray, id_dtype=None) -> gpd.GeoDataFrame:
-    out = origins.copy()
-    out["dist_agglomeration_km"] = arrays["edge_d"] / 1000.0
-    out["nearest_agglomeration_id"] = pd.Series(_ids_or_none(arrays["edge_idx"], ids),
-                                                index=out.index)
-    out["dist_agglomeration_centre_km"] = arrays["centre_d"] / 1000.0
-    out["nearest_agglomeration_centre_id"] = pd.Series(
-        _ids_or_none(arrays["centre_idx"], ids), index=out.index)
-    if id_dtype is not None:
-        for c in ("nearest_agglomeration_id", "nearest_agglomeration_centre_id"):
-            out[c] = out[c].astype(id_dtype)
-    return out
-
-
 def _id_dtype(ids: np.ndarray):
     """The dtype pandas gives an id column holding these ids (and None)."""
     return pd.Series(np.asarray(ids, dtype=object)).dtype if len(ids) else np.dtype(object)
