@@ -289,7 +289,7 @@ def totals(territories: gpd.GeoDataFrame, deposits, *,
 
     Parameters
     ----------
-    territories : GeoDataFrame
+    territories : GeoDataFrame, or with ``engine="dask"`` a grid from :func:`minespace.scale.grid`
         Territories with ``area_km2`` (see :mod:`minespace.territories`).
     deposits : GeoDataFrame
         Deposits, with or without a ``territory_id`` column.
@@ -316,7 +316,10 @@ def totals(territories: gpd.GeoDataFrame, deposits, *,
     GeoDataFrame
         Copy of *territories* with ``m``, ``m_per_km2`` and, per category,
         ``m__{label}`` and ``m_per_km2__{label}``, where ``m`` is ``count`` or
-        the weight name. Empty territories get 0.
+        the weight name. Empty territories get 0. For a lazy grid from
+        :func:`minespace.scale.grid`, a lazy dask-geopandas frame instead (each
+        band gets its columns on its worker from the reduced table; its
+        ``.compute()`` equals the result for the in-memory grid).
 
     Raises
     ------
@@ -338,6 +341,10 @@ def totals(territories: gpd.GeoDataFrame, deposits, *,
     _check_engine(engine)
     if engine == "dask":
         table = _reduced(territories, deposits, by, weight, missing, scheduler)
+        from .scale._grid import grid_totals, is_lazy_grid
+
+        if is_lazy_grid(territories):  # a grid from scale.grid: the result stays lazy too
+            return grid_totals(territories, table, by=by, measure=weight or "count")
         # the reduced table is a deposits frame with one row per territory x category:
         # summing its "count" (or weight) column gives the same columns and names
         out = totals(territories, table, by=by, weight=weight or "count")

@@ -86,6 +86,15 @@ def _check_cell(cell_km: float) -> float:
     return float(cell_km) * 1000.0
 
 
+def _grid_ids(kind: str, cols: np.ndarray, rows: np.ndarray) -> pd.Index:
+    """Territory ids ``H{row}_{col}`` (hexagons) or ``S{row}_{col}`` (squares)."""
+    prefix = "H" if kind == "hex" else "S"
+    return pd.Index(
+        [f"{prefix}{r}_{c}" for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
+        name="territory_id",
+    )
+
+
 def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndarray,
                 rows: np.ndarray, boundary, crs, clip: bool, params: dict) -> gpd.GeoDataFrame:
     """Keep cells meeting *boundary*, clip them, build the territory frame."""
@@ -105,11 +114,7 @@ def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndar
         clipped = clipped[nonzero]
     else:
         clipped = polys
-    prefix = "H" if kind == "hex" else "S"
-    ids = pd.Index(
-        [f"{prefix}{r}_{c}" for r, c in zip(rows.tolist(), cols.tolist(), strict=True)],
-        name="territory_id",
-    )
+    ids = _grid_ids(kind, cols, rows)
     frame = gpd.GeoDataFrame(
         {"grid_col": cols.astype(np.int64), "grid_row": rows.astype(np.int64),
          "grid_clipped": ~whole},
@@ -120,6 +125,51 @@ def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndar
     frame.attrs["grid"] = {**params, "kind": kind, "clip": bool(clip),
                            "crs": frame.crs.to_wkt()}
     return frame
+
+
+def _grid_cells(kind: str, size: float, bounds, row0: int, row1: int):
+    """Candidate cells of grid rows ``row0..row1`` over *bounds*, row by row then column.
+
+    Returns ``(polys, centres, cols, rows)``. A cell's polygon depends only on its
+    (col, row), so any split of the rows into bands gives bit-identical cells.
+    """
+    c0, c1, _, _ = limits.grid_range(bounds, size, kind)
+    cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(row0, row1 + 1))
+    cols, rows = cols.ravel(), rows.ravel()
+    if kind == "square":
+        polys = shapely.box(cols * size, rows * size, (cols + 1) * size, (rows + 1) * size)
+        centres = np.column_stack([(cols + 0.5) * size, (rows + 0.5) * size])
+        return polys, centres, cols, rows
+    radius = size / _SQRT3
+    minx, _, maxx, _ = bounds
+    # vertices on an integer lattice (units w/2 and R/2) so that neighbouring cells
+    # share bit-identical vertex coordinates (needed by vertex-matching tools)
+    ix = 2 * cols + rows
+    iy = 3 * rows
+    cx = 0.5 * size * ix
+    cy = 0.5 * radius * iy
+    # x = w (col + row/2): the col range covers every row's shift (see grid_range)
+    inside = (cx >= minx - size) & (cx <= maxx + size)
+    cols, rows, ix, iy, cx, cy = (a[inside] for a in (cols, rows, ix, iy, cx, cy))
+    dx = np.array([1, 0, -1, -1, 0, 1, 1])
+    dy = np.array([1, 2, 1, -1, -2, -1, 1])
+    ring_x = 0.5 * size * (ix[:, None] + dx[None, :])
+    ring_y = 0.5 * radius * (iy[:, None] + dy[None, :])
+    polys = shapely.polygons(np.stack([ring_x, ring_y], axis=-1))
+    return polys, np.column_stack([cx, cy]), cols, rows
+
+
+def _grid_band(kind: str, size: float, boundary, crs, clip: bool, row0: int,
+               row1: int) -> gpd.GeoDataFrame:
+    """The territory frame of grid rows ``row0..row1`` (all rows: the whole grid).
+
+    Shared by :func:`hex_grid`/:func:`square_grid` (one band) and
+    :func:`minespace.scale.grid` (one band per partition, on the workers), so
+    both engines give the same cells, ids, clipping and areas.
+    """
+    polys, centres, cols, rows = _grid_cells(kind, size, boundary.bounds, row0, row1)
+    return _grid_frame(kind, polys, centres, cols, rows, boundary, crs, clip,
+                       {"size_m": size, "origin": (0.0, 0.0)})
 
 
 # --------------------------------------------------------------------------- constructors
@@ -184,7 +234,8 @@ def from_polygons(polygons: gpd.GeoDataFrame, *, id: str | None = None) -> gpd.G
 
 
 def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
-                max_memory_gb: float | None = None) -> gpd.GeoDataFrame:
+                max_memory_gb: float | None = None, engine: str = "pandas",
+                npartitions: int | None = None) -> gpd.GeoDataFrame:
     """Regular square cells covering a study area.
 
     Cells are aligned on multiples of the cell size in the metric CRS (so two
@@ -204,14 +255,22 @@ def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
         Memory budget of the size check (default: half the available memory):
         the grid's candidate cells are estimated first
         (:func:`minespace.limits.estimate_grid`), and a grid over the budget is
-        refused before anything is allocated.
+        refused before anything is allocated (pandas engine only).
+    engine : {"pandas", "dask"}
+        ``"dask"`` (``pip install "minespace[dask]"``) returns
+        :func:`minespace.scale.grid`'s lazy grid instead: generated band by band
+        on the workers, never whole on the client; its ``.compute()`` equals
+        this function's result. See ``docs/scale.md``.
+    npartitions : int, optional
+        With ``engine="dask"``: the number of bands (see :func:`minespace.scale.grid`).
 
     Returns
     -------
     GeoDataFrame
         Indexed by ``territory_id`` (``"S{row}_{col}"``) with ``grid_col``,
         ``grid_row``, ``grid_clipped``, ``area_km2``, ``rep_x``, ``rep_y``;
-        ``attrs["grid"]`` holds the grid parameters.
+        ``attrs["grid"]`` holds the grid parameters. A lazy dask-geopandas
+        GeoDataFrame with ``engine="dask"``.
 
     Raises
     ------
@@ -228,21 +287,24 @@ def square_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
     >>> bool(terr["area_km2"].max() <= 400.0 + 1e-6)
     True
     """
+    if engine == "dask":
+        from .scale import grid
+
+        return grid(region_or_boundary, kind="square", cell_km=cell_km, clip=clip,
+                    npartitions=npartitions)
+    if engine != "pandas":
+        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
     boundary, crs = _boundary_geometry(region_or_boundary, "territories.square_grid")
     size = _check_cell(cell_km)
     limits.check_size(limits.estimate_grid(boundary.bounds, cell_km=cell_km, kind="square"),
                       max_memory_gb=max_memory_gb)
-    c0, c1, r0, r1 = limits.grid_range(boundary.bounds, size, "square")
-    cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
-    cols, rows = cols.ravel(), rows.ravel()
-    polys = shapely.box(cols * size, rows * size, (cols + 1) * size, (rows + 1) * size)
-    centres = np.column_stack([(cols + 0.5) * size, (rows + 0.5) * size])
-    return _grid_frame("square", polys, centres, cols, rows, boundary, crs, clip,
-                       {"size_m": size, "origin": (0.0, 0.0)})
+    _, _, r0, r1 = limits.grid_range(boundary.bounds, size, "square")
+    return _grid_band("square", size, boundary, crs, clip, r0, r1)
 
 
 def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
-             max_memory_gb: float | None = None) -> gpd.GeoDataFrame:
+             max_memory_gb: float | None = None, engine: str = "pandas",
+             npartitions: int | None = None) -> gpd.GeoDataFrame:
     """Regular hexagons covering a study area.
 
     Hexagons are pointy-topped; ``cell_km`` is the distance between the centres
@@ -263,14 +325,18 @@ def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
         Memory budget of the size check (default: half the available memory):
         the grid's candidate cells are estimated first
         (:func:`minespace.limits.estimate_grid`), and a grid over the budget is
-        refused before anything is allocated.
+        refused before anything is allocated (pandas engine only).
+    engine, npartitions
+        As in :func:`square_grid`: ``engine="dask"`` returns the lazy
+        :func:`minespace.scale.grid` of hexagons.
 
     Returns
     -------
     GeoDataFrame
         Indexed by ``territory_id`` (``"H{row}_{col}"``) with ``grid_col``,
         ``grid_row``, ``grid_clipped``, ``area_km2``, ``rep_x``, ``rep_y``;
-        ``attrs["grid"]`` holds the grid parameters.
+        ``attrs["grid"]`` holds the grid parameters. A lazy dask-geopandas
+        GeoDataFrame with ``engine="dask"``.
 
     Raises
     ------
@@ -287,32 +353,19 @@ def hex_grid(region_or_boundary, *, cell_km: float, clip: bool = True,
     >>> round(float(terr["area_km2"].max()), 1)   # sqrt(3)/2 * 20**2
     346.4
     """
+    if engine == "dask":
+        from .scale import grid
+
+        return grid(region_or_boundary, kind="hex", cell_km=cell_km, clip=clip,
+                    npartitions=npartitions)
+    if engine != "pandas":
+        raise ValueError(f"engine must be 'pandas' or 'dask', got {engine!r}")
     boundary, crs = _boundary_geometry(region_or_boundary, "territories.hex_grid")
     width = _check_cell(cell_km)
     limits.check_size(limits.estimate_grid(boundary.bounds, cell_km=cell_km, kind="hex"),
                       max_memory_gb=max_memory_gb)
-    radius = width / _SQRT3
-    minx, _, maxx, _ = boundary.bounds
-    # x = w (col + row/2): the col range covers every row's shift (see grid_range)
-    c0, c1, r0, r1 = limits.grid_range(boundary.bounds, width, "hex")
-    cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1))
-    cols, rows = cols.ravel(), rows.ravel()
-    # vertices on an integer lattice (units w/2 and R/2) so that neighbouring cells
-    # share bit-identical vertex coordinates (needed by vertex-matching tools)
-    ix = 2 * cols + rows
-    iy = 3 * rows
-    cx = 0.5 * width * ix
-    cy = 0.5 * radius * iy
-    inside = (cx >= minx - width) & (cx <= maxx + width)
-    cols, rows, ix, iy, cx, cy = (a[inside] for a in (cols, rows, ix, iy, cx, cy))
-    dx = np.array([1, 0, -1, -1, 0, 1, 1])
-    dy = np.array([1, 2, 1, -1, -2, -1, 1])
-    ring_x = 0.5 * width * (ix[:, None] + dx[None, :])
-    ring_y = 0.5 * radius * (iy[:, None] + dy[None, :])
-    coords = np.stack([ring_x, ring_y], axis=-1)
-    polys = shapely.polygons(coords)
-    return _grid_frame("hex", polys, np.column_stack([cx, cy]), cols, rows, boundary, crs,
-                       clip, {"size_m": width, "origin": (0.0, 0.0)})
+    _, _, r0, r1 = limits.grid_range(boundary.bounds, width, "hex")
+    return _grid_band("hex", width, boundary, crs, clip, r0, r1)
 
 
 # --------------------------------------------------------------------------- assignment

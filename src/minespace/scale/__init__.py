@@ -20,8 +20,9 @@ is. See ``docs/scale.md``.
 
 from ._assign import aggregate, assign_deposits_dask
 from ._client import INSTALL, PARTITION_ROWS, TREE_WIDTH, get_client, to_dask, tree_reduce
+from ._grid import GRID_PARTITION_CELLS, grid, territory_table
 from ._read import REQUIRED, read_deposits_parquet
 
-__all__ = ["INSTALL", "PARTITION_ROWS", "REQUIRED", "TREE_WIDTH", "aggregate",
-           "assign_deposits_dask", "get_client", "read_deposits_parquet", "to_dask",
-           "tree_reduce"]
+__all__ = ["GRID_PARTITION_CELLS", "INSTALL", "PARTITION_ROWS", "REQUIRED", "TREE_WIDTH",
+           "aggregate", "assign_deposits_dask", "get_client", "grid", "read_deposits_parquet",
+           "territory_table", "to_dask", "tree_reduce"]

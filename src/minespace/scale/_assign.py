@@ -16,6 +16,7 @@ import shapely
 from .._checks import require_geodataframe, require_metric_crs
 from ..errors import CRSError, FeaturesDroppedWarning
 from ._client import _import_dask, get_client, tree_reduce
+from ._grid import check_same_crs, grid_index, is_lazy_grid
 from ._read import read_deposits_parquet
 
 
@@ -34,18 +35,37 @@ class _TerritoryIndex:
             # grid arithmetic needs the cell numbers, and geometries only for the cells cut
             # by the boundary: ship those alone (a few bytes per cell instead of ~0.5 kB)
             clipped = territories["grid_clipped"].to_numpy(bool)
-            geoms = np.asarray(territories.geometry.values, dtype=object).copy()
-            geoms[~clipped] = None
-            territories = gpd.GeoDataFrame(
-                {c: territories[c].to_numpy() for c in ("grid_col", "grid_row",
-                                                        "grid_clipped")},
-                geometry=gpd.GeoSeries(geoms, crs=territories.crs), crs=territories.crs)
+            territories = self._grid_cells(
+                territories["grid_col"].to_numpy(), territories["grid_row"].to_numpy(),
+                clipped, np.asarray(territories.geometry.values, dtype=object)[clipped],
+                territories.crs)
         else:
             territories = gpd.GeoDataFrame(geometry=territories.geometry.values,
                                            crs=territories.crs)
         self.territories = territories
         self.token = uuid.uuid4().hex
         self._init_cache()
+
+    @staticmethod
+    def _grid_cells(cols, rows, clipped, clipped_geoms, crs) -> gpd.GeoDataFrame:
+        """What grid arithmetic needs: cell numbers, and the polygons of clipped cells."""
+        geoms = np.full(len(clipped), None, dtype=object)
+        geoms[clipped] = clipped_geoms
+        return gpd.GeoDataFrame({"grid_col": cols, "grid_row": rows, "grid_clipped": clipped},
+                                geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+
+    @classmethod
+    def from_grid_cells(cls, grid: dict, cols, rows, clipped, clipped_geoms, crs,
+                        categories: pd.Index | None) -> _TerritoryIndex:
+        """The index of a generated grid given by its cells alone (built on a worker from
+        the partitions of :func:`minespace.scale.grid`, never from a whole grid frame)."""
+        self = cls.__new__(cls)
+        self.categories = categories
+        self.grid = grid
+        self.territories = cls._grid_cells(cols, rows, clipped, clipped_geoms, crs)
+        self.token = uuid.uuid4().hex
+        self._init_cache()
+        return self
 
     def _init_cache(self):
         self._lock = threading.Lock()
@@ -275,28 +295,39 @@ def aggregate(territories: gpd.GeoDataFrame, deposits, *,
         raise ValueError("with engine='dask' the weight column cannot be called 'count' (the "
                          "reduced table's deposit count); rename it")
     deposits = _as_dask(deposits, "scale.aggregate")
-    _check_layers(territories, deposits, "scale.aggregate")
+    lazy = is_lazy_grid(territories)
+    if lazy:
+        check_same_crs(territories, deposits, "scale.aggregate")
+    else:
+        _check_layers(territories, deposits, "scale.aggregate")
     need = [*cols, *([weight] if weight else [])]
     lacking = [c for c in need if c not in deposits.columns]
     if lacking:
         raise KeyError(f"deposits lacks column(s) {lacking}; available: "
                        f"{sorted(map(str, deposits.columns))}")
     # the workers need the ids only to read an existing territory_id column
-    index = _TerritoryIndex(territories, ids="territory_id" in deposits.columns)
-    labels = territories.index
-    categories = labels if labels.is_unique else pd.Index(labels.unique())
+    ids = "territory_id" in deposits.columns
+    if not lazy:
+        index = _TerritoryIndex(territories, ids=ids)
+        labels = territories.index
+        categories = labels if labels.is_unique else pd.Index(labels.unique())
     with get_client(scheduler) as client:
         # the territories once per worker; every partition's task refers to the same copy
-        shared = client.scatter(index, broadcast=True, hash=False)
+        if lazy:  # built on the cluster from the grid's partitions, then copied to each worker
+            shared, label = grid_index(client, territories, ids=ids, progress=progress)
+        else:
+            shared = client.scatter(index, broadcast=True, hash=False)
+            label = categories.__getitem__
         try:
             parts = [dask.delayed(_aggregate_partition)(p, shared, cols, weight)
                      for p in deposits.to_delayed()]
             result = tree_reduce(client, parts, _combine, cols, desc="aggregate deposits",
                                  progress=progress)
             table, stats = result if result is not None else _empty(cols, weight)
+            out = _finish(table, stats, label, cols, weight, missing)
         finally:
             client.cancel(shared)
-    return _finish(table, stats, categories, cols, weight, missing)
+    return out
 
 
 def _empty(cols, weight):
@@ -309,7 +340,7 @@ def _empty(cols, weight):
     return frame, stats
 
 
-def _finish(table, stats, categories, cols, weight, missing) -> pd.DataFrame:
+def _finish(table, stats, label, cols, weight, missing) -> pd.DataFrame:
     """Warnings and errors in the pandas engine's order, then the tidy table."""
     n, example = stats["outside"]
     if n:
@@ -336,6 +367,6 @@ def _finish(table, stats, categories, cols, weight, missing) -> pd.DataFrame:
     out = table.sort_values(["_pos", *cols], kind="stable")
     for c in cols:  # back to the values' own dtype
         out[c] = out[c].astype(out[c].cat.categories.dtype)
-    out.insert(0, "territory_id", categories[out.pop("_pos").to_numpy()])
+    out.insert(0, "territory_id", label(out.pop("_pos").to_numpy()))
     out["count"] = out["count"].astype(np.int64)
     return out.reset_index(drop=True)
