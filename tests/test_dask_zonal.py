@@ -210,10 +210,21 @@ def test_pandas_engine_equals_whole_raster_masks(files, kind, block_cells):
     assert got.loc["tiny", "count"] == 1 and got.loc["big", "count"] > 500
 
 
-def test_blocks_assign_the_cells_of_a_whole_raster_rasterisation(files):
+def _squares_on_centres() -> gpd.GeoDataFrame:
+    """3 km x 2.1 km rectangles whose every edge passes through a row or column of cell
+    centres (the ties of the cell-centre rule)."""
+    xs = X0 + XRES / 2 + 3 * XRES * np.arange(-1, 41)
+    ys = Y0 - YRES / 2 - 3 * YRES * np.arange(-1, 31)
+    x, y = np.meshgrid(xs, ys)
+    geoms = shapely.box(x.ravel(), y.ravel() - 3 * YRES, x.ravel() + 3 * XRES, y.ravel())
+    return gpd.GeoDataFrame(geometry=geoms, crs=CRS)
+
+
+@pytest.mark.parametrize("layer", ["territories", "edges on cell centres"])
+def test_blocks_assign_the_cells_of_a_whole_raster_rasterisation(files, layer):
     # the cell-centre labels of every block equal those of one rasterize call over the
     # whole raster, including the polygons cut by block borders
-    terr = _territories()
+    terr = _territories() if layer == "territories" else _squares_on_centres()
     with rasterio.open(files["tiled"]) as src:
         transform, shape = src.transform, (src.height, src.width)
     geoms = np.asarray(terr.geometry.array)
@@ -233,6 +244,8 @@ def test_blocks_assign_the_cells_of_a_whole_raster_rasterisation(files):
         np.testing.assert_array_equal(labels, whole[r0:r1, c0:c1])
         crossing += np.isin(cand, np.unique(whole[r0:r1, c0:c1])).sum()
     assert crossing > len(np.unique(whole[whole >= 0]))   # some polygons in several blocks
+    if layer != "territories":       # every cell centre lies on an edge, and is labelled
+        assert (whole >= 0).all()
 
 
 def test_rasters_of_other_orientations(tmp_path):
@@ -307,6 +320,10 @@ def test_dask_equals_pandas_on_geotiff(client, files, kind):
                                 block_cells=block_cells)
         _assert_same(got, expected)
     assert expected.loc["tiny", "count"] == 1      # sampled on a worker
+    squares = _squares_on_centres()
+    _assert_same(zonal.zonal_stats(squares, files[kind], engine="dask", scheduler=client,
+                                   block_cells=16),
+                 zonal.zonal_stats(squares, files[kind], block_cells=10**6))
 
 
 @pytest.mark.slow
