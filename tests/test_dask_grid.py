@@ -30,6 +30,7 @@ CRS = "EPSG:32645"
 X0, Y0 = 500_000.0, 6_000_000.0
 CELL_KM = 4.0
 GRID = {"hex": territories.hex_grid, "square": territories.square_grid}
+_TABLE = ["area_km2", "grid_col", "grid_row", "grid_clipped"]
 
 
 @pytest.fixture(scope="module")
@@ -308,3 +309,24 @@ def test_altered_lazy_grid_is_refused(client):
     deposits = scale.to_dask(_deposits("square", n=300), npartitions=1)
     with pytest.raises(ValueError, match=r"partition [01] of the Dask territories is no longer"):
         _quiet(scale.aggregate, shifted, deposits, scheduler=client)
+
+
+@pytest.mark.slow
+def test_metrics_on_the_reduced_table_accept_the_lazy_grid(case, client):
+    """LQ, Krugman/HHI and the locational Gini from a lazy grid: the cells come back
+    without geometry (scale.territory_table) and the values are the pandas engine's."""
+    _, deposits, memory, lazy = case
+    ddeps = scale.to_dask(deposits, npartitions=3)
+    kwargs = {"by": "commodity", "weight": "output_mt"}
+    in_memory = deposits.set_index("deposit_id")
+    for func in (concentration.location_quotient, concentration.specialization):
+        got = _quiet(func, lazy, ddeps, engine="dask", scheduler=client, **kwargs)
+        expected = _quiet(func, memory, in_memory, **kwargs)
+        assert type(got) is pd.DataFrame
+        added = [c for c in expected.columns if c not in memory.columns]
+        assert got.columns.tolist() == [*_TABLE, *added]
+        pd.testing.assert_frame_equal(got[added], pd.DataFrame(expected[added]), rtol=1e-9)
+    got = _quiet(concentration.concentration, lazy, ddeps, engine="dask", scheduler=client,
+                 **kwargs)
+    expected = _quiet(concentration.concentration, memory, in_memory, **kwargs)
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-9)

@@ -248,6 +248,17 @@ def _reduced(territories: gpd.GeoDataFrame, deposits, by, weight: str | None, mi
                      scheduler=scheduler)
 
 
+def _territory_cells(territories, scheduler):
+    """A lazy grid (:func:`minespace.scale.grid`) as its cells without geometry
+    (:func:`minespace.scale.territory_table`), for the metrics that run in memory on the
+    reduced table; other territories as they are."""
+    from .scale._grid import is_lazy_grid, territory_table
+
+    if not is_lazy_grid(territories):
+        return territories
+    return gpd.GeoDataFrame(territory_table(territories, scheduler=scheduler))
+
+
 def _table_concentration(territories: gpd.GeoDataFrame, table: pd.DataFrame, by,
                          weight: str | None, reference: str = "total") -> pd.DataFrame:
     """:func:`concentration` from the reduced table of :func:`minespace.scale.aggregate`
@@ -382,7 +393,10 @@ def location_quotient(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame,
     Returns
     -------
     GeoDataFrame
-        Copy of *territories* with ``lq__{label}`` per category.
+        Copy of *territories* with ``lq__{label}`` per category. For a lazy grid
+        from :func:`minespace.scale.grid` (``engine="dask"``), a DataFrame of
+        its cells without geometry instead (:func:`minespace.scale.territory_table`
+        plus the columns).
 
     Notes
     -----
@@ -405,7 +419,9 @@ def location_quotient(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame,
     _check_engine(engine)
     if engine == "dask":
         table = _reduced(territories, deposits, by, weight, missing, scheduler)
-        return location_quotient(territories, table, by=by, weight=weight or "count")
+        cells = _territory_cells(territories, scheduler)
+        out = location_quotient(cells, table, by=by, weight=weight or "count")
+        return out if cells is territories else pd.DataFrame(out)
     frame = _prepare(territories, deposits, by, weight, missing)
     lq = _lq(_matrix(frame, territories.index))
     lq.columns = [f"lq__{c}" for c in lq.columns]
@@ -433,7 +449,8 @@ def specialization(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
     -------
     GeoDataFrame
         Copy of *territories* with ``krugman`` (in [0, 2]), ``hhi`` and
-        ``hhi_norm``; all NaN for territories without activity.
+        ``hhi_norm``; all NaN for territories without activity. For a lazy grid,
+        a DataFrame without geometry, as :func:`location_quotient`.
 
     Notes
     -----
@@ -458,7 +475,9 @@ def specialization(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
     _check_engine(engine)
     if engine == "dask":
         table = _reduced(territories, deposits, by, weight, missing, scheduler)
-        return specialization(territories, table, by=by, weight=weight or "count")
+        cells = _territory_cells(territories, scheduler)
+        out = specialization(cells, table, by=by, weight=weight or "count")
+        return out if cells is territories else pd.DataFrame(out)
     frame = _prepare(territories, deposits, by, weight, missing)
     mat = _matrix(frame, territories.index)
     cols = pd.concat([_krugman(mat), _hhi(mat)], axis=1)
@@ -525,7 +544,8 @@ def concentration(territories: gpd.GeoDataFrame, deposits: gpd.GeoDataFrame, *,
     _check_engine(engine)
     if engine == "dask":
         table = _reduced(territories, deposits, by, weight, missing, scheduler)
-        return _table_concentration(territories, table, by, weight, reference)
+        return _table_concentration(_territory_cells(territories, scheduler), table, by,
+                                    weight, reference)
     frame = _prepare(territories, deposits, by, weight, missing)
     plant_h = _plant_herfindahl(frame["label"].to_numpy(), frame["size"].to_numpy())
     return _concentration_of(territories, frame, reference, plant_h,
