@@ -296,6 +296,14 @@ def test_bad_inputs(files, tmp_path):
         zonal.zonal_stats(terr, files["tiled"], max_memory_gb=1e-6)
 
 
+def test_progress_bar_counts_blocks(files, capsys):
+    zonal.zonal_stats(_territories(), files["tiled"], block_cells=16, progress=True)
+    err = capsys.readouterr().err
+    assert "zonal statistics" in err and "block" in err
+    zonal.zonal_stats(_territories(), files["tiled"], block_cells=16, progress=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_empty_territories_and_missing_geometry(files):
     empty = _territories().iloc[:0]
     out = zonal.zonal_stats(empty, files["tiled"])
@@ -324,6 +332,46 @@ def test_dask_equals_pandas_on_geotiff(client, files, kind):
     _assert_same(zonal.zonal_stats(squares, files[kind], engine="dask", scheduler=client,
                                    block_cells=16),
                  zonal.zonal_stats(squares, files[kind], block_cells=10**6))
+
+
+_SPY = """
+import minespace.scale._zonal as m
+m._zonal_test_original = getattr(m, "_zonal_test_original", m._read_window)
+m._zonal_test_reads = []
+def _spy(path, band, window=None, _original=m._zonal_test_original,
+         _reads=m._zonal_test_reads):
+    _reads.append(window)
+    return _original(path, band, window)
+m._read_window = _spy
+"""
+_UNSPY = "import minespace.scale._zonal as m; m._read_window = m._zonal_test_original"
+
+
+@pytest.mark.slow
+def test_dask_reads_a_file_by_windows_only(client, files, monkeypatch):
+    # the client never reads the file, the workers read one window per block (plus the
+    # bounding window of the tiny territories' cells), never the whole file
+    def whole_read(path, band, window=None):
+        raise AssertionError(f"the client read {path} ({window})")
+
+    monkeypatch.setattr(zonal, "_read_window", whole_read)
+    terr = _territories()
+    client.run(exec, _SPY)
+    try:
+        got = zonal.zonal_stats(terr, files["tiled"], engine="dask", scheduler=client,
+                                block_cells=16)
+        reads = [w for ws in client.run(eval, "__import__('minespace.scale._zonal', "
+                                              "fromlist=['x'])._zonal_test_reads").values()
+                 for w in ws]
+    finally:
+        client.run(exec, _UNSPY)
+    monkeypatch.undo()
+    _assert_same(got, zonal.zonal_stats(terr, files["tiled"], block_cells=16))
+    assert reads and None not in reads
+    sizes = {(r1 - r0, c1 - c0) for r0, r1, c0, c1 in reads}
+    assert max(h * w for h, w in sizes) <= 16 * 16
+    blocks = [w for w in reads if w in zonal._windows((H, W), 16, (16, 16))]
+    assert len(blocks) == len(set(blocks)) < len(zonal._windows((H, W), 16, (16, 16)))
 
 
 @pytest.mark.slow
