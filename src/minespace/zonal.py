@@ -506,7 +506,7 @@ def _zonal_pandas(source, band, grid: _Grid, windows, index: _ZonalIndex, tiny, 
     from ._progress import bar
 
     if isinstance(source, Raster):
-        values = _as_float(source.data)
+        values = source.data          # converted block by block: no whole float64 copy
     else:
         h, w = grid.shape
         count = h * w
@@ -519,8 +519,9 @@ def _zonal_pandas(source, band, grid: _Grid, windows, index: _ZonalIndex, tiny, 
     with bar(progress, total=len(windows), desc="zonal statistics", unit="block") as done:
         for window in windows:  # blocks, not rows: a handful even for a large raster
             r0, r1, c0, c1 = window
-            parts.append(_block_partial(values[r0:r1, c0:c1], grid.transform, window, index))
+            parts.append(_block_partial(_as_float(values[r0:r1, c0:c1]), grid.transform,
+                                        window, index))
             done.update(1)
     partial = _combine(parts)
     rows, cols, where = tiny(partial)
-    return partial, where, values[rows, cols]
+    return partial, where, _as_float(values[rows, cols])
