@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -322,3 +323,34 @@ def test_cli_prints_the_dashboard_of_the_cluster_it_starts(small_project):
     assert quiet.returncode == 0, quiet.stderr
     assert "dashboard" not in quiet.stderr
     assert _manifest(project)["stages"]["concentration"]["engine"] == "dask"
+
+
+@pytest.mark.slow
+def test_weighted_build_with_a_missing_weight_equals_pandas(small_project, dask_client):
+    """``concentration.weight`` with one deposit without a value: counted, not weighed, in
+    the one Dask pass as in the pandas stage (floats to 1e-9: sums added in another
+    order)."""
+    project = small_project()
+    project.write_text(project.read_text().replace(
+        '[concentration]\nby = "commodity"', '[concentration]\nby = "commodity"\n'
+        'weight = "output_mt"'))
+    raw = project.parent / "raw"
+    mines = gpd.read_file(raw / "mines.gpkg", layer="mines")
+    mines.loc[1, "production"] = np.nan            # M1, coal, 2.0 before
+    mines.to_file(raw / "mines.gpkg", layer="mines")
+    config = load_config(project)
+    by_pandas = build(dataclasses.replace(config, out_dir=project.parent / "pandas"))
+    engine = EngineConfig(kind="dask", scheduler=dask_client.scheduler.address, npartitions=3)
+    by_dask = build(dataclasses.replace(config, out_dir=project.parent / "dask",
+                                        engine=engine))
+    for name in ("concentration", "commodity_concentration"):
+        a, b = by_pandas.read(name), by_dask.read(name)
+        pd.testing.assert_frame_equal(pd.DataFrame(b), pd.DataFrame(a), rtol=1e-9)
+    out = by_dask.read("concentration")
+    # hand values: six mines counted; output 1 + 0.5 + 3 + 1.5 + 0.7 (M1 has none)
+    assert out["count"].sum() == 6
+    assert out["output_mt"].sum() == pytest.approx(6.7, rel=1e-12)
+    table = by_dask.read("commodity_concentration").set_index("category")
+    assert table["n_deposits"].to_dict() == {"coal": 3, "iron": 2}
+    # coal weighs 1, 3, 0.7: H = (1 + 9 + 0.49) / 4.7^2
+    assert table.loc["coal", "plant_hhi"] == pytest.approx(10.49 / 4.7 ** 2, rel=1e-12)

@@ -269,9 +269,10 @@ def aggregate(territories: gpd.GeoDataFrame, deposits, *,
         ``location_quotient(territories, table, by=by, weight=weight or "count")``
         equals the pandas engine's result, as do ``totals``,
         ``specialization`` and the ``total``/``gini``/``hoover`` columns of
-        ``concentration`` (its ``n_deposits``, ``plant_hhi`` and
-        ``ellison_glaeser`` count rows, not deposits: compute them from
-        ``count`` and ``{weight}_sumsq``).
+        ``concentration`` (given the table, the pandas engine's ``n_deposits``,
+        ``plant_hhi`` and ``ellison_glaeser`` count rows, not deposits;
+        ``concentration(..., engine="dask")`` computes them from ``count`` and
+        ``{weight}_sumsq``).
 
     Warns
     -----
