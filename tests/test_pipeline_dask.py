@@ -180,9 +180,58 @@ def test_concentration_functions_on_dask_equal_pandas_and_hand_values(two_counti
 
 # -- Kuzbass on Dask equals Kuzbass on pandas ---------------------------------------------------
 
-#: outputs equal in value, not in bytes, and the columns that differ (docs/scale.md: the
-#: plant Herfindahl is Σ count / (Σ count)² from the reduced table, not n squared shares)
-VALUE_EQUAL = {"commodity_concentration": {"plant_hhi", "ellison_glaeser"}}
+#: outputs equal in value, not in bytes, and why (docs/scale.md, "The pipeline on Dask"):
+#: the plant Herfindahl is Σ count / (Σ count)² from the reduced table, not n squared
+#: shares; the density's default bandwidth (hence cell size and transform) comes from
+#: distributed reductions and its tiles from other FFTs, equal to ~1e-13, and the file
+#: stores float32; the map draws that raster (its bounds) and folium names every element
+#: by a hash of the content, so one digit renames them all
+VALUE_EQUAL = {"commodity_concentration", "density_raster", "map_overview"}
+
+
+def _tables_equal(a_path: Path, b_path: Path) -> None:
+    a, b = pd.read_parquet(a_path), pd.read_parquet(b_path)
+    pd.testing.assert_frame_equal(b, a, rtol=1e-9, atol=0)
+    differ = {c for c in a.columns if not a[c].equals(b[c])}
+    assert differ <= {"plant_hhi", "ellison_glaeser"}, differ
+
+
+def _rasters_equal(a_path: Path, b_path: Path) -> None:
+    import rasterio
+
+    with rasterio.open(a_path) as a, rasterio.open(b_path) as b:
+        assert (a.crs, a.dtypes, a.nodata, a.shape, a.tags()) == (b.crs, b.dtypes, b.nodata,
+                                                                 b.shape, b.tags())
+        assert np.allclose(tuple(a.transform), tuple(b.transform), rtol=1e-12, atol=0)
+        x, y = a.read(1, masked=True), b.read(1, masked=True)
+    assert (x.mask == y.mask).all()
+    # values equal to ~1e-12 of the peak, stored as float32: at most one float32 unit in
+    # the last place of the peak apart (6e-8 of it)
+    peak = np.float32(max(x.max(), y.max()))
+    assert float(np.abs(x - y).max()) <= np.spacing(peak)
+
+
+_NUMBER = re.compile(r"(-?\d+\.\d+(?:e-?\d+)?)")
+
+
+def _maps_equal(a_path: Path, b_path: Path) -> None:
+    """The same HTML once folium's content-hash element ids are named by order of
+    appearance, and its decimal numbers equal to 1e-9 relative."""
+    def tokens(text: str) -> list[str]:
+        ids: dict[str, str] = {}
+        text = re.sub(r"_[0-9a-f]{32}\b", lambda m: ids.setdefault(m[0], f"_id{len(ids)}"),
+                      text)
+        return _NUMBER.split(text)
+
+    a, b = tokens(a_path.read_text()), tokens(b_path.read_text())
+    assert len(a) == len(b)
+    assert a[0::2] == b[0::2]   # everything but the numbers: the image itself included
+    assert np.allclose(np.array(a[1::2], float), np.array(b[1::2], float), rtol=1e-9,
+                       atol=0)
+
+
+COMPARE = {"commodity_concentration": _tables_equal, "density_raster": _rasters_equal,
+           "map_overview": _maps_equal}
 
 
 @pytest.fixture(scope="module")
@@ -210,12 +259,8 @@ def test_kuzbass_on_dask_equals_pandas(kuzbass_builds):
                 continue
             assert name in VALUE_EQUAL, f"{stage}/{name} differs"
             value_only.append(name)
-            a = pd.read_parquet(by_pandas.outputs[name])
-            b = pd.read_parquet(by_dask.outputs[name])
-            pd.testing.assert_frame_equal(b, a, rtol=1e-9, atol=0)
-            differ = {c for c in a.columns if not a[c].equals(b[c])}
-            assert differ <= VALUE_EQUAL[name], differ
-    assert value_only in ([], ["commodity_concentration"])
+            COMPARE[name](by_pandas.outputs[name], by_dask.outputs[name])
+    assert set(value_only) <= VALUE_EQUAL
     # the GeoPackage of every vector layer is byte-identical
     assert (by_dask.manifest["geopackage_file"]["sha256"]
             == by_pandas.manifest["geopackage_file"]["sha256"])
@@ -227,7 +272,7 @@ def test_manifest_says_which_engine_ran_each_step(kuzbass_builds):
     stages = by_dask.manifest["stages"]
     assert stages["concentration"]["engine"] == "dask"
     assert stages["concentration"]["engine_steps"] == {
-        "assign and aggregate deposits": "dask", "kernel density": "pandas"}
+        "assign and aggregate deposits": "dask", "kernel density": "dask"}
     assert stages["accessibility"]["engine"] == "dask"
     assert stages["accessibility"]["engine_steps"] == {
         "corridor distances": "dask", "agglomeration distances": "dask",
@@ -346,6 +391,7 @@ def test_weighted_build_with_a_missing_weight_equals_pandas(small_project, dask_
     for name in ("concentration", "commodity_concentration"):
         a, b = by_pandas.read(name), by_dask.read(name)
         pd.testing.assert_frame_equal(pd.DataFrame(b), pd.DataFrame(a), rtol=1e-9)
+    _rasters_equal(by_pandas.outputs["density_raster"], by_dask.outputs["density_raster"])
     out = by_dask.read("concentration")
     # hand values: six mines counted; output 1 + 0.5 + 3 + 1.5 + 0.7 (M1 has none)
     assert out["count"].sum() == 6

@@ -1,11 +1,13 @@
 """The ``concentration`` stage: counts, location quotients, specialization, concentration,
 Gi* hot spots and the deposit density raster.
 
-With ``[engine] kind = "dask"`` the deposits are assigned to the territories and reduced
-to per-territory x category sums on the cluster (:func:`minespace.scale.aggregate`, one
-pass), and the metrics are computed in memory from that table, with the same results
-(``docs/scale.md``, *The pipeline on Dask*). The steps without a Dask engine yet run on
-pandas; the stage's manifest record lists which step ran where (``engine_steps``).
+With ``[engine] kind = "dask"`` the deposits are handed to Dask once; they are assigned to
+the territories and reduced to per-territory x category sums on the cluster
+(:func:`minespace.scale.aggregate`, one pass), the metrics are computed in memory from that
+table, and the kernel density is computed by overlapping tiles from the deposits assigned
+lazily (:func:`minespace.density.kernel_density_geotiff`), with the same results
+(``docs/scale.md``, *The pipeline on Dask*). The stage's manifest record lists which step
+ran where (``engine_steps``).
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ def run_concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, 
     from .. import concentration as con
     from .. import density, hotspots
     from .. import territories as terr
-    from ._engine import aggregate_deposits, current
+    from ._engine import aggregate_deposits, current, dask_deposits, density_deposits
 
     deposits = inputs["load"]["deposits"]
     territories = inputs["territories"]["territories"]
     cc = config.concentration
     by = list(cc.by) if len(cc.by) > 1 else cc.by[0]
     steps: dict[str, str] = {}
+    session = current()
     inside = None   # the assigned deposits with a weight (pandas engine)
-    if current().kind == "dask":
-        counts, measured = aggregate_deposits(config, territories, deposits)
+    if session.kind == "dask":
+        lazy = dask_deposits(config, deposits)
+        counts, measured = aggregate_deposits(config, territories, lazy)
         steps[STEP_AGGREGATE] = "dask"
         measure = cc.weight or "count"   # the reduced tables' measure column
         out = con.totals(territories, counts, by=by, weight="count")
@@ -67,14 +71,19 @@ def run_concentration(config: Config, inputs: dict, workdir: Path) -> dict[str, 
     inference = {"statistic": "Gi*", "column": measure,
                  "weights": f"distance band {band:g} km" if band else "queen contiguity",
                  **out.attrs["inference"]["getis_ord"]}
-    if inside is None:   # the density of the deposits counted, in memory
-        assigned = terr.assign_deposits(territories, deposits)
-        inside = _weighted(config, assigned[assigned["territory_id"].notna()])
-    grid = density.kernel_density(inside, weight=cc.weight, mask=inputs["load"]["boundary"],
-                                  max_memory_gb=config.max_memory_gb)
-    steps[STEP_DENSITY] = "pandas"
     (workdir / "rasters").mkdir(parents=True, exist_ok=True)
-    raster = grid.to_geotiff(workdir / "rasters" / "deposit_density.tif")
+    path = workdir / "rasters" / "deposit_density.tif"
+    if inside is None:   # by overlapping tiles on the cluster, from the lazy deposits
+        raster = density.kernel_density_geotiff(
+            density_deposits(config, territories, lazy), path, weight=cc.weight,
+            mask=inputs["load"]["boundary"], **session.kwargs())
+        steps[STEP_DENSITY] = "dask"
+    else:
+        grid = density.kernel_density(inside, weight=cc.weight,
+                                      mask=inputs["load"]["boundary"],
+                                      max_memory_gb=config.max_memory_gb)
+        raster = grid.to_geotiff(path)
+        steps[STEP_DENSITY] = "pandas"
     return {"concentration": out, "commodity_concentration": table, "density_raster": raster,
             "_manifest": {"inference": inference, **engine_record(steps)}}
 

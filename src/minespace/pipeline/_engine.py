@@ -116,31 +116,51 @@ def current() -> EngineSession:
     return session if session is not None else EngineSession(EngineConfig())
 
 
+def dask_deposits(config: Config, deposits: gpd.GeoDataFrame):
+    """The deposits as the concentration stage hands them to Dask: the ``by`` and weight
+    columns, geometry and, with a weight, a marker of the deposits that have one (their
+    missing weights set to 0, so that one pass counts every deposit and weighs those)."""
+    from ..scale import to_dask
+
+    engine = current().engine
+    by, weight = list(config.concentration.by), config.concentration.weight
+    frame = deposits[[*by, *([weight] if weight else []), deposits.geometry.name]]
+    if weight is not None:
+        frame = frame.assign(**{_WEIGHTED: frame[weight].notna().to_numpy(),
+                                weight: frame[weight].fillna(0.0)})
+    return to_dask(frame, npartitions=engine.npartitions, partition_size=engine.partition_size)
+
+
 def aggregate_deposits(config: Config, territories: gpd.GeoDataFrame,
-                       deposits: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The concentration stage's deposits, assigned and reduced on Dask in one pass.
+                       lazy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The concentration stage's deposits (:func:`dask_deposits`), assigned and reduced on
+    Dask in one pass.
 
     Returns the reduced tables (:func:`minespace.scale.aggregate`) of the deposits in a
     territory (``count`` per territory and category) and of those with a weight
     (``count``, ``{weight}``, ``{weight}_sumsq``; the same table without a weight), as
     the pandas stage counts every deposit and weighs those with a weight.
     """
-    from ..scale import aggregate, to_dask
+    from ..scale import aggregate
 
-    session = current()
-    cc = config.concentration
-    by, weight = list(cc.by), cc.weight
-    frame = deposits[[*by, *([weight] if weight else []), deposits.geometry.name]]
-    if weight is not None:   # one pass: rows without a weight count, with weight 0
-        frame = frame.assign(**{_WEIGHTED: frame[weight].notna().to_numpy(),
-                                weight: frame[weight].fillna(0.0)})
-    lazy = to_dask(frame, npartitions=session.engine.npartitions,
-                   partition_size=session.engine.partition_size)
+    by, weight = list(config.concentration.by), config.concentration.weight
     table = aggregate(territories, lazy, by=[*by, *([_WEIGHTED] if weight else [])],
-                      weight=weight, scheduler=session.client())
+                      weight=weight, scheduler=current().client())
     if weight is None:
         return table, table
     counts = (table.groupby(["territory_id", *by], sort=False)["count"].sum()
               .reset_index())
     weighted = table[table[_WEIGHTED].astype(bool)].drop(columns=_WEIGHTED)
     return counts, weighted.reset_index(drop=True)
+
+
+def density_deposits(config: Config, territories: gpd.GeoDataFrame, lazy):
+    """The deposits the kernel density counts (in a territory, with a weight if one is
+    set), as a lazy Dask frame (assigned on the workers)."""
+    from ..territories import assign_deposits
+
+    assigned = assign_deposits(territories, lazy, engine="dask")
+    inside = assigned[assigned["territory_id"].notnull()]
+    if config.concentration.weight is not None:
+        inside = inside[inside[_WEIGHTED]]
+    return inside
