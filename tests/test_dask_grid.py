@@ -330,3 +330,10 @@ def test_metrics_on_the_reduced_table_accept_the_lazy_grid(case, client):
                  **kwargs)
     expected = _quiet(concentration.concentration, memory, in_memory, **kwargs)
     pd.testing.assert_frame_equal(got, expected, rtol=1e-9)
+
+
+def test_assign_deposits_refuses_the_lazy_grid_with_what_to_do():
+    lazy = scale.grid(_country(), kind="hex", cell_km=CELL_KM)
+    deposits = scale.to_dask(_deposits("hex", n=300), npartitions=1)
+    with pytest.raises(TypeError, match=r"use scale\.aggregate .* grid\.compute\(\)"):
+        territories.assign_deposits(lazy, deposits, engine="dask")

@@ -156,6 +156,12 @@ def assign_deposits_dask(territories: gpd.GeoDataFrame, deposits):
     """Lazy ``assign_deposits(..., engine="dask")`` (see that function)."""
     dask, _, _ = _import_dask()
     deposits = _as_dask(deposits, "territories.assign_deposits")
+    if is_lazy_grid(territories):
+        raise TypeError(
+            "territories.assign_deposits: a lazy grid from scale.grid cannot label deposits "
+            "(the categories of territory_id would be every cell id, on the client); use "
+            "scale.aggregate or concentration.totals(engine='dask') with it, or pass "
+            "grid.compute() when the grid fits in memory")
     _check_layers(territories, deposits, "territories.assign_deposits")
     index = _TerritoryIndex(territories)
     meta = deposits._meta.copy()
