@@ -59,12 +59,14 @@ class _SharedTargets:
     built lazily, once per worker process."""
 
     def __init__(self, targets: dict[str, np.ndarray], *, population_given: bool = False,
-                 offsets: dict[str, np.ndarray] | None = None):
+                 offsets: dict[str, np.ndarray] | None = None, ids: np.ndarray | None = None):
         self.targets = {k: np.asarray(v, dtype=object) for k, v in targets.items()}
         #: position in the caller's layer of each target of a set (corridors by kind)
         self.offsets = offsets or {}
         #: lazy origins came with population=: polygons are refused (see _points)
         self.population_given = population_given
+        #: the targets' ids (index values), needed on the workers for lazy results only
+        self.ids = ids
         self.token = uuid.uuid4().hex
         self._init_cache()
 
@@ -73,7 +75,8 @@ class _SharedTargets:
         self._cache: dict = {}
 
     def __getstate__(self):
-        return {k: self.__dict__[k] for k in ("targets", "offsets", "population_given", "token")}
+        return {k: self.__dict__[k] for k in ("targets", "offsets", "population_given", "ids",
+                                                "token")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -201,13 +204,13 @@ def _id_dtype(ids: np.ndarray):
     return pd.Series(np.asarray(ids, dtype=object)).dtype if len(ids) else np.dtype(object)
 
 
-def _lazy_corridors(part, shared, present, kinds, ids, id_dtype):
-    return _corridor_frame(part, _corridor_arrays(part, shared, present, None), kinds, ids,
-                           id_dtype)
+def _lazy_corridors(part, shared, present, kinds, id_dtype):
+    return _corridor_frame(part, _corridor_arrays(part, shared, present, None), kinds,
+                           shared.ids, id_dtype)
 
 
-def _lazy_agglomerations(part, shared, ids, id_dtype):
-    return _agglomeration_frame(part, _agglomeration_arrays(part, shared, None), ids,
+def _lazy_agglomerations(part, shared, id_dtype):
+    return _agglomeration_frame(part, _agglomeration_arrays(part, shared, None), shared.ids,
                                 id_dtype)
 
 
@@ -281,9 +284,10 @@ def corridor_distances_dask(origins, corridors: gpd.GeoDataFrame, *,
     kinds = present if kinds is None else list(kinds)
     positions = np.arange(len(lines))
     offsets = {k: positions[kind.astype(str) == k] for k in present}
-    shared = _SharedTargets({k: lines[offsets[k]] for k in present},
-                            population_given=lazy and population is not None, offsets=offsets)
     ids = corridors.index.to_numpy()
+    shared = _SharedTargets({k: lines[offsets[k]] for k in present},
+                            population_given=lazy and population is not None, offsets=offsets,
+                            ids=ids if lazy else None)
     if lazy:
         id_dtype = _id_dtype(ids)
         meta = _corridor_frame(origins._meta, {"best_d": np.empty(0), "idx": np.empty(0, int),
@@ -291,7 +295,7 @@ def corridor_distances_dask(origins, corridors: gpd.GeoDataFrame, *,
                                kinds, ids, id_dtype)
         # one key in the graph: each worker receives the corridors once
         return origins.map_partitions(_lazy_corridors, dask.delayed(shared), present,
-                                      kinds, ids, id_dtype, meta=meta)
+                                      kinds, id_dtype, meta=meta)
     arrays = _run(origins, shared, _corridor_arrays, (present, len(origins)),
                   population=population, scheduler=scheduler, npartitions=npartitions,
                   partition_size=partition_size, progress=progress,
@@ -309,10 +313,11 @@ def agglomeration_distances_dask(origins, agglomerations: gpd.GeoDataFrame, *,
     lazy = _is_dask(origins)
     _check("agglomeration_distances", origins, population, lazy,
            agglomerations=agglomerations)
+    ids = agglomerations.index.to_numpy()
     shared = _SharedTargets({"edge": np.asarray(agglomerations.geometry.array),
                              "centre": representative_points(agglomerations)},
-                            population_given=lazy and population is not None)
-    ids = agglomerations.index.to_numpy()
+                            population_given=lazy and population is not None,
+                            ids=ids if lazy else None)
     if lazy:
         id_dtype = _id_dtype(ids)
         empty = np.empty(0)
@@ -320,7 +325,7 @@ def agglomeration_distances_dask(origins, agglomerations: gpd.GeoDataFrame, *,
                                                     "edge_d": empty,
                                                     "centre_idx": empty.astype(int),
                                                     "centre_d": empty}, ids, id_dtype)
-        return origins.map_partitions(_lazy_agglomerations, dask.delayed(shared), ids,
+        return origins.map_partitions(_lazy_agglomerations, dask.delayed(shared),
                                       id_dtype, meta=meta)
     arrays = _run(origins, shared, _agglomeration_arrays, (len(origins),),
                   population=population, scheduler=scheduler, npartitions=npartitions,
