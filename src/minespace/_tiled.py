@@ -9,11 +9,15 @@ appears atomically (temporary names in the same folder, then ``os.replace``).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+logger = logging.getLogger("minespace")
 
 #: GDAL block cache while writing (MB): bounds the writer's memory.
 CACHE_MB = 256
@@ -71,9 +75,12 @@ def write_tiles(path: str | os.PathLike, tiles: Iterable[tuple[int, int, np.ndar
             if cog:
                 from rasterio.shutil import copy
 
+                clock = time.perf_counter()
                 copy(stage, final, driver="COG", compress="DEFLATE", predictor="YES",
                      blocksize=block or 256, overview_resampling="AVERAGE",
                      bigtiff="IF_SAFER")
+                logger.info("%s: copied as a COG (overviews, compression) in %.1f s", path,
+                            time.perf_counter() - clock)
         finally:
             if cog and stage.exists():
                 stage.unlink()

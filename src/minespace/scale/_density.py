@@ -29,7 +29,9 @@ floating-point additions and the FFT sizes (about 1e-13 of the peak).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,8 @@ from ..density import (
     _xy_weights,
 )
 from ._client import _import_dask, get_client, to_dask
+
+logger = logging.getLogger("minespace.scale")
 
 FUNC = "density.kernel_density_geotiff"
 #: Bins of each histogram pass of the distributed median.
@@ -318,6 +322,7 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
     import dask
 
     with get_client(scheduler) as client:
+        clock = time.perf_counter()
         pts = client.compute([dask.delayed(_points)(part, weight)
                               for part in frame.to_delayed()])
         try:
@@ -326,6 +331,9 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
                 pure=False).result()
             if count == 0:
                 raise ValueError("deposits has no point geometry")
+            logger.info("kernel density: %d points read from %d partitions in %.1f s", count,
+                        len(pts), time.perf_counter() - clock)
+            clock = time.perf_counter()
             if h is None:
                 if count < 2 or n <= 0:
                     _rule_from(count, n, 0.0, 0.0)  # raises the in-memory engine's error
@@ -336,6 +344,9 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
                 top = float(_distances(corners, centre).max()) * (1 + 1e-9) + 1.0
                 dm = _median_distance(client, pts, centre, count, top)
                 h = _rule_from(count, n, sd, dm)
+                logger.info("kernel density: bandwidth rule %.6g km in %.1f s", h / 1000.0,
+                            time.perf_counter() - clock)
+                clock = time.perf_counter()
             cell, minx, miny, nx, ny = _grid_from(h, cell_km, kernel, bounds, lo, hi)
             layout = _Layout(nx=nx, ny=ny, tile=tile_cells,
                              halo=math.ceil(_reach(kernel, h) / cell), minx=minx, miny=miny,
@@ -351,6 +362,10 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
         finally:
             # released, not cancelled (cancelling finished futures upsets the scheduler)
             del pts
+        logger.info("kernel density: %d x %d cells, %d x %d tiles of %d (halo %d), binned in "
+                    "%.1f s", nx, ny, layout.n_cols, layout.n_rows, tile_cells, layout.halo,
+                    time.perf_counter() - clock)
+        clock = time.perf_counter()
         geoms_f = None if geoms is None else client.scatter([geoms], broadcast=True,
                                                             hash=False)[0]
 
@@ -385,6 +400,8 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
 
         with bar(progress, total=layout.n_rows * layout.n_cols, desc="density tiles",
                  unit="tile") as done:
-            return write_tiles(path, stream(done), shape=(ny, nx),
-                               transform=layout.transform, crs=frame.crs, dtype=dtype,
-                               tags=_tags(kernel, h / 1000.0))
+            out = write_tiles(path, stream(done), shape=(ny, nx), transform=layout.transform,
+                              crs=frame.crs, dtype=dtype, tags=_tags(kernel, h / 1000.0))
+        logger.info("kernel density: tiles computed and written to %s in %.1f s", out,
+                    time.perf_counter() - clock)
+        return out
