@@ -265,3 +265,44 @@ def test_gaussian_truncation_circle_does_not_depend_on_the_last_bit_of_h():
         for bump in (h, np.nextafter(h, 0), np.nextafter(h, np.inf)):
             table = density._kernel_table("gaussian", bump, bump / 20.0)
             assert int((table > 0).sum()) == inside, bump
+
+
+@pytest.mark.parametrize("count", [101, 100])
+def test_distributed_median_narrows_to_numpy_median(client, monkeypatch, count):
+    # the exact median of the bandwidth rule, forced through several histogram passes
+    # (4 bins, gather at most 3 candidates): equal to numpy's median of all distances,
+    # odd and even counts, partitions of unequal size (one empty)
+    from minespace.scale import _density as SD
+
+    monkeypatch.setattr(SD, "MEDIAN_BINS", 4)
+    monkeypatch.setattr(SD, "MEDIAN_GATHER", 3)
+    passes = []
+    submit = client.submit
+
+    def spy(func, *args, **kwargs):
+        if func is SD._sum_histograms:
+            passes.append(1)
+        return submit(func, *args, **kwargs)
+
+    monkeypatch.setattr(client, "submit", spy)
+    rng = np.random.default_rng(count)
+    parts = np.split(np.arange(count), [7, 40, 40])
+
+    def median(xy, centre):
+        pts = client.scatter([(xy[p], np.ones(len(p))) for p in parts], hash=False)
+        top = float(np.sqrt(((xy - centre) ** 2).sum(axis=1)).max()) * 1.001 + 1
+        passes.clear()
+        return SD._median_distance(client, pts, centre, count, top)
+
+    xy = rng.normal(0, 1000, (count, 2)) + np.array([X0, Y0])
+    centre = xy.mean(axis=0)
+    d = np.sqrt(((xy - centre) ** 2).sum(axis=1))
+    assert median(xy, centre) == np.median(d)
+    assert len(passes) >= 2  # narrowed, then gathered
+    # 60 % of the points at one place: the middle ranks are ties, found without gathering
+    xy[: int(0.6 * count)] = xy[0]
+    d = np.sqrt(((xy - centre) ** 2).sum(axis=1))
+    assert median(xy, centre) == np.median(d) == d[0]
+    # every point at one distance (a 3-4-5 triangle): 500 m
+    same = np.tile([[X0 + 300.0, Y0 + 400.0]], (count, 1))
+    assert median(same, np.array([X0, Y0])) == 500.0
