@@ -33,6 +33,10 @@ def main() -> int:
                            "--workdir", "/tmp/minespace_dask_quick"]
                           if args.quick else ["--deposits", "2000000", "--cell-km", "1",
                                               "--workers", "1,2", "--nosort"]),
+        "bench_dask_zonal.py": (["--cells", "4000", "--cell-km", "2", "--workdir",
+                                 "/tmp/minespace_zonal_quick"]
+                                if args.quick else ["--cells", "20000", "--cell-km", "1",
+                                                    "--workers", "1,2"]),
     }
     failed = []
     for script, extra in runs.items():
