@@ -233,7 +233,7 @@ def test_config_error_suggests_close_keys(project):
         load_config(project)
     assert [str(p) for p in exc.value.problems] == [
         'map: unknown key; did you mean "maps"? (allowed: accessibility, clusters, '
-        "concentration, innovation, input, maps, project, territories)",
+        "concentration, engine, innovation, input, maps, project, territories)",
         '[territories] cell_kms: unknown key; did you mean "cell_km"? (allowed: cell_km, id, '
         "kind, name, path, where)",
     ]
