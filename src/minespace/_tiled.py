@@ -79,7 +79,7 @@ def write_tiles(path: str | os.PathLike, tiles: Iterable[tuple[int, int, np.ndar
                 copy(stage, final, driver="COG", compress="DEFLATE", predictor="YES",
                      blocksize=block or 256, overview_resampling="AVERAGE",
                      bigtiff="IF_SAFER")
-                logger.info("%s: copied as a COG (overviews, compression) in %.1f s", path,
+                logger.debug("%s: copied as a COG (overviews, compression) in %.1f s", path,
                             time.perf_counter() - clock)
         finally:
             if cog and stage.exists():

@@ -483,8 +483,9 @@ def kernel_density_geotiff(deposits, path: str | os.PathLike, *,
     Path
         *path*: one band of density per km² (``nodata`` −9999 where *mask*
         leaves cells out), tiled 512 × 512 (256 × 256 under 512 cells a side),
-        deflate with the floating-point predictor, average overviews; a Cloud Optimized GeoTIFF when GDAL has
-        the COG driver (GDAL ≥ 3.1), else a tiled GeoTIFF with overviews. Tags
+        deflate with the floating-point predictor, average overviews; a Cloud
+        Optimized GeoTIFF when GDAL has the COG driver (GDAL ≥ 3.1), else a tiled
+        GeoTIFF with overviews. Tags
         ``units``, ``kernel``, ``bandwidth_km`` as :meth:`DensityGrid.to_geotiff`.
 
     Raises

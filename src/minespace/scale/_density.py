@@ -331,7 +331,7 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
                 pure=False).result()
             if count == 0:
                 raise ValueError("deposits has no point geometry")
-            logger.info("kernel density: %d points read from %d partitions in %.1f s", count,
+            logger.debug("kernel density: %d points read from %d partitions in %.1f s", count,
                         len(pts), time.perf_counter() - clock)
             clock = time.perf_counter()
             if h is None:
@@ -344,7 +344,7 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
                 top = float(_distances(corners, centre).max()) * (1 + 1e-9) + 1.0
                 dm = _median_distance(client, pts, centre, count, top)
                 h = _rule_from(count, n, sd, dm)
-                logger.info("kernel density: bandwidth rule %.6g km in %.1f s", h / 1000.0,
+                logger.debug("kernel density: bandwidth rule %.6g km in %.1f s", h / 1000.0,
                             time.perf_counter() - clock)
                 clock = time.perf_counter()
             cell, minx, miny, nx, ny = _grid_from(h, cell_km, kernel, bounds, lo, hi)
@@ -362,7 +362,7 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
         finally:
             # released, not cancelled (cancelling finished futures upsets the scheduler)
             del pts
-        logger.info("kernel density: %d x %d cells, %d x %d tiles of %d (halo %d), binned in "
+        logger.debug("kernel density: %d x %d cells, %d x %d tiles of %d (halo %d), binned in "
                     "%.1f s", nx, ny, layout.n_cols, layout.n_rows, tile_cells, layout.halo,
                     time.perf_counter() - clock)
         clock = time.perf_counter()
@@ -402,6 +402,6 @@ def kernel_density_geotiff_dask(deposits, path, *, bandwidth_km, cell_km, kernel
                  unit="tile") as done:
             out = write_tiles(path, stream(done), shape=(ny, nx), transform=layout.transform,
                               crs=frame.crs, dtype=dtype, tags=_tags(kernel, h / 1000.0))
-        logger.info("kernel density: tiles computed and written to %s in %.1f s", out,
+        logger.debug("kernel density: tiles computed and written to %s in %.1f s", out,
                     time.perf_counter() - clock)
         return out
