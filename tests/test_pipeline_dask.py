@@ -118,6 +118,20 @@ def test_cli_scheduler_option_errors(small_project):
     assert out.returncode == 2 and "not a scheduler address" in out.stderr
 
 
+def test_unreachable_scheduler_is_a_usage_error_and_nothing_is_written(small_project):
+    """Nobody listens on port 9: the build stops at the first Dask step with exit 2 and
+    what to do (it was 'internal error', exit 1), and no output is committed."""
+    project = small_project()
+    prelude = "import os\nos.environ['DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT'] = '3s'"
+    out = _cli("build", "--scheduler", "tcp://127.0.0.1:9", str(project),
+               cwd=project.parent, prelude=prelude)
+    assert out.returncode == 2, out.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in out.stderr
+    assert "--scheduler local" in out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+    assert not (project.parent / "processed" / "manifest.json").exists()
+
+
 # -- the concentration functions on Dask: exact counts and plant Herfindahl -------------------
 
 @pytest.fixture(scope="module")

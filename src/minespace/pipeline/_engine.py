@@ -88,7 +88,16 @@ class EngineSession:
             log.info("Dask: started a LocalCluster (%d worker%s); dashboard: %s", n,
                      "s" * (n != 1), client.dashboard_link)
             return client
-        return self._stack.enter_context(get_client(scheduler))
+        try:
+            return self._stack.enter_context(get_client(scheduler))
+        except OSError as exc:   # refused, unknown host, or no answer in the connect timeout
+            from ..errors import ConfigError
+
+            raise ConfigError("engine.scheduler", scheduler, message=(
+                f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it "
+                "(`dask scheduler`) or check the address and that this machine may connect "
+                'to it, or run on this machine with scheduler = "local" (--scheduler local)')
+            ) from exc
 
     def close(self) -> None:
         self._client = None
