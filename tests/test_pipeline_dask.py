@@ -414,3 +414,19 @@ def test_weighted_build_with_a_missing_weight_equals_pandas(small_project, dask_
     assert table["n_deposits"].to_dict() == {"coal": 3, "iron": 2}
     # coal weighs 1, 3, 0.7: H = (1 + 9 + 0.49) / 4.7^2
     assert table.loc["coal", "plant_hhi"] == pytest.approx(10.49 / 4.7 ** 2, rel=1e-12)
+
+
+def test_a_weight_called_count_is_a_config_error_on_dask(small_project):
+    """The Dask engine's reduced table names its deposit count "count": a weight of that
+    name is refused by the dry run (it failed inside the stage, exit 1)."""
+    project = small_project()
+    project.write_text(project.read_text().replace(
+        'weight = { output_mt = "production" }', 'weight = { count = "production" }')
+        + '\n[engine]\nkind = "dask"\n')
+    project.write_text(project.read_text().replace(
+        '[concentration]\nby = "commodity"', '[concentration]\nby = "commodity"\nweight = "count"'))
+    out = _cli("build", str(project), cwd=project.parent)
+    assert out.returncode == 2, out.stderr
+    assert '[concentration] weight = "count"' in out.stderr
+    assert 'cannot be called "count"' in out.stderr and "output_mt" in out.stderr
+    assert not (project.parent / "processed" / "manifest.json").exists()

@@ -342,6 +342,17 @@ def _engine_installed(dry: DryRun) -> Iterable[Finding]:
 
 
 @check("build", needs="config")
+def _engine_weight_name(dry: DryRun) -> Iterable[Finding]:
+    # the Dask engine's reduced table has a deposit count column called "count"
+    if dry.config.engine.kind == "dask" and dry.config.concentration.weight == "count":
+        yield ConfigProblem("concentration.weight", "count", message=(
+            'with [engine] kind = "dask" the weight column cannot be called "count" (the '
+            "name of the reduced table's deposit count); give it another name, e.g. "
+            '[input.deposits] weight = { output_mt = "<your column>" } and [concentration] '
+            'weight = "output_mt"'))
+
+
+@check("build", needs="config")
 def _out_dir_usable(dry: DryRun) -> Iterable[Finding]:
     out = dry.config.out_dir
     for parent in (out, *out.parents):
