@@ -178,3 +178,43 @@ def dask_client():
                                   dashboard_address=":0", memory_limit="1GiB") as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
         yield client
+
+
+def _cli_on_terminal(args: list[str], cwd) -> str:
+    """The real CLI with stdout and stderr on a pseudo-terminal of 120 columns (progress
+    bars on); returns what it printed, after checking that it exited 0."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    src = str(Path(__file__).parents[1] / "src")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "COLUMNS": "120"}
+    proc = subprocess.Popen([sys.executable, "-m", "minespace.cli", *args], cwd=cwd,
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert proc.wait(timeout=600) == 0, text
+    return text
+
+
+@pytest.fixture
+def cli_on_terminal():
+    """:func:`_cli_on_terminal`: ``cli_on_terminal(["build", path], cwd)`` -> output."""
+    return _cli_on_terminal

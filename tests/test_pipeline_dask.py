@@ -8,15 +8,11 @@ real ``minespace`` in a subprocess.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import os
-import pty
 import re
-import struct
 import subprocess
 import sys
-import termios
 from fractions import Fraction
 from pathlib import Path
 
@@ -328,35 +324,12 @@ def test_noop_build_with_dask_engine_imports_no_dask(small_project):
 
 # -- the command line ---------------------------------------------------------------------------
 
-def _on_terminal(args: list[str], cwd: Path) -> str:
-    """The CLI with stdout and stderr on a pseudo-terminal (progress bars on)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "minespace.cli", *args], cwd=cwd,
-                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                            env={**_env(), "COLUMNS": "120"})
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    text = b"".join(chunks).decode(errors="replace")
-    assert proc.wait(timeout=600) == 0, text
-    return text
-
-
 @pytest.mark.slow
-def test_cli_scheduler_builds_on_the_cluster_with_partition_progress(small_project,
-                                                                      dask_client):
+def test_cli_scheduler_builds_on_the_cluster_with_partition_progress(
+        small_project, cli_on_terminal, dask_client):
     project = small_project(extra="[engine]\nnpartitions = 3\n")
     address = dask_client.scheduler.address
-    shown = _on_terminal(["build", "--scheduler", address, str(project)], project.parent)
+    shown = cli_on_terminal(["build", "--scheduler", address, str(project)], project.parent)
     # tree_reduce's bar, inside the command line's progress scope: partitions done
     assert "aggregate deposits" in shown and "partition" in shown
     assert "ran: load, territories, concentration" in shown

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import struct
-import subprocess
-import sys
-import termios
 from pathlib import Path
 
 import pytest
@@ -67,36 +60,13 @@ def test_scope_overrides_detection(kuzbass_hexes, capfd, monkeypatch):
     assert capfd.readouterr().err == ""                   # an explicit False wins
 
 
-def _run_on_terminal(args: list[str], cwd: Path) -> str:
-    """Run the CLI with stdout and stderr on a pseudo-terminal; return what it printed."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 120 columns
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "COLUMNS": "120"}
-    proc = subprocess.Popen([sys.executable, "-m", "minespace.cli", *args], cwd=cwd,
-                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=600) == 0, b"".join(chunks).decode(errors="replace")
-    return b"".join(chunks).decode(errors="replace")
-
-
 @pytest.mark.slow
-def test_cli_bars_on_a_terminal_and_none_with_q(small_project):
+def test_cli_bars_on_a_terminal_and_none_with_q(small_project, cli_on_terminal):
     project = small_project()
-    loud = _run_on_terminal(["build", str(project)], project.parent)
+    loud = cli_on_terminal(["build", str(project)], project.parent)
     assert "Gi* permutations" in loud and "corridor network" in loud
     assert "raster travel time" in loud and "\r" in loud
-    quiet = _run_on_terminal(["-q", "build", "--force", str(project)], project.parent)
+    quiet = cli_on_terminal(["-q", "build", "--force", str(project)], project.parent)
     # -q still prints warnings (this project has no plants, institutions or projects: the
     # innovation components are reported unavailable), but no progress bar: no bar label and
     # no carriage return other than the terminal's line ends
