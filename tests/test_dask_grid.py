@@ -134,6 +134,28 @@ def test_grid_equals_the_in_memory_grid(kind, clip, client):
     assert (np.asarray(sizes) == 0).sum() >= 3
 
 
+def test_every_band_carries_the_clients_spelling_of_the_crs(monkeypatch):
+    """PROJ on a worker thread was seen to spell EPSG:32645 with DATUM where the client
+    spells it with ENSEMBLE; pandas then drops attrs that differ between the bands it
+    concatenates, and the computed grid lost its spec. Here every to_wkt() call made while
+    the bands are built (in this process, synchronous scheduler) alternates between the
+    two spellings: the computed grid must still carry the client's spec."""
+    import pyproj
+
+    expected = territories.hex_grid(_country(), cell_km=CELL_KM)
+    lazy = scale.grid(_country(), kind="hex", cell_km=CELL_KM, npartitions=5)
+    to_wkt, calls = pyproj.CRS.to_wkt, []
+
+    def flaky_to_wkt(self, version="WKT2_2019", *args, **kwargs):
+        calls.append(version)
+        return to_wkt(self, "WKT2_2015" if len(calls) % 2 else version, *args, **kwargs)
+
+    monkeypatch.setattr(pyproj.CRS, "to_wkt", flaky_to_wkt)
+    got = lazy.compute(scheduler="sync")
+    monkeypatch.undo()
+    _assert_same_grid(got, expected)
+
+
 def test_square_grid_by_hand(client):
     """A 10 km x 7.5 km box with a 1 km x 1 km lake on 5 km squares: two whole cells
     (25 km², one minus the lake: 24 km²) and two clipped to 5 x 2.5 = 12.5 km²."""

@@ -8,6 +8,7 @@ import warnings
 import geopandas as gpd
 import libpysal
 import numpy as np
+import pyproj
 import pytest
 import shapely
 from shapely.geometry import Polygon, box
@@ -257,6 +258,15 @@ def test_grid_path_falls_back_when_grid_is_altered():
     moved["geometry"] = moved.translate(700, 0)  # columns now stale
     assert T._grid_info(moved) is None
     assert T._grid_info(terr.to_crs("EPSG:32644")) is None
+    # the same CRS spelled another way (WKT2:2015 writes WGS 84 as DATUM, not ENSEMBLE,
+    # as PROJ on a Dask worker thread was seen to do) is the same grid; another CRS is not
+    respelled = terr.copy()
+    respelled.attrs["grid"] = {**terr.attrs["grid"], "crs": terr.crs.to_wkt("WKT2_2015")}
+    assert respelled.attrs["grid"]["crs"] != terr.crs.to_wkt()
+    assert T._grid_info(respelled) is not None
+    for other in (pyproj.CRS("EPSG:32644").to_wkt(), "not a CRS", None):
+        respelled.attrs["grid"] = {**terr.attrs["grid"], "crs": other}
+        assert T._grid_info(respelled) is None
     deps = _points(500, seed=4, pad=0.0)
     deps["geometry"] = deps.translate(700, 0)
     with warnings.catch_warnings():

@@ -23,8 +23,8 @@ def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
     if not grid or not {"grid_col", "grid_row", "grid_clipped", "rep_x",
                         "rep_y"} <= set(territories.columns):
         return None
-    if (len(territories) == 0 or territories.crs is None
-            or grid.get("crs") != territories.crs.to_wkt()):
+    if len(territories) == 0 or territories.crs is None or not _same_crs(
+            grid.get("crs"), territories.crs):
         return None
     sample = np.unique(np.linspace(0, len(territories) - 1, 64).astype(np.int64))
     rep = np.column_stack([territories["rep_x"].to_numpy(float)[sample],
@@ -35,6 +35,27 @@ def _grid_info(territories: gpd.GeoDataFrame) -> dict | None:
     geoms = np.asarray(territories.geometry.values)[sample]
     ok &= shapely.intersects_xy(geoms, rep[:, 0], rep[:, 1])
     return grid if ok.all() else None
+
+
+def _same_crs(wkt, crs) -> bool:
+    """Whether the grid spec's CRS (WKT) is *crs*: by spelling, else by meaning.
+
+    The same CRS can be spelled differently by PROJ (``DATUM`` or ``ENSEMBLE``
+    for WGS 84, depending on how and where the object was made, e.g. on a Dask
+    worker thread), so unequal strings are parsed and compared with pyproj's
+    equivalence before a grid is declared altered.
+    """
+    if not isinstance(wkt, str):
+        return False
+    if wkt == crs.to_wkt():
+        return True
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        return CRS.from_wkt(wkt) == crs
+    except CRSError:
+        return False
 
 
 def _bin_points(x: np.ndarray, y: np.ndarray, grid: dict) -> tuple[np.ndarray, np.ndarray]:

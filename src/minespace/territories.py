@@ -96,7 +96,8 @@ def _grid_ids(kind: str, cols: np.ndarray, rows: np.ndarray) -> pd.Index:
 
 
 def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndarray,
-                rows: np.ndarray, boundary, crs, clip: bool, params: dict) -> gpd.GeoDataFrame:
+                rows: np.ndarray, boundary, crs, clip: bool, params: dict,
+                crs_wkt: str | None = None) -> gpd.GeoDataFrame:
     """Keep cells meeting *boundary*, clip them, build the territory frame."""
     shapely.prepare(boundary)
     # keep cells sharing area with the boundary (not those that merely touch it)
@@ -123,7 +124,7 @@ def _grid_frame(kind: str, polys: np.ndarray, centres: np.ndarray, cols: np.ndar
     frame = _finish(frame, whole, centres)
     # plain JSON-able values only: pandas writes attrs into Parquet metadata as JSON
     frame.attrs["grid"] = {**params, "kind": kind, "clip": bool(clip),
-                           "crs": frame.crs.to_wkt()}
+                           "crs": crs_wkt if crs_wkt is not None else frame.crs.to_wkt()}
     return frame
 
 
@@ -160,16 +161,21 @@ def _grid_cells(kind: str, size: float, bounds, row0: int, row1: int):
 
 
 def _grid_band(kind: str, size: float, boundary, crs, clip: bool, row0: int,
-               row1: int) -> gpd.GeoDataFrame:
+               row1: int, crs_wkt: str | None = None) -> gpd.GeoDataFrame:
     """The territory frame of grid rows ``row0..row1`` (all rows: the whole grid).
 
     Shared by :func:`hex_grid`/:func:`square_grid` (one band) and
     :func:`minespace.scale.grid` (one band per partition, on the workers), so
-    both engines give the same cells, ids, clipping and areas.
+    both engines give the same cells, ids, clipping and areas. *crs_wkt* is the
+    spelling of the CRS written into ``attrs["grid"]`` (default: this thread's
+    ``crs.to_wkt()``); the Dask engine passes the client's, so that every band
+    carries the same spec (a PROJ context on a worker thread may spell the same
+    CRS differently, e.g. ``DATUM`` for ``ENSEMBLE``, and pandas drops ``attrs``
+    that differ between the pieces it concatenates).
     """
     polys, centres, cols, rows = _grid_cells(kind, size, boundary.bounds, row0, row1)
     return _grid_frame(kind, polys, centres, cols, rows, boundary, crs, clip,
-                       {"size_m": size, "origin": (0.0, 0.0)})
+                       {"size_m": size, "origin": (0.0, 0.0)}, crs_wkt)
 
 
 # --------------------------------------------------------------------------- constructors

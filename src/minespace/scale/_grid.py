@@ -36,12 +36,17 @@ _TABLE_COLUMNS = ["area_km2", "grid_col", "grid_row", "grid_clipped"]
 
 # --------------------------------------------------------------------------- the grid
 def _band(kind: str, size: float, boundary_wkb: bytes, crs, clip: bool, row0: int,
-          row1: int):
-    """One partition: grid rows ``row0..row1``, generated and clipped on the worker."""
+          row1: int, crs_wkt: str):
+    """One partition: grid rows ``row0..row1``, generated and clipped on the worker.
+
+    *crs_wkt* is the client's spelling of the CRS: every band's ``attrs["grid"]``
+    is then the same dict, whatever PROJ on this worker thread would print.
+    """
     from ..territories import _grid_band
 
     # this task's own boundary object (prepared by _grid_band; never shared between threads)
-    return _grid_band(kind, size, shapely.from_wkb(boundary_wkb), crs, clip, row0, row1)
+    return _grid_band(kind, size, shapely.from_wkb(boundary_wkb), crs, clip, row0, row1,
+                      crs_wkt)
 
 
 def grid(boundary, *, kind: str = "hex", cell_km: float, clip: bool = True,
@@ -112,10 +117,11 @@ def grid(boundary, *, kind: str = "hex", cell_km: float, clip: bool = True,
         np.int64))
     wkb = shapely.to_wkb(geom)
     shared = dask.delayed(wkb, name=f"grid-boundary-{dask.base.tokenize(wkb)}")
+    crs_wkt = crs.to_wkt()  # one spelling for every band (see _band)
     parts = [dask.delayed(_band, pure=True)(kind, size, shared, crs, bool(clip), int(a),
-                                            int(b) - 1)
+                                            int(b) - 1, crs_wkt)
              for a, b in itertools.pairwise(edges)]
-    meta = _grid_band(kind, size, geom, crs, bool(clip), r1 + 1, r1)  # no rows: empty
+    meta = _grid_band(kind, size, geom, crs, bool(clip), r1 + 1, r1, crs_wkt)  # empty
     return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
