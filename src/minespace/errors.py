@@ -45,7 +45,8 @@ class Problem:
         File name (or ``"<GeoDataFrame>"`` for in-memory input).
     row : str or None
         Where: ``"feature 3 (id 'M0215')"`` (vector files, 0-based), ``"line 7"``
-        (CSV, header = line 1) or ``"row 2"`` (frames), several joined by commas for
+        (CSV, header = line 1), ``"row 2"`` (frames) or ``"row 2 of part-3.parquet"``
+        (a folder of GeoParquet parts), several joined by commas for
         duplicates; ``None`` when the problem concerns the whole layer (a missing
         column, no CRS).
     column : str or None

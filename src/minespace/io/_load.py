@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -36,10 +37,18 @@ class Loaded:
         #: ``where`` filter forgets those of the rows it drops)
         self.problem_rows: dict[int, int] = {}
 
+    #: a folder of GeoParquet parts: the first row of each part, and the part names
+    part_starts: np.ndarray | None = None
+    part_names: list[str] | None = None
+
     def where(self, pos: int, ident: object = None) -> str:
         if self.positions is not None:
             pos = int(self.positions[pos])
-        text = f"{self.row_word} {pos + self.row_offset}"
+        if self.part_starts is not None:
+            k = int(np.searchsorted(self.part_starts, pos, side="right")) - 1
+            text = f"{self.row_word} {pos - int(self.part_starts[k])} of {self.part_names[k]}"
+        else:
+            text = f"{self.row_word} {pos + self.row_offset}"
         if ident is not None and not (isinstance(ident, float) and np.isnan(ident)):
             text += f" (id {ident!r})"
         return text
@@ -77,11 +86,30 @@ def load(
     return loaded
 
 
+def parquet_parts(path: Path) -> list[Path]:
+    """The GeoParquet parts of a partitioned folder, in name order (subfolders too).
+
+    Files whose name starts with ``.`` or ``_`` (``_metadata``, ``_SUCCESS``, checksums)
+    are not parts. An empty list for a folder without parts (or a file).
+    """
+    if not path.is_dir():
+        return []
+    return sorted((p for p in path.rglob("*") if p.is_file()
+                   and p.suffix.lower() in PARQUET_SUFFIXES
+                   and not any(part.startswith((".", "_"))
+                               for part in p.relative_to(path).parts)),
+                  key=lambda p: p.relative_to(path).as_posix())
+
+
 def _check_file(path: Path) -> None:
     """A folder or an empty (0-byte) file is reported with its name, not as a parser error."""
-    if path.is_dir() and path.suffix.lower() not in {".gdb", ".shp"}:
-        raise LayerError([Problem(path.name, None, None, f"{path} is a folder, not a file",
-                                  "give the path of the layer's file")])
+    if path.is_dir() and path.suffix.lower() not in {".gdb", ".shp"} \
+            and not parquet_parts(path):
+        raise LayerError([Problem(path.name, None, None,
+                                  f"{path} is a folder, not a file, and holds no GeoParquet "
+                                  "part (*.parquet)",
+                                  "give the path of the layer's file, or of a folder of "
+                                  "GeoParquet parts")])
     if path.is_file() and path.stat().st_size == 0:
         raise LayerError([Problem(path.name, None, None, "the file is empty (0 bytes)",
                                   "check the path, or export the layer again")])
@@ -125,7 +153,52 @@ def read_parquet_file(path: Path) -> gpd.GeoDataFrame:
                                   "check the file format")]) from exc
 
 
+def _read_parts(path: Path, parts: list[Path], encoding: str | None) -> Loaded:
+    """A folder of GeoParquet parts as one layer; rows are named by part and row."""
+    name = f"{path.name}/"
+    if encoding is not None:
+        vector_source(parts[0], name, encoding)  # encoding= does not apply: say so
+    frames, problems = [], []
+    for part in parts:
+        rel = part.relative_to(path).as_posix()
+        try:
+            frame = read_parquet_file(part)
+        except LayerError as exc:
+            problems.extend(Problem(name, f"part {rel}", p.column, p.message, p.hint)
+                            for p in exc.problems)
+            continue
+        if frames and frame.crs != frames[0][1].crs:
+            problems.append(Problem(
+                name, f"part {rel}", "geometry",
+                f"CRS {_crs_name(frame.crs)} differs from {_crs_name(frames[0][1].crs)} of "
+                f"part {frames[0][0]}",
+                "write every part in one CRS (layer.to_crs(...)) before partitioning"))
+            continue
+        frames.append((rel, frame))
+    if problems:
+        raise LayerError(problems)
+    sizes = np.array([len(f) for _, f in frames], dtype=np.int64)
+    with warnings.catch_warnings():  # empty parts: their all-NA columns are dropped anyway
+        warnings.simplefilter("ignore", FutureWarning)
+        frame = pd.concat([f for _, f in frames], ignore_index=True)
+    loaded = Loaded(gpd.GeoDataFrame(frame, geometry=frames[0][1].geometry.name,
+                                     crs=frames[0][1].crs), name, "row", 0)
+    loaded.part_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    loaded.part_names = [rel for rel, _ in frames]
+    return loaded
+
+
+def _crs_name(crs) -> str:
+    if crs is None:
+        return "none"
+    auth = crs.to_authority()
+    return ":".join(auth) if auth else crs.name
+
+
 def _read_path(path: Path, *, layer, lon, lat, encoding: str | None = None) -> Loaded:
+    parts = parquet_parts(path)
+    if parts:
+        return _read_parts(path, parts, encoding)
     suffix = path.suffix.lower()
     name = path.name
     if suffix in CSV_SUFFIXES:

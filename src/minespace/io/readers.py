@@ -145,7 +145,8 @@ def read_deposits(
     ----------
     source : path or GeoDataFrame
         File (``.gpkg``, ``.geojson``, ``.shp``, ``.zip``, ``.parquet``, ``.fgb``,
-        ``.csv``) or an in-memory frame.
+        ``.csv``), a folder of GeoParquet parts (read in part-name order, as one
+        layer; problems name the part and its row) or an in-memory frame.
     layer : str or int, optional
         Layer name in a multi-layer file (GeoPackage).
     where : str, optional

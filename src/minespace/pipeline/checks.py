@@ -242,8 +242,9 @@ def _header_only(path, layer, encoding=None) -> gpd.GeoDataFrame:
     """A 0-row frame with the columns of a layer file (read cheaply)."""
     import geopandas as gpd
 
-    from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table_file
+    from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES, parquet_parts, read_table_file
 
+    path = (parquet_parts(path) or [path])[0]  # a folder of parts: its first part
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         table = read_table_file(path, encoding).iloc[:0]

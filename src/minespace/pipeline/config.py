@@ -245,7 +245,7 @@ class _Section:
         return value
 
     def path(self, name: str, raw: str | None, base: Path, *,
-             must_exist: bool = True) -> Path | None:
+             must_exist: bool = True, parts: bool = False) -> Path | None:
         """*raw* relative to *base*; ``None`` when not given or (recorded) not found."""
         if raw is None:
             return None
@@ -256,7 +256,13 @@ class _Section:
             self.report(name, raw, message=f"file not found: {path}")
             return None
         if must_exist and path.is_dir() and path.suffix.lower() != ".gdb":
-            self.report(name, raw, message=f"{path} is a folder; give the path of a file")
+            from ..io._load import parquet_parts
+
+            if parts and parquet_parts(path):
+                return path
+            self.report(name, raw, message=f"{path} is a folder; give the path of a file"
+                        + (", or of a folder of GeoParquet parts (*.parquet)" if parts
+                           else ""))
             return None
         return path
 
@@ -272,7 +278,7 @@ _ALLOWED = {"on_invalid": _ON_INVALID, "duplicate_ids": ("raise", "suffix")}
 
 def _layer(base: Path, role: str, data: Any, problems: list) -> LayerSource:
     sec = _Section(data, f"input.{role}", problems)
-    path = sec.path("path", sec.get("path", (str,), required=True), base)
+    path = sec.path("path", sec.get("path", (str,), required=True), base, parts=True)
     options = {}
     for name, types in _LAYER_KEYS[role].items():
         value = sec.get(name, types, allowed=_ALLOWED.get(name))

@@ -60,7 +60,11 @@ def input_files(config: Config) -> list[Path]:
         from ..datasets import kuzbass_dir
 
         return sorted(p for p in kuzbass_dir().iterdir() if p.is_file())
-    files = [src.path for src in config.layers.values()]
+    from ..io._load import parquet_parts
+
+    # a folder of GeoParquet parts is hashed part by part (a changed part is a new input)
+    files = [f for src in config.layers.values() for f in (parquet_parts(src.path)
+                                                           or [src.path])]
     if config.territories.path is not None:
         files.append(config.territories.path)
     return files
@@ -120,7 +124,7 @@ def _feature_count(path: Path, layer) -> int | None:
     """Features in a vector file from its metadata (None when unknown or unreadable)."""
     from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES
 
-    if path.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES:
+    if path.suffix.lower() in CSV_SUFFIXES | PARQUET_SUFFIXES or path.is_dir():
         return None
     try:
         import pyogrio

@@ -39,7 +39,9 @@ def _pieces(path: Path) -> list[tuple[str, int | None, int]]:
     import pyarrow.parquet as pq
 
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        from ..io._load import parquet_parts
+
+        files = parquet_parts(path)  # the readers' rule: no _metadata, _SUCCESS, .hidden
         if not files:
             raise FileNotFoundError(f"{path}: no *.parquet file in this directory")
         return [(str(f), None, 0) for f in files]
@@ -127,7 +129,8 @@ def read_deposits_parquet(path, *, weight: str | Sequence[str] = (),
     ----------
     path : str or Path
         A directory of GeoParquet files (one partition per file, searched
-        recursively, in sorted order) or one GeoParquet file (one partition per
+        recursively, in sorted order; names starting with ``_`` or ``.`` such as
+        ``_metadata`` are skipped) or one GeoParquet file (one partition per
         row group). The files hold the canonical deposit columns, as written by
         ``deposits.reset_index().to_parquet(...)`` after
         :func:`minespace.read_deposits`: ``deposit_id``, ``commodity``, point
