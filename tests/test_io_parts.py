@@ -150,3 +150,51 @@ def test_a_folder_without_parts_is_a_config_error_naming_the_key(small_project):
     assert result.exit_code == 2
     assert "[input.deposits] path = \"raw/mines\"" in result.output
     assert "folder of GeoParquet parts" in result.output
+
+
+# ------------------------------------------------------------------ bounded memory
+def test_the_read_estimate_is_rows_and_values_from_the_footers(tmp_path):
+    from minespace import limits
+
+    folder = _write_parts(tmp_path / "mines", _deposits(9), [4, 5])
+    files = sorted(folder.glob("*.parquet"))
+    assert len(files) == 2
+    est = limits.estimate_parquet_read(files, source="mines/")
+    # 9 rows x 3 columns besides the geometry, by hand from the constants
+    assert est.count == 9
+    assert est.bytes == 9 * limits.BYTES_PER_LAYER_ROW + 27 * limits.BYTES_PER_LAYER_VALUE
+
+
+def test_a_layer_the_budget_cannot_hold_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from minespace import limits
+    from minespace.errors import ResourceError
+    from minespace.io import _load
+
+    folder = _write_parts(tmp_path / "mines", _deposits(9), [4, 5])
+    _deposits(9).to_parquet(tmp_path / "one.parquet")
+
+    def never(path):
+        raise AssertionError(f"{path} was read despite the budget")
+
+    monkeypatch.setattr(_load, "read_parquet_file", never)
+    budget_gb = 1000 / 2**30  # 1,000 bytes: less than 9 rows need
+    for source, name in ((folder, "mines/"), (tmp_path / "one.parquet", "one.parquet")):
+        with limits.budget(budget_gb), pytest.raises(ResourceError) as exc:
+            ms.read_deposits(source, id="mine_id")
+        text = str(exc.value)
+        assert f"path={name!r} gives 9 rows" in text
+        assert "max_memory_gb" in text and "scale.read_deposits_parquet" in text
+    # the budget is scoped to the block
+    assert limits.memory_budget() != 1000
+
+
+def test_the_pipeline_checks_the_read_against_the_projects_budget(small_project):
+    config, _, _ = _parts_project(small_project)
+    text = config.read_text().replace('out_dir = "processed"',
+                                      'out_dir = "processed"\nmax_memory_gb = 0.000001')
+    config.write_text(text)
+    result = CliRunner().invoke(cli, ["build", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "too large for the memory budget" in result.output
+    assert "path='mines/' gives 6 rows" in result.output
+    assert not (config.parent / "processed" / "manifest.json").exists()

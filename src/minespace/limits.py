@@ -34,7 +34,11 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,16 +46,20 @@ from .errors import ResourceError, SizeWarning
 
 __all__ = [
     "BYTES_PER_GRID_CANDIDATE",
+    "BYTES_PER_LAYER_ROW",
+    "BYTES_PER_LAYER_VALUE",
     "BYTES_PER_NEIGHBOUR_PAIR",
     "BYTES_PER_RASTER_CELL",
     "BYTES_PER_TERRITORY",
     "MEMORY_FRACTION",
     "WARN_FRACTION",
     "Estimate",
+    "budget",
     "check_size",
     "estimate_dbscan_pairs",
     "estimate_distance_band",
     "estimate_grid",
+    "estimate_parquet_read",
     "estimate_raster",
     "grid_range",
     "memory_budget",
@@ -67,6 +75,12 @@ WARN_FRACTION = 0.5
 BYTES_PER_GRID_CANDIDATE = 1_000
 #: Bytes per territory through a pipeline build (grid, frames, weights, maps).
 BYTES_PER_TERRITORY = 10_000
+#: Reading a vector layer into a validated GeoDataFrame: per row, plus per value of each
+#: non-geometry column (Python objects for text). Measured with ``benchmarks/bench_read.py``
+#: (peak RSS growth of ``read_deposits`` over 1,000,000 points: 605 MB with 3 columns,
+#: 1,477 MB with 11; these constants give 660 MB and 1,620 MB).
+BYTES_PER_LAYER_ROW = 300
+BYTES_PER_LAYER_VALUE = 120
 #: Bytes per raster cell of the travel-time raster (friction, costs, MCP's work arrays).
 BYTES_PER_RASTER_CELL = 80
 #: Bytes per neighbour pair of a distance-band weights matrix (sparse matrix and
@@ -106,6 +120,8 @@ class Estimate:
     parameter: str
     value: object
     scale: float = -2.0
+    #: what else to do when the parameter cannot be rescaled (shown after the estimate)
+    advice: str = ""
 
     def fitting_value(self, budget: float) -> float | None:
         """The parameter value whose estimate is *budget* (``None`` if not rescalable)."""
@@ -122,6 +138,8 @@ class Estimate:
             hint = self.hint(budget)
             if hint:
                 text += f"; {hint}"
+        if self.advice:
+            text += f"; {self.advice}"
         return text
 
     def hint(self, budget: float) -> str:
@@ -175,8 +193,8 @@ def memory_budget(max_memory_gb: float | None = None) -> float:
     Parameters
     ----------
     max_memory_gb : float, optional
-        Budget in GiB (2**30 bytes). Default: :data:`MEMORY_FRACTION` of the
-        memory available now.
+        Budget in GiB (2**30 bytes). Default: the one set by :func:`budget` around
+        the call, else :data:`MEMORY_FRACTION` of the memory available now.
 
     Returns
     -------
@@ -189,11 +207,40 @@ def memory_budget(max_memory_gb: float | None = None) -> float:
         If *max_memory_gb* is not a positive finite number.
     """
     if max_memory_gb is None:
+        max_memory_gb = _BUDGET_GB.get()
+    if max_memory_gb is None:
         return MEMORY_FRACTION * _available_bytes()
     if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, (int, float)) or not (
             math.isfinite(max_memory_gb) and max_memory_gb > 0):
         raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")
     return float(max_memory_gb) * 2**30
+
+
+_BUDGET_GB: ContextVar[float | None] = ContextVar("minespace_max_memory_gb", default=None)
+
+
+@contextmanager
+def budget(max_memory_gb: float | None) -> Iterator[None]:
+    """Within the block, checks without their own ``max_memory_gb`` use this one.
+
+    The pipeline wraps its stages in it (``[project] max_memory_gb``), so the
+    readers, which take no budget argument, are checked against the project's.
+    ``None`` keeps the default (a fraction of the memory available).
+
+    Examples
+    --------
+    >>> from minespace import limits
+    >>> with limits.budget(2):
+    ...     limits.memory_budget() == 2 * 2**30
+    True
+    """
+    if max_memory_gb is not None:
+        memory_budget(max_memory_gb)  # validate now, not at the first check
+    token = _BUDGET_GB.set(max_memory_gb)
+    try:
+        yield
+    finally:
+        _BUDGET_GB.reset(token)
 
 
 def check_size(*estimates: Estimate, max_memory_gb: float | None = None,
@@ -232,6 +279,31 @@ def check_size(*estimates: Estimate, max_memory_gb: float | None = None,
             warnings.warn(f"{e.describe(budget)} (more than {WARN_FRACTION:.0%} of it: this "
                           "may take long)", SizeWarning, stacklevel=stacklevel)
     return list(estimates)
+
+
+# -- reading layers ------------------------------------------------------------------------
+def estimate_parquet_read(files: list[Path], *, source: str) -> Estimate:
+    """Memory to read GeoParquet *files* into one validated layer, from their metadata.
+
+    Only the footers are read (row and column counts). *source* names the layer
+    in messages (the file, or the folder of parts).
+    """
+    import pyarrow.parquet as pq
+
+    rows = values = 0
+    for f in files:
+        try:
+            meta = pq.ParquetFile(f).metadata
+        except Exception:  # unreadable: the reader names the file
+            continue
+        rows += meta.num_rows
+        values += meta.num_rows * max(meta.num_columns - 1, 0)  # less the geometry
+    return Estimate(
+        step="reading a layer", what="rows", count=int(rows),
+        bytes=float(rows * BYTES_PER_LAYER_ROW + values * BYTES_PER_LAYER_VALUE),
+        parameter="path", value=source, scale=0.0,
+        advice=("or split the layer, or read deposits lazily on a Dask cluster with "
+                "minespace.scale.read_deposits_parquet(path) (docs/scale.md)"))
 
 
 # -- grids ---------------------------------------------------------------------------------

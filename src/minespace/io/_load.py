@@ -195,9 +195,17 @@ def _crs_name(crs) -> str:
     return ":".join(auth) if auth else crs.name
 
 
+def _check_memory(files: list[Path], source: str) -> None:
+    """ResourceError before reading GeoParquet that the memory budget cannot hold."""
+    from .. import limits
+
+    limits.check_size(limits.estimate_parquet_read(files, source=source), stacklevel=6)
+
+
 def _read_path(path: Path, *, layer, lon, lat, encoding: str | None = None) -> Loaded:
     parts = parquet_parts(path)
     if parts:
+        _check_memory(parts, f"{path.name}/")
         return _read_parts(path, parts, encoding)
     suffix = path.suffix.lower()
     name = path.name
@@ -206,6 +214,7 @@ def _read_path(path: Path, *, layer, lon, lat, encoding: str | None = None) -> L
         return _from_table(table, name, lon=lon, lat=lat, line_offset=2)
     if suffix in PARQUET_SUFFIXES:
         vector_source(path, name, encoding)  # encoding= does not apply: say so
+        _check_memory([path], name)
         return Loaded(read_parquet_file(path), name, "row", 0)
     import pyogrio
 

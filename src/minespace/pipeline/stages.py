@@ -88,36 +88,44 @@ def read_layers(config: Config) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, 
     Returns the layers by role and, per role, what its reader did (file, rows read,
     ``where`` filter and rows kept, column mapping source -> canonical, category
     counts), as recorded in the manifest and printed by ``minespace validate``.
+    The readers' memory checks use the project's ``max_memory_gb``.
     """
+    from .. import limits
+
+    layers, info = {}, {}
+    with limits.budget(config.max_memory_gb):
+        for role, src in config.layers.items():
+            if role in _READERS:
+                layers[role], info[role] = _read_layer(role, src)
+    return layers, info
+
+
+def _read_layer(role: str, src) -> tuple[gpd.GeoDataFrame, dict]:
+    """One configured layer, read and validated, and its manifest record."""
     import pandas as pd
 
     from ..io import readers, readers_extra
     from ..io.readers import READ_INFO
 
-    layers, info = {}, {}
-    for role, src in config.layers.items():
-        if role not in _READERS:
-            continue
-        empty = LayerError([Problem(
-            src.path.name, None, None, f"the {role} layer has no features",
-            f"check [input.{role}] path and layer (a filter may have removed every row)"
-            + (f", or remove [input.{role}]" if role in _OPTIONAL else ""))])
-        module = readers_extra if role in ("institutions", "projects") else readers
-        try:
-            frame = getattr(module, _READERS[role])(src.path, **src.options)
-        except LayerError:
-            # an empty file often has no columns either: say it is empty, not what it lacks
-            if _feature_count(src.path, src.options.get("layer")) == 0:
-                raise empty from None
-            raise
-        if len(frame) == 0 and role != "facilities":
-            raise empty
-        record = frame.attrs.pop(READ_INFO, {})
-        record["categories"] = {col: {"(missing)" if pd.isna(k) else str(k): int(v) for k, v in
-                                      frame[col].value_counts(dropna=False).items()}
-                                for col in _CATEGORY_COLUMNS.get(role, ()) if col in frame}
-        layers[role], info[role] = frame, record
-    return layers, info
+    empty = LayerError([Problem(
+        src.path.name, None, None, f"the {role} layer has no features",
+        f"check [input.{role}] path and layer (a filter may have removed every row)"
+        + (f", or remove [input.{role}]" if role in _OPTIONAL else ""))])
+    module = readers_extra if role in ("institutions", "projects") else readers
+    try:
+        frame = getattr(module, _READERS[role])(src.path, **src.options)
+    except LayerError:
+        # an empty file often has no columns either: say it is empty, not what it lacks
+        if _feature_count(src.path, src.options.get("layer")) == 0:
+            raise empty from None
+        raise
+    if len(frame) == 0 and role != "facilities":
+        raise empty
+    record = frame.attrs.pop(READ_INFO, {})
+    record["categories"] = {col: {"(missing)" if pd.isna(k) else str(k): int(v) for k, v in
+                                  frame[col].value_counts(dropna=False).items()}
+                            for col in _CATEGORY_COLUMNS.get(role, ()) if col in frame}
+    return frame, record
 
 
 def _feature_count(path: Path, layer) -> int | None:
