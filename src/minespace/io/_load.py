@@ -13,9 +13,9 @@ import pyproj
 
 from ..errors import LayerError, Problem
 from ._encoding import decode_text, vector_source
+from ._parts import PARQUET_SUFFIXES, parquet_parts
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".gml", ".kml"}
-PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "geo_lon", "lon_deg", "longitude_deg")
@@ -84,21 +84,6 @@ def load(
         )
     _settle_crs(loaded, crs)
     return loaded
-
-
-def parquet_parts(path: Path) -> list[Path]:
-    """The GeoParquet parts of a partitioned folder, in name order (subfolders too).
-
-    Files whose name starts with ``.`` or ``_`` (``_metadata``, ``_SUCCESS``, checksums)
-    are not parts. An empty list for a folder without parts (or a file).
-    """
-    if not path.is_dir():
-        return []
-    return sorted((p for p in path.rglob("*") if p.is_file()
-                   and p.suffix.lower() in PARQUET_SUFFIXES
-                   and not any(part.startswith((".", "_"))
-                               for part in p.relative_to(path).parts)),
-                  key=lambda p: p.relative_to(path).as_posix())
 
 
 def _check_file(path: Path) -> None:

@@ -242,7 +242,8 @@ def _header_only(path, layer, encoding=None) -> gpd.GeoDataFrame:
     """A 0-row frame with the columns of a layer file (read cheaply)."""
     import geopandas as gpd
 
-    from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES, parquet_parts, read_table_file
+    from ..io._load import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table_file
+    from ..io._parts import parquet_parts
 
     path = (parquet_parts(path) or [path])[0]  # a folder of parts: its first part
     suffix = path.suffix.lower()

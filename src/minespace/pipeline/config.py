@@ -256,7 +256,7 @@ class _Section:
             self.report(name, raw, message=f"file not found: {path}")
             return None
         if must_exist and path.is_dir() and path.suffix.lower() != ".gdb":
-            from ..io._load import parquet_parts
+            from ..io._parts import parquet_parts
 
             if parts and parquet_parts(path):
                 return path

@@ -60,7 +60,7 @@ def input_files(config: Config) -> list[Path]:
         from ..datasets import kuzbass_dir
 
         return sorted(p for p in kuzbass_dir().iterdir() if p.is_file())
-    from ..io._load import parquet_parts
+    from ..io._parts import parquet_parts
 
     # a folder of GeoParquet parts is hashed part by part (a changed part is a new input)
     files = [f for src in config.layers.values() for f in (parquet_parts(src.path)

@@ -39,7 +39,7 @@ def _pieces(path: Path) -> list[tuple[str, int | None, int]]:
     import pyarrow.parquet as pq
 
     if path.is_dir():
-        from ..io._load import parquet_parts
+        from ..io._parts import parquet_parts
 
         files = parquet_parts(path)  # the readers' rule: no _metadata, _SUCCESS, .hidden
         if not files:
