@@ -110,6 +110,27 @@ def test_two_squares_by_hand():
     assert out["name"].tolist() == layer["name"].tolist()
 
 
+@pytest.mark.parametrize("split", ["horizontal", "vertical"])
+def test_a_centre_on_a_shared_edge_counts_once(split):
+    """A 5 x 5 raster of ones with cell centres on x, y = 0, 1000, ..., 4000; two
+    rectangles share the edge x = 2000 or y = 2000, on which a row or column of centres
+    lies. GDAL burns that row for both rectangles along a horizontal edge (and the
+    column for the west one only): each cell must count once, not for neither."""
+    raster = _raster(np.ones((5, 5)), transform=from_origin(-500, 4500, 1000, 1000))
+    if split == "horizontal":
+        south, north = shapely.box(-200, -200, 4200, 2000), shapely.box(-200, 2000, 4200, 4200)
+        out = acc.population_weighted_points(_layer([south, north]), raster)
+        # south: rows y = 0, 1000 -> y 500; north (the later row) keeps the edge row:
+        # rows y = 2000, 3000, 4000 -> y 3000; x is 2000 for both
+        np.testing.assert_allclose(_xy(out.geometry.array), [[2000, 500], [2000, 3000]])
+    else:
+        west, east = shapely.box(-200, -200, 2000, 4200), shapely.box(2000, -200, 4200, 4200)
+        out = acc.population_weighted_points(_layer([west, east]), raster)
+        # GDAL gives the edge column to the west: x = 0, 1000, 2000 -> 1000; east 3500
+        np.testing.assert_allclose(_xy(out.geometry.array), [[1000, 2000], [3500, 2000]])
+    assert out["origin"].tolist() == ["population", "population"]
+
+
 def test_no_population_is_representative_point():
     layer = _layer([shapely.box(0, 2000, 2000, 4000), shapely.Point(5, 5),
                     shapely.LineString([(0, 0), (3000, 0)])])

@@ -112,7 +112,9 @@ def _population_points(layer: gpd.GeoDataFrame, population: Raster, func: str
       and collections get their representative point (rule 2);
     * a cell belongs to every (multi)polygon that contains its centre (GDAL's
       rasterisation rule), overlapping polygons included: each counts the cell in
-      full, so a polygon's point does not depend on the other rows;
+      full, so a polygon's point does not depend on the other rows; a centre lying
+      on an edge that polygons share counts once (GDAL gives it to one of them, or,
+      along a horizontal edge, to each: then the later row keeps it);
     * weights are the cell values; masked, NaN and infinite cells weigh 0;
       negative values are an error (undeclared nodata, most likely);
     * polygon point = Σ w·c / Σ w over its cells (rule 1, ``"population"``); if
@@ -168,6 +170,11 @@ def _population_points(layer: gpd.GeoDataFrame, population: Raster, func: str
         p_i, g_i = shapely.STRtree(shapes).query(shapely.points(mx, my), predicate="within")
         cell.append(multi[p_i])
         poly.append(g_i.astype(np.int64))
+        # a centre on an edge shared by polygons is within none of them, but GDAL burns
+        # it for each along a horizontal edge: it counts once, for the owner (later row)
+        edge = np.setdiff1d(np.arange(len(multi)), p_i)
+        cell.append(multi[edge])
+        poly.append(owner.ravel()[multi[edge]].astype(np.int64) - 1)
     cell_idx, poly_idx = np.concatenate(cell), np.concatenate(poly)
     cx, cy = _cell_centres(population.transform, cell_idx, width)
     w = flat_w[cell_idx]

@@ -61,7 +61,10 @@ def population_weighted_points(layer: gpd.GeoDataFrame,
 
     over its cells c, with x_c the cell centre and w_c the cell value. Masked
     (nodata), NaN and infinite cells weigh 0. Overlapping polygons each count a
-    shared cell in full, so a row's point never depends on the other rows. When
+    shared cell in full, so a row's point never depends on the other rows; a cell
+    whose centre lies exactly on an edge that polygons share (inside none of them)
+    counts once, for the polygon GDAL gives it to (the later row where it gives it
+    to several). When
     p_i is not inside the polygon (concave or multi-part shapes), the populated
     cell centre inside the polygon nearest to p_i is used instead (ties: the first
     cell in row-major order), so every point lies in its territory. A polygon
