@@ -36,10 +36,9 @@ class Loaded:
         #: index in ``problems`` -> row position, for problems about one row (a
         #: ``where`` filter forgets those of the rows it drops)
         self.problem_rows: dict[int, int] = {}
-
-    #: a folder of GeoParquet parts: the first row of each part, and the part names
-    part_starts: np.ndarray | None = None
-    part_names: list[str] | None = None
+        #: a folder of GeoParquet parts: the first row of each part, and the part names
+        self.part_starts: np.ndarray | None = None
+        self.part_names: list[str] | None = None
 
     def where(self, pos: int, ident: object = None) -> str:
         if self.positions is not None:
@@ -76,8 +75,12 @@ def load(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"input file not found: {path} (check the path)")
-        _check_file(path)
-        loaded = _read_path(path, layer=layer, lon=lon, lat=lat, encoding=encoding)
+        parts = parquet_parts(path)  # listed once: a folder of parts is read as one layer
+        if parts:
+            loaded = _read_parts(path, parts, encoding)
+        else:
+            _check_file(path)
+            loaded = _read_path(path, layer=layer, lon=lon, lat=lat, encoding=encoding)
     else:
         raise TypeError(
             f"source must be a path or a (Geo)DataFrame, not {type(source).__name__}"
@@ -88,8 +91,7 @@ def load(
 
 def _check_file(path: Path) -> None:
     """A folder or an empty (0-byte) file is reported with its name, not as a parser error."""
-    if path.is_dir() and path.suffix.lower() not in {".gdb", ".shp"} \
-            and not parquet_parts(path):
+    if path.is_dir() and path.suffix.lower() not in {".gdb", ".shp"}:
         raise LayerError([Problem(path.name, None, None,
                                   f"{path} is a folder, not a file, and holds no GeoParquet "
                                   "part (*.parquet)",
@@ -140,7 +142,10 @@ def read_parquet_file(path: Path) -> gpd.GeoDataFrame:
 
 def _read_parts(path: Path, parts: list[Path], encoding: str | None) -> Loaded:
     """A folder of GeoParquet parts as one layer; rows are named by part and row."""
+    from ..crs import _crs_text
+
     name = f"{path.name}/"
+    _check_memory(parts, name)
     if encoding is not None:
         vector_source(parts[0], name, encoding)  # encoding= does not apply: say so
     frames, problems = [], []
@@ -155,8 +160,9 @@ def _read_parts(path: Path, parts: list[Path], encoding: str | None) -> Loaded:
         if frames and frame.crs != frames[0][1].crs:
             problems.append(Problem(
                 name, f"part {rel}", "geometry",
-                f"CRS {_crs_name(frame.crs)} differs from {_crs_name(frames[0][1].crs)} of "
-                f"part {frames[0][0]}",
+                f"CRS {_crs_text(frame.crs) if frame.crs else 'none'} differs from "
+                f"{_crs_text(frames[0][1].crs) if frames[0][1].crs else 'none'} of part "
+                f"{frames[0][0]}",
                 "write every part in one CRS (layer.to_crs(...)) before partitioning"))
             continue
         frames.append((rel, frame))
@@ -173,13 +179,6 @@ def _read_parts(path: Path, parts: list[Path], encoding: str | None) -> Loaded:
     return loaded
 
 
-def _crs_name(crs) -> str:
-    if crs is None:
-        return "none"
-    auth = crs.to_authority()
-    return ":".join(auth) if auth else crs.name
-
-
 def _check_memory(files: list[Path], source: str) -> None:
     """ResourceError before reading GeoParquet that the memory budget cannot hold."""
     from .. import limits
@@ -188,10 +187,6 @@ def _check_memory(files: list[Path], source: str) -> None:
 
 
 def _read_path(path: Path, *, layer, lon, lat, encoding: str | None = None) -> Loaded:
-    parts = parquet_parts(path)
-    if parts:
-        _check_memory(parts, f"{path.name}/")
-        return _read_parts(path, parts, encoding)
     suffix = path.suffix.lower()
     name = path.name
     if suffix in CSV_SUFFIXES:
